@@ -1,0 +1,75 @@
+"""Start and stop a private JACK server with the dummy driver: real MIDI and audio ports, no sound card.
+
+Used by the test suite, the benchmarks and `liveimpro demo`, each under a server
+name of its own so that it never touches a musician's running JACK server:
+
+    with JackServer("liveimpro-test") as jack:   # sets JACK_DEFAULT_SERVER for this process
+        ...                                       # rtmidi's JACK API now sees this server
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+from .errors import UserError
+
+
+class JackServer:
+    def __init__(self, name: str, sample_rate: int = 48000, period: int = 64):
+        self.name = name  # JACK server name; clients find it through JACK_DEFAULT_SERVER
+        self.sample_rate = sample_rate
+        self.period = period  # frames per period: 64 at 48 kHz is 1.33 ms
+        self._process: subprocess.Popen | None = None
+        self._previous_env: str | None = None
+
+    @property
+    def period_ms(self) -> float:
+        return 1000.0 * self.period / self.sample_rate
+
+    def start(self, timeout: float = 10.0) -> "JackServer":
+        jackd = shutil.which("jackd")
+        if jackd is None:
+            raise UserError("jackd not found: install JACK 2 (Debian: apt-get install jackd2)")
+        self._process = subprocess.Popen(
+            [jackd, "--no-realtime", "-n", self.name, "-d", "dummy",
+             "-r", str(self.sample_rate), "-p", str(self.period)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self._previous_env = os.environ.get("JACK_DEFAULT_SERVER")
+        os.environ["JACK_DEFAULT_SERVER"] = self.name
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                err = self._process.stderr.read().decode(errors="replace").strip().splitlines()
+                self._restore_env()
+                raise UserError(f"jackd exited at start: {err[-1] if err else 'no message'}")
+            probe = subprocess.run(["jack_lsp", "-s", self.name], capture_output=True)
+            if probe.returncode == 0:
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise UserError(f"JACK server {self.name!r} did not start within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+        self._restore_env()
+
+    def _restore_env(self) -> None:
+        if self._previous_env is None:
+            os.environ.pop("JACK_DEFAULT_SERVER", None)
+        else:
+            os.environ["JACK_DEFAULT_SERVER"] = self._previous_env
+
+    def __enter__(self) -> "JackServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
