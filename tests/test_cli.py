@@ -1,0 +1,43 @@
+"""The `liveimpro` command line itself: help, commands, one-line errors."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from liveimpro.cli import COMMANDS, main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "liveimpro", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_help_lists_every_command():
+    result = run_cli("--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: liveimpro")
+    for name, (_, help_text) in COMMANDS.items():
+        assert any(line.split() == [name, *help_text.split()] for line in result.stdout.splitlines()), name
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_help_does_not_import_heavy_libraries():
+    probe = ("import sys; from liveimpro.cli import build_parser; build_parser(); "
+             "print(sorted(m for m in ('torch', 'music21', 'matplotlib') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_user_error_is_one_line_without_traceback(capsys, monkeypatch):
+    monkeypatch.setenv("LIVEIMPRO_MIDI_API", "oss")
+    assert main(["ports"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("liveimpro ports: error: LIVEIMPRO_MIDI_API='oss' is not a MIDI API: "
+                   "choose one of alsa, jack, coremidi, winmm\n")
