@@ -1,0 +1,97 @@
+"""Export a training checkpoint as a self-contained model folder (model.pt, vocab.json, card.json).
+
+    python scripts/export.py runs/curve-lstm/ckpt.pt models/curve-lstm
+
+Takes the best weights of the run (lowest validation loss), scripts and freezes their
+step form (liveimpro.model.CachedStepLSTM), checks that step-by-step logits match the
+trained network on a validation-length sequence, writes the folder, and reads it back
+through liveimpro.modelfolder (the checks a user's load makes).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import platform
+import sys
+
+import torch
+
+from liveimpro.errors import UserError
+from liveimpro.model import ModelConfig, NextTokenLSTM, script_for_inference
+from liveimpro.modelfolder import load_model_folder, save_model_folder
+from liveimpro.dataset import tokenizer_class
+from liveimpro.tokenizer import BOS
+
+DATA_DESCRIPTION = ("Essen folk song collection (music21 corpus, essenFolksong/*.abc) minus kinder0.abc, "
+                    "which is held out for evaluation; split into train/valid by tune")
+
+
+def check_step_matches(trained: NextTokenLSTM, scripted, length: int = 200) -> float:
+    """Largest difference between the trained network's logits and the exported step-by-step logits."""
+    tokens = torch.randint(3, trained.cfg.vocab_size, (length,), generator=torch.Generator().manual_seed(0))
+    tokens[0] = BOS
+    with torch.inference_mode():
+        expected = trained.eval()(tokens[None])[0]
+        state, rows = scripted.init_state(), []
+        for token in tokens.tolist():
+            logits, state = scripted.step(token, state)
+            rows.append(logits)
+        whole = scripted.forward_sequence(tokens)
+    return max((torch.stack(rows) - expected).abs().max().item(), (whole - expected).abs().max().item())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", help="ckpt.pt written by scripts/train_lstm.py")
+    parser.add_argument("out", help="model folder to write, e.g. models/curve-lstm")
+    parser.add_argument("--data-description", default=DATA_DESCRIPTION, help="what the model was trained on")
+    args = parser.parse_args(argv)
+
+    try:
+        ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError) as error:
+        raise UserError(f"{args.checkpoint}: cannot read the checkpoint ({error})") from None
+    trained = NextTokenLSTM(ModelConfig(**ckpt["model_config"]))
+    trained.load_state_dict(ckpt["best_model"])
+    try:
+        tokenizer = tokenizer_class(ckpt["vocab"].get("kind")).from_json(ckpt["vocab"])
+    except ValueError as error:
+        raise UserError(f"{args.checkpoint}: its vocabulary cannot be read by this liveimpro ({error})") from None
+    scripted = script_for_inference(trained)
+    difference = check_step_matches(trained, scripted)
+    if difference > 1e-3:
+        raise UserError(f"{args.checkpoint}: exported steps differ from the trained network by {difference:.2g}")
+    best, history = ckpt["best_val"], ckpt["history"]
+    best_step = history["step"][history["valid"].index(best)]
+    card = {
+        "name": args.out.rstrip("/").split("/")[-1],
+        "architecture": f"embedding {trained.cfg.embed_dim} -> LSTM {trained.cfg.layers} x {trained.cfg.hidden} "
+                        f"-> head ({'tied to the embedding' if trained.cfg.tie_weights else 'untied'})",
+        "parameters": trained.num_parameters(),
+        "training_data": {"description": args.data_description, "dataset": ckpt["config"]["data"],
+                          "summary": ckpt["data_summary"]},
+        "validation": {"loss_nats_per_token": best, "bits_per_token": best / math.log(2),
+                       "note": "mean over every predicted token of the validation tunes, EOS included"},
+        "training": {"wall_seconds": round(ckpt["train_seconds"], 1), "steps": ckpt["step"],
+                     "best_step": best_step,
+                     "tokens_per_second": round(sum(history["tokens_per_s"]) / max(1, len(history["tokens_per_s"]))),
+                     "machine": f"{platform.machine()}, {platform.system()}, torch {torch.__version__}"},
+        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "config": ckpt["config"],
+        "model_config": ckpt["model_config"],
+    }
+    card = save_model_folder(args.out, scripted, tokenizer, card)
+    load_model_folder(args.out)  # what a user's load checks
+    print(f"wrote {args.out}: {card['tokenizer']} tokens ({card['vocab_size']}), {card['parameters']:,} parameters, "
+          f"model.pt {card['model_file_bytes'] / 1e6:.2f} MB, valid {card['validation']['bits_per_token']:.4f} "
+          f"bits/token, trained {card['training']['wall_seconds'] / 60:.1f} min (max step difference {difference:.1e})")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except UserError as error:
+        print(f"export: error: {error}", file=sys.stderr)
+        sys.exit(1)
