@@ -15,6 +15,7 @@ from .errors import UserError
 # name -> (module, one-line help). The module is imported only when its command runs,
 # so `liveimpro --help` and `liveimpro ports` start fast (no torch import).
 COMMANDS: dict[str, tuple[str, str]] = {
+    "evaluate": ("liveimpro.evaluate", "score models and baselines in bits per note"),
     "ports": ("liveimpro.ports_cmd", "list MIDI input and output ports and the MIDI backend in use"),
 }
 
