@@ -30,9 +30,7 @@ ABC_SUFFIXES = (".abc",)
 MUSICXML_SUFFIXES = (".xml", ".musicxml", ".mxl")
 KERN_SUFFIXES = (".krn",)
 _FIELD = re.compile(r"^[A-Za-z+]:")
-# Characters str.splitlines() (and so music21) takes for line breaks, besides \n and \r. Essen texts
-# hold stray U+0085 inside N: lines; left there, they cut a field in two and break the tune.
-_STRAY_BREAKS = str.maketrans({c: " " for c in "\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # not str.splitlines(): Essen N: lines hold stray U+0085
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ def abc_tunes(text: str, file_name: str) -> list[AbcTune]:
     """Split ABC text into tunes at lines starting with `X:`; header fields before the first tune
     (the file header, which applies to every tune) are copied into each tune after its X: line."""
     header, tunes, current = [], [], None
-    for line in text.translate(_STRAY_BREAKS).splitlines():
+    for line in _LINE_BREAK.split(text):
         if line.startswith("X:"):
             current = [line, *header]
             tunes.append(current)

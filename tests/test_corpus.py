@@ -79,7 +79,7 @@ def test_latin1_abc_and_an_abc_without_tunes(tmp_path):
     (tmp_path / "old.abc").write_bytes("X:1\nT:Gr\xfc\xdfe\nL:1/4\nK:D\nDEF|\n".encode("latin-1"))
     melody, = read_any(tmp_path / "old.abc")
     assert melody.name == "old.abc X:1 Grüße" and [n.pitch for n in melody.notes] == [62, 64, 66]
-    # a stray U+0085 (a line break to Python and music21) inside a field must not cut the field in two
+    # a stray U+0085 (a line break to str.splitlines) inside a field must not cut the field in two
     (tmp_path / "nel.abc").write_text("X:1\nN: gedruckt in Jief\x85ng Ribao\nL:1/4\nK:D\nDEF|\n")
     assert len(read_any(tmp_path / "nel.abc")[0]) == 3
     (tmp_path / "none.abc").write_text("just some text\n")
