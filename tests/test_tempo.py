@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+
+from liveimpro.melody import melody_from_tuples
+from liveimpro.tempo import TempoEstimate, estimate_tempo, quantize
+
+# rhythms in beats (IOIs), the last note's length left out: what a player might play
+RHYTHMS = {
+    "mixed": [1, .5, .5, 1, .75, .25, 1, .5, .5, 2, 1, 1 / 3, 1 / 3, 1 / 3, 1, .5, .5, 1.5, .5],
+    "dotted": [1.5, .5, 1, 1, .75, .25, .5, .5, 1.5, .5, 2, .75, .25],
+    "triplets": [1 / 3, 1 / 3, 1 / 3, 1, .5, .5, 1 / 3, 1 / 3, 1 / 3, 1, 1, .5, .5],
+    "eighths": [.5, .5, .5, .5, 1, .5, .5, 1, 1, .5, .5, .5, .5],
+    "quarters and eighths": [1, 1, .5, .5, 1, 1, 1, 2, .5, .5, .5, .5, 1, 1],
+    "short": [1, .5, .5, 1, 1],
+}
+SIXTEENTHS = [.25, .25, .25, .25, .5, .5, 1, .25, .25, .5, 1, .5, .5]
+
+
+def played(rhythm, bpm, seed, start=10.0, first_beat=0.0, jitter=0.015):
+    """Onset times of `rhythm` at `bpm`, the first onset `first_beat` beats after a beat at `start`,
+    each moved by up to +-jitter seconds (uniform)."""
+    beats = first_beat + np.concatenate([[0.0], np.cumsum(rhythm)])
+    rng = np.random.default_rng(seed)
+    return start + beats * 60.0 / bpm + rng.uniform(-jitter, jitter, len(beats))
+
+
+@pytest.mark.parametrize("name", RHYTHMS)
+@pytest.mark.parametrize("bpm", [60, 90, 120, 150])
+def test_tempo_within_three_percent_with_human_jitter(bpm, name):
+    for seed in range(5):
+        estimate = estimate_tempo(played(RHYTHMS[name], bpm, seed))
+        assert estimate.bpm == pytest.approx(bpm, rel=0.03), (name, seed, estimate)
+
+
+@pytest.mark.parametrize("bpm", [60, 90, 120, 150])
+def test_phase_falls_on_the_beat(bpm):
+    for seed in range(5):
+        onsets = played(RHYTHMS["mixed"], bpm, seed, start=3.0)
+        estimate = estimate_tempo(onsets)
+        period = 60.0 / bpm
+        assert estimate.phase == pytest.approx(3.0, abs=0.03 * period + 0.015)
+
+
+def test_a_pickup_note_is_put_on_the_offbeat():
+    rhythm = [.5, 1, 1, .5, .5, 1, 2, .5, .5, 1, 1]  # starts with an eighth before the beat
+    onsets = played(rhythm, 100, seed=1, start=5.0, first_beat=0.5)
+    estimate = estimate_tempo(onsets)
+    assert estimate.bpm == pytest.approx(100, rel=0.03)
+    assert estimate.phase == pytest.approx(5.0, abs=0.03)  # the beat before the pickup
+    assert estimate.beat_of(onsets[1]) == pytest.approx(1.0, abs=0.05)
+    assert estimate.origin_for(onsets[0]) == pytest.approx(5.0, abs=0.03)
+
+
+def test_sixteenths_read_at_double_tempo_unless_the_previous_tempo_says_otherwise():
+    onsets = played(SIXTEENTHS, 60, seed=0)
+    assert estimate_tempo(onsets).bpm == pytest.approx(120, rel=0.03)  # documented: ambiguous
+    assert estimate_tempo(onsets, previous_bpm=60).bpm == pytest.approx(60, rel=0.03)
+    assert estimate_tempo(onsets, previous_bpm=62).bpm == pytest.approx(60, rel=0.03)
+
+
+@pytest.mark.parametrize("name", ["mixed", "dotted", "eighths"])
+def test_a_change_of_tempo_within_the_octave_comes_through_the_prior(name):
+    for previous, now in ((100, 80), (100, 125), (120, 90)):
+        onsets = played(RHYTHMS[name], now, seed=3)
+        assert estimate_tempo(onsets, previous_bpm=previous).bpm == pytest.approx(now, rel=0.03)
+
+
+# equal notes `gap` s apart: the documented reading, and the other octave (note = beat or
+# note = half a beat) that a previous tempo near it selects
+@pytest.mark.parametrize("gap, bpm, other", [(0.5, 120, 60), (0.6, 100, 50), (0.8, 75, None), (1.0, 60, None),
+                                             (0.4, 75, 150), (0.25, 120, None)])
+def test_all_quarter_notes_as_documented(gap, bpm, other):
+    onsets = 2.0 + np.arange(8) * gap
+    estimate = estimate_tempo(onsets)
+    assert estimate.bpm == pytest.approx(bpm, rel=0.01)
+    assert estimate.phase == pytest.approx(2.0, abs=1e-6)  # the first note on the beat
+    assert estimate_tempo(onsets, previous_bpm=bpm).bpm == pytest.approx(bpm, rel=0.01)
+    if other:
+        assert estimate_tempo(onsets, previous_bpm=other).bpm == pytest.approx(other, rel=0.01)
+
+
+def test_equal_notes_are_ambiguous_and_say_so():
+    assert estimate_tempo(np.arange(8) * 0.5).confidence < 0.6
+    assert estimate_tempo(played(RHYTHMS["dotted"], 90, seed=0)).confidence > 0.8
+
+
+def test_too_few_onsets_give_the_prior_with_no_confidence():
+    assert estimate_tempo([]) == TempoEstimate(120.0, 0.0, 0.0)
+    assert estimate_tempo([1.0, 1.5], previous_bpm=97) == TempoEstimate(97, 1.0, 0.0)
+    assert estimate_tempo([1.0, 1.0, 1.0, float("nan")]).confidence == 0.0
+
+
+def test_a_long_rest_inside_the_phrase_does_not_derail_it():
+    rhythm = [1, .5, .5, 1, 1, 7, 1, .5, .5, 1, 1]  # seven beats of rest in the middle
+    estimate = estimate_tempo(played(rhythm, 110, seed=2))
+    assert estimate.bpm == pytest.approx(110, rel=0.03)
+
+
+def test_onset_order_and_duplicates_do_not_matter():
+    onsets = played(RHYTHMS["mixed"], 90, seed=4)
+    assert estimate_tempo(onsets[::-1].tolist() + [onsets[3]]) == estimate_tempo(onsets)
+
+
+def test_origin_for_takes_the_nearest_beat_when_close_else_the_one_before():
+    estimate = TempoEstimate(bpm=120, phase=10.0, confidence=1.0)
+    assert estimate.origin_for(10.98) == pytest.approx(11.0)  # 0.04 beat early: meant on the beat
+    assert estimate.origin_for(11.2) == pytest.approx(11.0)
+    assert estimate.origin_for(11.25) == pytest.approx(11.0)  # an eighth before the beat: a pickup
+    assert estimate.origin_for(11.45) == pytest.approx(11.5)  # 0.1 beat early: meant on the beat
+    assert estimate.beat_of(12.0) == pytest.approx(4.0)
+
+
+def test_quantize_snaps_to_sixteenths_and_triplets():
+    melody = melody_from_tuples([(60, 0.02, 0.45), (62, 0.52, 0.2), (64, 0.98, 0.33), (65, 1.36, 0.30),
+                                 (67, 1.65, 0.04)])
+    snapped = quantize(melody)
+    assert [n.onset for n in snapped] == pytest.approx([0.0, 0.5, 1.0, 4 / 3, 5 / 3])
+    assert [n.duration for n in snapped] == pytest.approx([0.5, 0.25, 1 / 3, 1 / 3, 0.25])
+    assert quantize(melody, subdivisions=(2,)).notes[1].onset == 0.5
