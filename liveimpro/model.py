@@ -84,13 +84,13 @@ class CachedStepLSTM(nn.Module):
                 [nn.Parameter(getattr(lstm, f"bias_hh_l{i}").detach().clone()) for i in range(cfg.layers)])
             # The step adds both biases once, up front.
             self.bias = nn.ParameterList([nn.Parameter(a + b) for a, b in zip(self.b_ih, self.b_hh)])
-            # A projection before the head is linear, so it folds into one [vocab, hidden] matrix.
-            head_w, head_b = trained.head.weight.detach(), trained.head.bias.detach()
-            if trained.proj is not None:
-                head_b = head_w @ trained.proj.bias.detach() + head_b
-                head_w = head_w @ trained.proj.weight.detach()
-            self.head_w = nn.Parameter(head_w.clone().contiguous())
-            self.head_b = nn.Parameter(head_b.clone())
+            # Tied weights stay one tensor: the file would otherwise hold its largest matrix twice.
+            self.head_w = self.embed if cfg.tie_weights else nn.Parameter(trained.head.weight.detach().clone())
+            self.head_b = nn.Parameter(trained.head.bias.detach().clone())
+            self.has_proj = trained.proj is not None
+            empty = torch.zeros(0)
+            self.proj_w = nn.Parameter(trained.proj.weight.detach().clone() if self.has_proj else empty)
+            self.proj_b = nn.Parameter(trained.proj.bias.detach().clone() if self.has_proj else empty)
 
     @torch.jit.export
     def init_state(self) -> Tensor:
@@ -110,8 +110,9 @@ class CachedStepLSTM(nn.Module):
             hs.append(x)
             cs.append(c)
             layer += 1
-        logits = torch.addmv(self.head_b, self.head_w, x)
-        return logits, torch.stack([torch.stack(hs), torch.stack(cs)])
+        if self.has_proj:
+            x = torch.addmv(self.proj_b, self.proj_w, x)
+        return torch.addmv(self.head_b, self.head_w, x), torch.stack([torch.stack(hs), torch.stack(cs)])
 
     @torch.jit.export
     def forward_sequence(self, tokens: Tensor) -> Tensor:
@@ -122,7 +123,10 @@ class CachedStepLSTM(nn.Module):
         for w_ih, w_hh, b_ih, b_hh in zip(self.w_ih, self.w_hh, self.b_ih, self.b_hh):
             weights += [w_ih, w_hh, b_ih, b_hh]
         out, _, _ = torch.lstm(x, [h0, h0], weights, True, self.layers, 0.0, False, False, True)
-        return torch.addmm(self.head_b, out[0], self.head_w.t())
+        out = out[0]
+        if self.has_proj:
+            out = torch.addmm(self.proj_b, out, self.proj_w.t())
+        return torch.addmm(self.head_b, out, self.head_w.t())
 
     def forward(self, tokens: Tensor) -> Tensor:
         return self.forward_sequence(tokens)

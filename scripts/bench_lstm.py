@@ -1,0 +1,253 @@
+"""Benchmark the next-note LSTM: live step latency with the cached state vs re-reading the context,
+the two ways of writing one step, and training throughput.
+
+    python scripts/bench_lstm.py                                   # the shipped models
+    python scripts/bench_lstm.py --models models/curve-lstm --repeats 5000
+
+1. Latency through the runtime (liveimpro.runtime.Improviser, one torch thread): observe (one
+   step), propose (sampling with pitch-range and scale masks, top-p), commit; median, p99, max.
+2. The same next-note prediction at context lengths 16..1024: the cached step (one token on top
+   of the kept state) against re-running the whole context with no cache, either with the fused
+   LSTM kernel (forward_sequence) or as a loop of steps from a fresh state; the ratio is
+   no-cache / cached. The cached cost should stay flat as the context grows.
+3. One step written LSTMCell-style (shipped) against nn.LSTM on a length-1 sequence, same weights.
+4. Training throughput (tokens/s, forward + backward + AdamW) of each model's configuration on
+   batches like the trainer's, at 1 thread and at all cores.
+Tests never gate on these numbers; they are for reading.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from liveimpro.model import ModelConfig, NextTokenLSTM
+from liveimpro.modelfolder import quiet_torchscript
+from liveimpro.runtime import Improviser
+from liveimpro.tokenizer import BOS, Event
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_lstm  # noqa: E402  (the trainer's own batching, loss and optimizer)
+
+CONTEXTS = (16, 64, 256, 1024)
+
+
+def timed(call, repeats: int, warmup: int = 50) -> np.ndarray:
+    """Microseconds per call."""
+    for _ in range(warmup):
+        call()
+    times = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter_ns()
+        call()
+        times[i] = time.perf_counter_ns() - start
+    return times / 1e3
+
+
+def stats(us: np.ndarray) -> str:
+    return f"{np.median(us):8.1f} {np.percentile(us, 99):8.1f} {us.max():8.1f}"
+
+
+def machine_info() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return (f"{cpu}; {os.cpu_count()} cores; load average {load}; Python {platform.python_version()}; "
+            f"torch {torch.__version__}; numpy {np.__version__}")
+
+
+def live_events(imp: Improviser, count: int, rng) -> list[Event]:
+    """A plausible melody of `count` events, sampled from the model itself."""
+    imp.reset()
+    events = []
+    for _ in range(count):
+        events.append(imp.propose(temperature=1.0, pitch_range=(48, 84), rng=rng))
+        imp.commit(events[-1])
+    return events
+
+
+def bench_runtime(imp: Improviser, repeats: int, rng) -> None:
+    print(f"\n1. runtime latency, microseconds ({repeats} calls each; context grows as it runs)")
+    print(f"   {'call':34s} {'median':>8s} {'p99':>8s} {'max':>8s}")
+    events = live_events(imp, 64, rng)
+    imp.reset()
+    position = iter(range(10**9))
+
+    def observe():
+        i = next(position)
+        if i % 512 == 0:
+            imp.reset()  # keep melodies of a realistic length
+        event = events[i % len(events)]
+        imp.observe(Event(event.pitches, 1000.0 + i, event.duration))
+
+    rows = [("observe (one step)", observe)]
+    scale = {0, 2, 4, 5, 7, 9, 11}
+    rows.append(("propose (masks, top_p 0.95)",
+                 lambda: imp.propose(temperature=1.0, top_p=0.95, pitch_range=(48, 84), scale=scale, rng=rng)))
+
+    def propose_commit():
+        if imp.steps > 512:
+            imp.reset()
+        imp.commit(imp.propose(temperature=1.0, top_p=0.95, pitch_range=(48, 84), scale=scale, rng=rng))
+
+    rows.append(("propose + commit", propose_commit))
+    module, state = imp.folder.module, imp.folder.module.init_state()
+
+    def raw_step():
+        with torch.inference_mode():
+            module.step(BOS, state)
+
+    rows.append(("model.step alone (TorchScript)", raw_step))
+    for name, call in rows:
+        print(f"   {name:34s} {stats(timed(call, repeats))}")
+
+
+def bench_contexts(imp: Improviser, repeats: int, rng) -> None:
+    print("\n2. next-note prediction after a context of n tokens, microseconds: cached step vs no cache")
+    print(f"   {'n':>5s} {'cached median':>14s} {'p99':>8s} {'no-cache fused':>15s} {'p99':>9s} "
+          f"{'no-cache steps':>15s} {'ratio fused':>12s} {'ratio steps':>12s} {'max |diff|':>10s}")
+    module = imp.folder.module
+    events = live_events(imp, max(CONTEXTS) + 1, rng)
+    imp.reset()
+    tokens = [BOS]
+    for event in events:
+        tokens.append(imp.tokenizer.event_token(imp.previous, event))
+        imp.observe(event)
+    for n in CONTEXTS:
+        context = torch.tensor(tokens[:n])
+        with torch.inference_mode():
+            state = module.init_state()
+            for token in tokens[:n - 1]:
+                _, state = module.step(token, state)
+
+            def cached():
+                return module.step(tokens[n - 1], state)[0]
+
+            def fused():
+                return module.forward_sequence(context)[-1]
+
+            def steps():
+                fresh = module.init_state()
+                for token in tokens[:n]:
+                    logits, fresh = module.step(token, fresh)
+                return logits
+
+            difference = (cached() - fused()).abs().max().item()
+            cached_us = timed(cached, repeats)
+            slow = max(5, repeats // n)
+            fused_us, steps_us = timed(fused, slow, warmup=3), timed(steps, max(3, slow // 4), warmup=1)
+        print(f"   {n:5d} {np.median(cached_us):14.1f} {np.percentile(cached_us, 99):8.1f} "
+              f"{np.median(fused_us):15.1f} {np.percentile(fused_us, 99):9.1f} {np.median(steps_us):15.1f} "
+              f"{np.median(fused_us) / np.median(cached_us):11.1f}x {np.median(steps_us) / np.median(cached_us):11.1f}x "
+              f"{difference:10.1e}")
+
+
+class LengthOneLSTMStep(nn.Module):
+    """The alternative step: nn.LSTM on a length-1 sequence (same weights), for comparison only."""
+
+    def __init__(self, trained: NextTokenLSTM):
+        super().__init__()
+        self.embed, self.lstm, self.proj, self.head = trained.embed, trained.lstm, trained.proj, trained.head
+
+    def step(self, token: int, state: tuple[torch.Tensor, torch.Tensor]):
+        out, state = self.lstm(self.embed(torch.tensor([[token]])), state)
+        out = out[0, 0] if self.proj is None else self.proj(out[0, 0])
+        return self.head(out), state
+
+
+def bench_step_forms(card: dict, repeats: int) -> None:
+    from liveimpro.model import script_for_inference
+
+    print("\n3. one step, two ways, same weights (microseconds): median p99 max")
+    cfg = ModelConfig(**card["model_config"])
+    trained = NextTokenLSTM(cfg).eval()
+    shipped = script_for_inference(trained)
+    alternative = LengthOneLSTMStep(trained)
+    with torch.inference_mode():
+        state, pair = shipped.init_state(), (torch.zeros(cfg.layers, 1, cfg.hidden),) * 2
+        print(f"   {'LSTMCell-style, TorchScript frozen':44s} {stats(timed(lambda: shipped.step(5, state), repeats))}")
+        print(f"   {'nn.LSTM, length-1 sequence (eager)':44s} "
+              f"{stats(timed(lambda: alternative.step(5, pair), max(100, repeats // 4)))}")
+
+
+def bench_training(card: dict, tunes: list[np.ndarray], seconds: float) -> None:
+    print(f"\n4. training throughput (forward + backward + AdamW, batch 32 tunes, ~{seconds:.0f} s each)")
+    cfg = train_lstm.TrainConfig(**{**card["config"], "batch_size": 32})
+    for threads in sorted({1, os.cpu_count() or 1}):
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        net = NextTokenLSTM(ModelConfig(**card["model_config"]))
+        optimizer = train_lstm.make_optimizer(net, cfg, fused_ok=False)
+        lengths = np.array([len(t) for t in tunes])
+        batches = train_lstm.epoch_batches(lengths, cfg.batch_size, 0, 0)
+        tokens, started, i = 0, time.perf_counter(), 0
+        while time.perf_counter() - started < seconds:
+            batch = train_lstm.collate([tunes[j] for j in batches[i % len(batches)]], cfg.max_len,
+                                       np.random.default_rng(i))
+            train_lstm.train_step(net, optimizer, batch, 1e-3, cfg.grad_clip)
+            tokens += int((batch[:, 1:] != 0).sum())
+            i += 1
+        print(f"   {threads} thread(s): {tokens / (time.perf_counter() - started):10,.0f} tokens/s ({i} steps)")
+    torch.set_num_threads(1)
+
+
+def training_tunes(imp: Improviser, data: str, rng) -> tuple[list[np.ndarray], str]:
+    try:
+        from liveimpro.dataset import Dataset
+        dataset = Dataset.load(data)
+        if dataset.tokenizer(imp.tokenizer.kind).to_json() == imp.tokenizer.to_json():
+            return dataset.tokens(imp.tokenizer.kind, "train"), f"{data} training split"
+    except Exception as error:  # any reason the dataset is unusable: fall back to sampled tunes, and say so
+        print(f"   ({data}: {error}; using tunes sampled from the model)")
+    tunes = []
+    for _ in range(256):
+        imp.reset()
+        ids = [BOS]
+        for _ in range(int(rng.integers(20, 120))):
+            event = imp.propose(rng=rng)
+            ids.append(imp.tokenizer.event_token(imp.previous, event))
+            imp.commit(event)
+        tunes.append(np.array(ids + [2]))
+    return tunes, "tunes sampled from the model"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["models/curve-lstm", "models/note-lstm"])
+    parser.add_argument("--repeats", type=int, default=3000, help="timed calls per latency row")
+    parser.add_argument("--data", default="data/essen", help="dataset for the training-throughput batches")
+    parser.add_argument("--train-seconds", type=float, default=15.0, help="seconds per throughput measurement")
+    args = parser.parse_args(argv)
+    print("command: " + " ".join([os.path.basename(sys.executable), *sys.argv]))
+    print(f"date: {datetime.datetime.now().isoformat(timespec='seconds')}")
+    print(f"machine: {machine_info()}")
+    rng = np.random.default_rng(0)
+    with quiet_torchscript():
+        for folder in args.models:
+            imp = Improviser.load(folder, rng=rng)
+            card = imp.card
+            print(f"\n=== {folder}: {card['tokenizer']} tokens ({card['vocab_size']}), {card['parameters']:,} "
+                  f"parameters, model.pt {card['model_file_bytes'] / 1e6:.2f} MB; runtime torch threads "
+                  f"{torch.get_num_threads()}")
+            bench_runtime(imp, args.repeats, rng)
+            bench_contexts(imp, max(200, args.repeats // 10), rng)
+            bench_step_forms(card, args.repeats)
+            tunes, source = training_tunes(imp, args.data, rng)
+            print(f"   (throughput batches: {source})")
+            bench_training(card, tunes, args.train_seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
