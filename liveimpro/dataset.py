@@ -13,6 +13,10 @@ The split is by tune and deterministic: a tune goes to validation when a
 SHA-256 hash of "<file name>#<position of the tune in the file>" falls in the
 lowest `valid_share` of the hash range. A tune keeps its split whatever else is
 in the corpus, and every copy of a tune is on one side.
+Tunes whose notes repeat an earlier tune's exactly, perhaps transposed or
+shifted in time (same pitches and onsets measured from the first note, same
+durations), are left out and reported, so that no tune is both trained and
+validated on; variants that differ in any note stay.
 Transposition augmentation (`transpose=K`) adds, to the training split only,
 copies of each tune shifted by -K..+K semitones (0 excluded) that stay in 0..127.
 """
@@ -54,6 +58,13 @@ def transposed_copies(melody: Melody, semitones: int) -> list[Melody]:
             for k in range(-semitones, semitones + 1) if k != 0 and 0 <= low + k and high + k <= 127]
 
 
+def _signature(melody: Melody) -> tuple:
+    """What makes two tunes the same: pitches and onsets measured from the first note, durations."""
+    first = melody.notes[0] if melody.notes else None
+    return tuple((n.pitch - first.pitch, round(n.onset - first.onset, 6), round(n.duration, 6))
+                 for n in melody.notes)
+
+
 def tokenizer_class(kind: str):
     if kind == "curve":
         from .curve_tokens import CurveTokenizer
@@ -92,15 +103,23 @@ class Dataset:
 
     @classmethod
     def build(cls, results: list[FileResult], valid_share: float = 0.1, transpose: int = 0,
-              min_count: int = 1, kinds=KINDS, skipped_files=()) -> "Dataset":
-        """From read files. `skipped_files`: extra (file name, reason) pairs to report (e.g. reserved)."""
+              min_count: int = 1, kinds=KINDS, skipped_files=(), dedupe: bool = True) -> "Dataset":
+        """From read files, in their order. `skipped_files`: extra (file name, reason) pairs to report
+        (e.g. reserved files). `dedupe`: leave out tunes that repeat an earlier one (module docstring)."""
         if not 0 <= valid_share < 1:
             raise ValueError(f"valid_share must be in range 0..1, got {valid_share!r}")
         if transpose < 0:
             raise ValueError(f"transpose must be >= 0 semitones, got {transpose!r}")
         splits = {split: [] for split in SPLITS}
+        first_seen, duplicates = {}, []
         for result in results:
             for position, melody in result.tunes:
+                signature = _signature(melody)
+                if dedupe and signature in first_seen:
+                    duplicates.append((f"{melody.name} (= {first_seen[signature]})",
+                                       "repeats an earlier tune (same notes, maybe transposed)"))
+                    continue
+                first_seen[signature] = melody.name
                 splits[split_of(result.path.name, position, valid_share)].append(melody)
         originals = len(splits["train"])
         splits["train"] += [c for m in splits["train"][:originals] for c in transposed_copies(m, transpose)]
@@ -114,9 +133,10 @@ class Dataset:
             "polyphonic_tunes": sum(not m.is_monophonic() for m in splits["train"][:originals] + splits["valid"]),
             "skipped_files": _reasons([(r.path.name, r.error) for r in results if r.error is not None]
                                       + list(skipped_files)),
-            "skipped_tunes": _reasons(pair for r in results for pair in r.skipped),
+            "skipped_tunes": _reasons([pair for r in results for pair in r.skipped] + duplicates),
             "vocab": {}, "nearest_valid": {},
-            "settings": {"valid_share": valid_share, "transpose": transpose, "min_count": min_count},
+            "settings": {"valid_share": valid_share, "transpose": transpose, "min_count": min_count,
+                         "dedupe": dedupe},
         }
         for kind in kinds:
             tokenizer = tokenizer_class(kind).build(splits["train"], min_count=min_count)

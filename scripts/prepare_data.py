@@ -16,7 +16,7 @@ import os
 import sys
 import time
 
-from liveimpro.corpus import essen_files, find_files, is_reserved, read_many
+from liveimpro.corpus import essen_files, find_files, is_reserved, read_many, reserved_essen_files
 from liveimpro.dataset import KINDS, Dataset
 from liveimpro.errors import UserError
 
@@ -38,6 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--min-count", type=int, default=1,
                         help="tokens seen fewer times in training are left out of the vocabulary "
                              "(default: %(default)s)")
+    parser.add_argument("--keep-duplicates", action="store_true",
+                        help="keep tunes that repeat an earlier one, even transposed (default: left out)")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="tokenizers to build")
     parser.add_argument("--no-cache", action="store_true", help="read every file again, ignoring the cache")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -72,8 +74,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     try:
-        files = find_files(args.paths) if args.paths else essen_files()
-        reserved = [path for path in files if is_reserved(path)]
+        files = find_files(args.paths) if args.paths else essen_files() + reserved_essen_files()
+        reserved = [path for path in files if is_reserved(path)]  # named in the summary, never read
         files = [path for path in files if not is_reserved(path)]
         print(f"reading {len(files)} files with {args.jobs} processes -> {args.out}", flush=True)
         results = read_many(files, jobs=args.jobs, progress=not args.quiet, use_cache=not args.no_cache)
@@ -81,7 +83,7 @@ def main(argv=None) -> int:
             raise UserError("no tunes with notes in the given files; nothing to prepare")
         print("splitting and tokenizing", flush=True)
         dataset = Dataset.build(results, valid_share=args.valid_share, transpose=args.transpose,
-                                min_count=args.min_count, kinds=args.kinds,
+                                min_count=args.min_count, kinds=args.kinds, dedupe=not args.keep_duplicates,
                                 skipped_files=[(path.name, "reserved for evaluation") for path in reserved])
         dataset.summary["inputs"] = [str(path) for path in files]
         dataset.summary["command"] = " ".join(["scripts/prepare_data.py", *(argv if argv is not None else sys.argv[1:])])

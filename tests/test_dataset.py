@@ -75,6 +75,19 @@ def test_build_save_load_round_trip(tmp_path):
     assert len(loaded.tokenizer("note")) == len(built.tokenizer("note"))
 
 
+def test_exact_duplicates_are_left_out_and_reported():
+    results = corpus(2)
+    copy = tune(1).shift(2.0).transpose(-5)  # same tune, later and lower: still a copy
+    variant = tune(1).with_notes(tune(1).notes[:-1])  # one note less: a variant, kept
+    results.append(FileResult(Path("/elsewhere/copies.abc"), [(0, copy), (1, variant)]))
+    built = Dataset.build(results, valid_share=0.3, kinds=())
+    assert built.summary["skipped_tunes"]["repeats an earlier tune (same notes, maybe transposed)"] == {
+        "count": 1, "names": ["tune 1 (= tune 1)"]}
+    assert sum(built.summary["tunes"].values()) == 21
+    kept = Dataset.build(results, valid_share=0.3, kinds=(), dedupe=False)
+    assert sum(kept.summary["tunes"].values()) == 22
+
+
 def test_transposition_augments_only_the_training_split():
     high = melody_from_tuples([(120, 0, 1), (125, 1, 1)], name="high")
     assert [max(n.pitch for n in m.notes) for m in transposed_copies(high, 3)] == [122, 123, 124, 126, 127]
@@ -115,7 +128,7 @@ def test_prepare_data_script_skips_a_corrupt_file(tmp_path):
     songs = tmp_path / "songs"
     songs.mkdir()
     (songs / "tunes.abc").write_text("".join(
-        f"X:{i}\nT:Tune {i}\nM:3/4\nL:1/8\nK:D\nD2 F2 A2 | d4 {'cB' if i % 2 else 'BA'} | A6 |]\n\n"
+        f"X:{i}\nT:Tune {i}\nM:3/4\nL:1/8\nK:D\nD2 F2 A2 | d4 {'cdefgab'[i % 7]}{'BAGF'[i % 4]} | A6 |]\n\n"
         for i in range(1, 13)) + "X:13\nT:broken\nK:C\nC D | [[[ ((( |\n")
     write_midi(songs / "played.mid", tune(7))
     (songs / "corrupt.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x10\x00\x90")
