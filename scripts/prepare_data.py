@@ -86,7 +86,8 @@ def main(argv=None) -> int:
                                 min_count=args.min_count, kinds=args.kinds, dedupe=not args.keep_duplicates,
                                 skipped_files=[(path.name, "reserved for evaluation") for path in reserved])
         dataset.summary["inputs"] = [str(path) for path in files]
-        dataset.summary["command"] = " ".join(["scripts/prepare_data.py", *(argv if argv is not None else sys.argv[1:])])
+        given = sys.argv[1:] if argv is None else argv
+        dataset.summary["command"] = " ".join(["scripts/prepare_data.py", *given])
         dataset.summary["seconds"] = round(time.perf_counter() - started, 1)
         dataset.save(args.out)
     except (UserError, ValueError) as error:
