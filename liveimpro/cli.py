@@ -17,6 +17,7 @@ from .errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("liveimpro.evaluate", "score models and baselines in bits per note"),
     "ports": ("liveimpro.ports_cmd", "list MIDI input and output ports and the MIDI backend in use"),
+    "respond": ("liveimpro.respond_cmd", "answer a call from a MIDI file, offline, as the live engine would"),
 }
 
 

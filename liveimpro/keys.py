@@ -42,6 +42,8 @@ tonic letter A..G plus an optional # or b, case-insensitive; no scale name = maj
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -98,6 +100,18 @@ def pitch_class_histogram(notes: Iterable[Note]) -> np.ndarray:
     return histogram
 
 
+@functools.lru_cache(maxsize=None)
+def _standardised_keys(profile: str) -> np.ndarray:
+    """[24, 12] each key's profile rotated to its tonic and standardised (mean 0, sd 1), so one
+    matrix product gives the 24 Pearson correlations (one call costs microseconds: it runs
+    on the engine's phrase-end path)."""
+    rows = [np.roll(weights, tonic) for weights in PROFILES[profile] for tonic in range(12)]
+    keys = np.array(rows, dtype=float)
+    keys = (keys - keys.mean(axis=1, keepdims=True)) / keys.std(axis=1, keepdims=True)
+    keys.flags.writeable = False
+    return keys
+
+
 def estimate_key(histogram: np.ndarray, profile: str = "temperley") -> KeyEstimate | None:
     """The best of the 24 keys for a pitch-class histogram; None when it is empty or flat
     (one pitch class alone, or all twelve equally, says nothing about a key)."""
@@ -106,13 +120,10 @@ def estimate_key(histogram: np.ndarray, profile: str = "temperley") -> KeyEstima
         return None
     if np.count_nonzero(histogram) < 2:
         return None
-    scores = []  # (correlation, tonic, mode)
-    for mode, weights in zip(MODES, PROFILES[profile]):
-        for tonic in range(12):
-            rotated = np.roll(weights, tonic)  # rotated[pc] = weight of pc's degree in this key
-            scores.append((float(np.corrcoef(histogram, rotated)[0, 1]), tonic, mode))
-    scores.sort(reverse=True)
-    (best, tonic, mode), runner_up = scores[0], scores[1][0]
+    correlations = _standardised_keys(profile) @ ((histogram - histogram.mean()) / histogram.std()) / 12
+    order = np.argsort(-correlations, kind="stable")  # ties: major before minor, lower tonic first
+    best, runner_up = float(correlations[order[0]]), float(correlations[order[1]])
+    mode, tonic = MODES[order[0] // 12], int(order[0] % 12)
     return KeyEstimate(TONIC_NAMES[mode][tonic], mode, best - runner_up, best, tonic)
 
 

@@ -1,0 +1,46 @@
+"""Command-line options shared by the commands that answer a call (duet, respond, demo)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+# the shipped default (melody-curve tokens), unless LIVEIMPRO_MODEL names another model folder
+DEFAULT_MODEL = Path(os.environ.get("LIVEIMPRO_MODEL") or MODELS / "curve-lstm")
+
+
+def add_answer_arguments(parser) -> None:
+    from .controls import LENGTH_MODES
+
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL,
+                        help="model folder (default: the shipped curve-token LSTM)")
+    parser.add_argument("--temperature", type=float, default=0.9, help="sampling temperature (default 0.9)")
+    parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
+    parser.add_argument("--length", choices=LENGTH_MODES, default="bars",
+                        help="the answer is as long as the call in bars or in notes (default bars)")
+    parser.add_argument("--length-ratio", type=float, default=1.0, help="answer length / call length (default 1)")
+    parser.add_argument("--scale", default=None,
+                        help="lock the answer to a scale ('D dorian', 'A minor pentatonic'), or 'free' for no "
+                             "key at all; default: the key estimated from the calls")
+    parser.add_argument("--channel", type=int, default=1, help="MIDI channel 1..16 of the answer (default 1)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed: the same call gets the same answer")
+
+
+def settings_from_args(args):
+    from .controls import LiveSettings
+
+    scale = None if args.scale in (None, "free") else args.scale
+    settings = LiveSettings(temperature=args.temperature, top_p=args.top_p, length_mode=args.length,
+                            length_ratio=args.length_ratio, scale=scale, channel=args.channel - 1)
+    return settings
+
+
+def load_responder(args):
+    """The model (ModelError when the folder is wrong) and a Responder with the arguments' settings."""
+    import numpy as np
+
+    from .responder import Responder
+    from .runtime import Improviser
+
+    rng = np.random.default_rng(args.seed)
+    return Responder(Improviser.load(args.model, rng), settings_from_args(args), rng, follow_key=args.scale != "free")
