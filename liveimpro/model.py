@@ -70,7 +70,6 @@ class CachedStepLSTM(nn.Module):
         cfg = trained.cfg
         self.layers = cfg.layers
         self.hidden = cfg.hidden
-        self.vocab_size = cfg.vocab_size
         lstm = trained.lstm
         with torch.no_grad():
             self.embed = nn.Parameter(trained.embed.weight.detach().clone())

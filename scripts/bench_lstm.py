@@ -195,7 +195,7 @@ def bench_training(card: dict, tunes: list[np.ndarray], seconds: float) -> None:
         while time.perf_counter() - started < seconds:
             batch = train_lstm.collate([tunes[j] for j in batches[i % len(batches)]], cfg.max_len,
                                        np.random.default_rng(i))
-            train_lstm.train_step(net, optimizer, batch, 1e-3, cfg.grad_clip)
+            train_lstm.train_step(net, optimizer, batch, 1e-3, cfg)
             tokens += int((batch[:, 1:] != 0).sum())
             i += 1
         print(f"   {threads} thread(s): {tokens / (time.perf_counter() - started):10,.0f} tokens/s ({i} steps)")

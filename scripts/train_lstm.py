@@ -61,6 +61,7 @@ class TrainConfig:
     beta1: float = 0.9  # AdamW first-moment decay
     beta2: float = 0.99  # AdamW second-moment decay
     grad_clip: float = 1.0  # clip the global gradient norm to this (0: no clipping)
+    bf16: bool = False  # bfloat16 autocast for the training forward pass (~1.4x faster on CPUs with AVX512-BF16)
     eval_interval: int = 200  # steps between validation passes (and checkpoints)
     patience: int = 6  # stop after this many validation passes without improvement (0: never stop early)
     seed: int = 1337  # seeds batch order and dropout: same seed, same run
@@ -190,14 +191,16 @@ class BatchSchedule:
         return collate([self.tunes[j] for j in self._batches[index]], self.cfg.max_len, window_rng)
 
 
-def train_step(model, optimizer, batch: torch.Tensor, lr: float, grad_clip: float) -> float:
+def train_step(model, optimizer, batch: torch.Tensor, lr: float, cfg: TrainConfig) -> float:
+    """One optimizer step; weights and gradients stay float32 (bf16 only inside the forward pass)."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    loss = batch_loss(model, batch)
+    with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        loss = batch_loss(model, batch)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if grad_clip:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
     return loss.item()
 
@@ -279,7 +282,7 @@ def main(argv=None) -> int:
         while step < cfg.max_steps and not (cfg.patience and bad_evals >= cfg.patience):
             torch.manual_seed(cfg.seed * 1_000_003 + step * world + rank)  # dropout masks: f(seed, step, rank)
             batch = schedule.batch(step).to(device)
-            interval_losses.append(train_step(model, optimizer, batch, learning_rate(cfg, step), cfg.grad_clip))
+            interval_losses.append(train_step(model, optimizer, batch, learning_rate(cfg, step), cfg))
             interval_tokens += int((batch[:, 1:] != PAD).sum()) * world
             step += 1
             bar.update(1)

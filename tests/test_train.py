@@ -87,6 +87,13 @@ def test_resume_continues_as_if_never_stopped(data, tmp_path):
         assert torch.equal(value, resumed["model"][key]), key
 
 
+def test_bfloat16_autocast_trains_like_float32(data, tmp_path):
+    runs = [train(*tiny_args(data, tmp_path / name, "--max-steps", "8", *flag))
+            for name, flag in (("fp32", ()), ("bf16", ("--bf16",)))]
+    assert runs[1]["config"]["bf16"] and all(v.dtype == torch.float32 for v in runs[1]["model"].values())
+    assert runs[1]["history"]["valid"] == pytest.approx(runs[0]["history"]["valid"], rel=0.02)
+
+
 def test_resume_refuses_another_model_shape_or_a_missing_run(data, tmp_path):
     train(*tiny_args(data, tmp_path / "run", "--max-steps", "4"))
     with pytest.raises(UserError, match="cannot resume with another hidden"):
