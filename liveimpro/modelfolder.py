@@ -101,7 +101,8 @@ def _read_card(path: Path) -> dict:
     return card
 
 
-def _read_module(path: Path, sha256: str):
+def _read_module(path: Path, sha256: str, methods: tuple[str, ...] = STEP_METHODS):
+    """The TorchScript module in `path`, checked against the card's SHA-256 and for the `methods` it must have."""
     import torch
 
     if sha256_of(path) != sha256:
@@ -111,7 +112,7 @@ def _read_module(path: Path, sha256: str):
             module = torch.jit.load(str(path), map_location="cpu")
     except Exception as error:  # torch reports a damaged archive as RuntimeError, ValueError or worse
         raise ModelError(f"{path}: damaged or not a TorchScript model ({_first_line(error)})") from None
-    missing = [name for name in STEP_METHODS if not hasattr(module, name)]
+    missing = [name for name in methods if not hasattr(module, name)]
     if missing:
         raise ModelError(f"{path}: not a liveimpro step model (no {', '.join(missing)} method)")
     return module
