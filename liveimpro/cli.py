@@ -18,6 +18,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("liveimpro.evaluate", "score models and baselines in bits per note"),
     "ports": ("liveimpro.ports_cmd", "list MIDI input and output ports and the MIDI backend in use"),
     "respond": ("liveimpro.respond_cmd", "answer a call from a MIDI file, offline, as the live engine would"),
+    "sample": ("liveimpro.sample_cmd", "melodies decoded from random points of the melody VAE"),
+    "morph": ("liveimpro.morph_cmd", "morph one melody into another through the melody VAE, step by step"),
+    "vary": ("liveimpro.vary_cmd", "variations of a phrase from the melody VAE"),
 }
 
 
