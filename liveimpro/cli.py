@@ -15,6 +15,8 @@ from .errors import UserError
 # name -> (module, one-line help). The module is imported only when its command runs,
 # so `liveimpro --help` and `liveimpro ports` start fast (no torch import).
 COMMANDS: dict[str, tuple[str, str]] = {
+    "duet": ("liveimpro.duet_cmd", "play a phrase, hear an answer: the live engine on MIDI ports"),
+    "demo": ("liveimpro.demo", "the live engine with no hardware: plays two calls, writes MIDI, WAV and PNG"),
     "evaluate": ("liveimpro.evaluate", "score models and baselines in bits per note"),
     "ports": ("liveimpro.ports_cmd", "list MIDI input and output ports and the MIDI backend in use"),
     "respond": ("liveimpro.respond_cmd", "answer a call from a MIDI file, offline, as the live engine would"),

@@ -29,7 +29,9 @@ Documented limits (robust, not clever):
   the tempo window starts afresh with the next tick;
 - a timestamp earlier than the previous tick's counts as simultaneous with it;
 - between ticks the position is extrapolated at the current tempo, never past the
-  next tick, so it is continuous and never runs backwards while running.
+  next tick, so it is continuous and never runs backwards while running;
+- the times of future beats (`time_of_beat`, `next_boundary`) are carried forward from where
+  the recent ticks agree the last one fell (a median), so one late tick does not move them.
 """
 from __future__ import annotations
 
@@ -147,7 +149,15 @@ class MidiClock:
         bpm = self.bpm
         if not self.running or self._tick is None or bpm is None:
             return None
-        return self._tick_time + (beat - self._tick / TICKS_PER_BEAT) * 60.0 / bpm
+        return self._last_tick_estimate(bpm) + (beat - self._tick / TICKS_PER_BEAT) * 60.0 / bpm
+
+    def _last_tick_estimate(self, bpm: float) -> float:
+        """When the last tick should have come, as the recent ticks agree (the median of each
+        tick's time carried forward at the tempo): one tick that arrived late does not move
+        the bar lines, as extrapolating from the last tick alone would."""
+        period = 60.0 / (bpm * TICKS_PER_BEAT)
+        last = len(self._times) - 1
+        return median(t + (last - k) * period for k, t in enumerate(self._times))
 
     def next_boundary(self, now: float, unit: str = "bar") -> float | None:
         """Time (s) of the first bar line (or beat) at or after `now`; None unless the clock runs.

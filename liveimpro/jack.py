@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 
 from .errors import UserError
@@ -23,6 +24,7 @@ class JackServer:
         self.period = period  # frames per period: 64 at 48 kHz is 1.33 ms
         self._process: subprocess.Popen | None = None
         self._previous_env: str | None = None
+        self._log = None  # jackd's output
 
     @property
     def period_ms(self) -> float:
@@ -32,16 +34,20 @@ class JackServer:
         jackd = shutil.which("jackd")
         if jackd is None:
             raise UserError("jackd not found: install JACK 2 (Debian: apt-get install jackd2)")
+        # jackd logs every client that comes and goes: its output goes to a file, never to a pipe
+        # nobody reads (a full pipe would block the server, and every client with it)
+        self._log = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
             [jackd, "--no-realtime", "-n", self.name, "-d", "dummy",
              "-r", str(self.sample_rate), "-p", str(self.period)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self._previous_env = os.environ.get("JACK_DEFAULT_SERVER")
         os.environ["JACK_DEFAULT_SERVER"] = self.name
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                err = self._process.stderr.read().decode(errors="replace").strip().splitlines()
+                self._log.seek(0)
+                err = self._log.read().decode(errors="replace").strip().splitlines()
                 self._restore_env()
                 raise UserError(f"jackd exited at start: {err[-1] if err else 'no message'}")
             probe = subprocess.run(["jack_lsp", "-s", self.name], capture_output=True)
@@ -60,6 +66,9 @@ class JackServer:
                 self._process.kill()
                 self._process.wait()
         self._process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         self._restore_env()
 
     def _restore_env(self) -> None:

@@ -44,6 +44,11 @@ class BarClock(Protocol):
 
     def beat_at(self, now: float) -> float | None: ...
 
+    def time_of_beat(self, beat: float) -> float | None: ...
+
+    @property
+    def bpm(self) -> float | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class PhraseEnd:
@@ -79,16 +84,26 @@ class PhraseDetector:
 
     def reset(self) -> None:
         """Forget the phrase in progress (e.g. input heard while the answer played)."""
-        self._notes, self._silent_since, self._end_beat = 0, None, None
+        self._notes, self._silent_since, self._end_beat, self._first_time = 0, None, None, 0.0
 
     def on_note_on(self, time: float) -> None:
-        if self._notes == 0 and self.clock is not None and self.bars:
-            beat = self.clock.beat_at(time)
-            if beat is not None:
-                bar = math.floor((beat + EARLY_TOLERANCE) / self.clock.beats_per_bar)
-                self._end_beat = (bar + self.bars) * self.clock.beats_per_bar
+        if self._notes == 0:
+            self._first_time = time
         self._notes += 1
         self._silent_since = None
+        self._place_on_bars(time)
+
+    def _place_on_bars(self, now: float) -> None:
+        """Find the bar the phrase's first note fell in, as soon as the clock can say: a note
+        played with the DAW's Start (before its first tick arrived) is placed once ticks come."""
+        if self._end_beat is not None or self._notes == 0 or self.clock is None or not self.bars:
+            return
+        beat, bpm = self.clock.beat_at(now), self.clock.bpm
+        if beat is None or bpm is None:
+            return
+        first = beat - (now - self._first_time) * bpm / 60.0
+        bar = math.floor((first + EARLY_TOLERANCE) / self.clock.beats_per_bar)
+        self._end_beat = (bar + self.bars) * self.clock.beats_per_bar
 
     def on_note_off(self, time: float, keys_held: int) -> None:
         """A key went up; `keys_held` is how many are still down (LiveInput.held_count)."""
@@ -110,13 +125,21 @@ class PhraseDetector:
             return None
         return self._silent_since + self.silence_needed
 
+    def bar_deadline(self, now: float) -> float | None:
+        """When the bars rule will fire (seconds, from the clock), else None: for the engine's wait."""
+        self._place_on_bars(now)
+        if self._end_beat is None or self._notes < self.min_notes:
+            return None
+        return self.clock.time_of_beat(self._end_beat - self.lookahead)
+
     def poll(self, now: float) -> PhraseEnd | None:
         if self._notes < self.min_notes:
             return None
         deadline = self.deadline()
         if deadline is not None and now >= deadline:
             return self._end(PhraseEnd(deadline, "silence"))
-        if self._end_beat is not None and self.clock is not None:
+        self._place_on_bars(now)
+        if self._end_beat is not None:
             beat = self.clock.beat_at(now)
             if beat is not None and beat >= self._end_beat - self.lookahead:
                 return self._end(PhraseEnd(now, "bars", self._end_beat))

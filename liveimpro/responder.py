@@ -55,8 +55,12 @@ class AnswerNote:
 
 
 class Responder:
-    def __init__(self, improviser, settings: LiveSettings | None = None, rng=None, follow_key: bool = True):
+    def __init__(self, improviser, settings: LiveSettings | None = None, rng=None, follow_key: bool = True,
+                 prime: bool = True):
         self.improviser = improviser  # a liveimpro.runtime.Improviser
+        # feed the model while the player plays; False re-reads the whole call at the phrase end
+        # instead (Magenta's MIDI interface does that): the baseline of scripts/bench_engine.py
+        self.prime = prime
         self.follow_key = follow_key  # without a scale lock, keep to the estimated key
         self.settings = settings or LiveSettings()  # the engine replaces it when a CC moves
         self.rng = rng  # numpy Generator for sampling; None: the improviser's own
@@ -65,7 +69,7 @@ class Responder:
         self.key: KeyEstimate | None = None  # of the session so far, updated at each phrase end
         self._previous_bpm: float | None = None
         self._fed = 0  # events of the current call the model has heard
-        self._origin = 0.0  # seconds: the beat line the current call is counted from
+        self.origin = 0.0  # seconds: the beat line the current call is counted from (its beat 0)
         self._estimated_from = 0  # onsets of the call the tempo estimate was made from
         self._heard = None  # (notes, released notes, final) at the last hear(): skip repeats
 
@@ -78,8 +82,8 @@ class Responder:
     def call_melody(self, notes: Sequence[PlayedNote], now: float) -> Melody:
         """The call so far in beats of the running tempo, beat 0 on the beat line it started on."""
         tempo = self.tempo or self._estimate(notes)
-        self._origin = tempo.origin_for(notes[0].onset)
-        return phrase_melody(notes, tempo.bpm, self._origin, now)
+        self.origin = tempo.origin_for(notes[0].onset)
+        return phrase_melody(notes, tempo.bpm, self.origin, now)
 
     def hear(self, notes: Sequence[PlayedNote], now: float, final: bool = False) -> None:
         """Called after each onset (and with final=True at the phrase end): re-estimate the tempo
@@ -93,6 +97,10 @@ class Responder:
         onsets = len({n.onset for n in notes})
         if onsets != self._estimated_from:  # only a new onset changes the tempo estimate
             self.tempo, self._estimated_from = self._estimate(notes), onsets
+        if self.prime:
+            self._feed(notes, now, final)
+
+    def _feed(self, notes: Sequence[PlayedNote], now: float, final: bool) -> None:
         events = self.improviser.tokenizer.events(self.call_melody(notes, now))
         upto = len(events) if final else len(events) - 1
         for event in events[self._fed:upto]:
@@ -120,6 +128,10 @@ class Responder:
         `start`: seconds at which the answer begins; `bpm`: a tempo to use instead of the
         call's (the DAW's clock)."""
         self.hear(notes, now, final=True)
+        if not self.prime:
+            self.improviser.reset()
+            self._fed = 0
+            self._feed(notes, now, final=True)
         call = self.call_melody(notes, now)
         self.key = self.keys.observe(call.notes)
         self._previous_bpm = self.tempo.bpm
@@ -150,7 +162,7 @@ class Responder:
         seconds_per_beat = 60.0 / bpm
         # The model's timeline puts the call's first note at beat 0 (tokenizer.events drops the
         # leading silence); the answer's first note goes where `start` falls on it.
-        origin = (start - self._origin) / self.tempo.period - call.notes[0].onset
+        origin = (start - self.origin) / self.tempo.period - call.notes[0].onset
         origin = max(origin, imp.previous.onset if imp.previous is not None else 0.0)
         for index in range(MAX_ANSWER_NOTES if length.notes is None else length.notes):
             event = imp.propose(settings.temperature, settings.top_p, pitch_range, scale, self.rng)

@@ -1,0 +1,75 @@
+"""A second process on the engine's real ports: plays a scripted call into "liveimpro in" and
+records what comes out of "liveimpro out" (or of its own virtual input), with timestamps.
+
+    python tests/peer.py SCRIPT.json  ->  prints {"received": [[t, [bytes...]], ...], "sent": [...]}
+
+Script fields (times in seconds from the peer's start, t0):
+    events:  [[t, [bytes...]], ...]   messages to send at t (notes, CCs, clock...)
+    clock:   {"bpm": 100, "from": 0.5, "until": 9.0}  MIDI clock: Start, ticks from `from` (beat 0), Stop at `until`
+    barge_in_after: s   after the first received note-on, wait s and play one note (0.1 s long)
+    listen: s           total time to run
+    sink_port: name     instead of connecting to "liveimpro out", open a virtual input of this name
+All times are time.perf_counter() (CLOCK_MONOTONIC, shared with the engine's process on Linux).
+"""
+import json
+import sys
+import time
+
+import rtmidi
+
+
+def find(ports, name):
+    for index, port in enumerate(ports):
+        if name in port:
+            return index
+    raise SystemExit(f"peer: no port containing {name!r} in {ports}")
+
+
+def main():
+    script = json.load(open(sys.argv[1]))
+    api = rtmidi.API_UNIX_JACK
+    out = rtmidi.MidiOut(api, name="peer")
+    if script.get("events") or script.get("clock"):
+        out.open_port(find(out.get_ports(), "liveimpro in"))
+    midi_in = rtmidi.MidiIn(api, name="peer-listen")
+    midi_in.ignore_types(sysex=False, timing=False, active_sense=False)
+    if script.get("sink_port"):
+        midi_in.open_virtual_port(script["sink_port"])
+    else:
+        midi_in.open_port(find(midi_in.get_ports(), "liveimpro out"))
+    received = []
+    midi_in.set_callback(lambda event, data=None: received.append((time.perf_counter(), event[0])))
+    print("ready", flush=True, file=sys.stderr)
+
+    t0 = time.perf_counter() + 0.2
+    events = [(t, m) for t, m in script.get("events", [])]
+    clock = script.get("clock")
+    if clock:
+        period = 60.0 / clock["bpm"] / 24
+        events.append((clock["from"] - 0.002, [0xFA]))  # Start, then the first tick (beat 0) at `from`
+        events += [(clock["from"] + i * period, [0xF8]) for i in range(int((clock["until"] - clock["from"]) / period))]
+        events.append((clock["until"], [0xFC]))
+    events.sort(key=lambda e: e[0])
+    sent, barged = [], False
+    end = t0 + script.get("listen", 5.0)
+    pending = list(events)
+    while time.perf_counter() < end:
+        now = time.perf_counter()
+        while pending and t0 + pending[0][0] <= now:
+            _, message = pending.pop(0)
+            out.send_message(message)
+            sent.append((time.perf_counter() - t0, message))
+        if script.get("barge_in_after") is not None and not barged:
+            ons = [t for t, m in received if m[0] & 0xF0 == 0x90 and m[2] > 0]
+            if ons and now >= ons[0] + script["barge_in_after"]:
+                barged = True
+                at = now - t0
+                pending += [(at, [0x90, 72, 100]), (at + 0.1, [0x80, 72, 0])]
+                pending.sort(key=lambda e: e[0])
+        time.sleep(0.0002)
+    midi_in.cancel_callback()
+    json.dump({"received": [(t - t0, m) for t, m in received], "sent": sent}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""The live engine on real JACK ports: `liveimpro duet` in one process, tests/peer.py in another
+playing calls into "liveimpro in" and recording "liveimpro out" with timestamps."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+
+from liveimpro.ports import list_ports
+
+PEER = Path(__file__).with_name("peer.py")
+BEAT = 0.5  # s: the calls are played at 120 bpm
+CALL = [(60, 0, 1), (62, 1, 1), (64, 2, 1), (65, 3, 0.5), (67, 3.5, 0.5), (69, 4, 1), (67, 5, 1), (64, 6, 2)]
+
+
+def call_events(start: float = 0.3, beat: float = BEAT, notes=CALL, channel: int = 0) -> list:
+    events = []
+    for pitch, onset, length in notes:
+        events.append((start + onset * beat, [0x90 | channel, pitch, 90]))
+        events.append((start + (onset + length) * beat - 0.02, [0x80 | channel, pitch, 0]))
+    return events
+
+
+@pytest.fixture
+def duet(jack_server, tmp_path):
+    """Start `liveimpro duet` with extra arguments; SIGTERM at the end if still running."""
+    processes = []
+
+    def start(*args: str):
+        session = tmp_path / "session.mid"
+        proc = subprocess.Popen([sys.executable, "-m", "liveimpro", "duet", "--api", "jack", "--record", str(session),
+                                 "--seed", "1", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        processes.append(proc)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"duet exited at start: {proc.stderr.read()}")
+            _, inputs, outputs = list_ports("jack")
+            if any("liveimpro in" in p for p in outputs) and any("liveimpro out" in p for p in inputs):
+                return proc, session
+            time.sleep(0.1)
+        pytest.fail("duet's ports did not appear")
+
+    yield start
+    for proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+
+
+def run_peer(tmp_path, script: dict, background: bool = False):
+    path = tmp_path / f"peer-{time.monotonic_ns()}.json"
+    path.write_text(json.dumps(script))
+    proc = subprocess.Popen([sys.executable, str(PEER), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    if background:
+        return proc
+    out, err = proc.communicate(timeout=script.get("listen", 5) + 30)
+    assert proc.returncode == 0, err
+    return json.loads(out)
+
+
+def notes_of(received) -> tuple[list[tuple[float, float, int]], list]:
+    """(on, off, pitch) of every note-on received, and (on, channel, pitch) of the note-ons left
+    without a note-off (All Notes Off, CC 123, releases everything of its channel)."""
+    held, notes = {}, []
+    for t, m in received:
+        kind = m[0] & 0xF0
+        if kind == 0x90 and m[2] > 0:
+            held.setdefault((m[0] & 15, m[1]), []).append(t)
+        elif kind == 0x80 or (kind == 0x90 and m[2] == 0):
+            starts = held.get((m[0] & 15, m[1]))
+            if starts:
+                notes.append((starts.pop(0), t, m[1]))
+        elif kind == 0xB0 and m[1] == 123:
+            for (channel, pitch), starts in held.items():
+                if channel == m[0] & 15:
+                    notes += [(s, t, pitch) for s in starts]
+                    starts.clear()
+    return sorted(notes), sorted((t, channel, pitch) for (channel, pitch), starts in held.items() for t in starts)
+
+
+def stop(proc) -> tuple[int, str]:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=15)
+    return proc.returncode, err
+
+
+def assert_valid_session(session: Path, min_phrases: int = 1):
+    midi = mido.MidiFile(session)
+    names = [next((m.name for m in track if m.type == "track_name"), None) for track in midi.tracks]
+    assert "call" in names and "answer" in names
+    assert any(m.type == "set_tempo" for m in midi.tracks[0])
+    call_track = midi.tracks[names.index("call")]
+    assert sum(m.type == "note_on" and m.velocity > 0 for m in call_track) >= min_phrases
+
+
+def test_answer_arrives_in_tempo_with_every_note_released(duet, tmp_path):
+    proc, session = duet()
+    result = run_peer(tmp_path, {"events": call_events(), "listen": 9.0})
+    notes, stuck = notes_of(result["received"])
+    assert not stuck
+    assert len(notes) >= 2
+    call_end = 0.3 + 8 * BEAT
+    assert notes[0][0] > call_end  # the answer comes after the call...
+    assert notes[-1][1] < call_end + 1.5 * BEAT + 4 * 2 * BEAT + 0.1  # ...as long as it (2 bars) after a beat or so
+    # in tempo: onsets fall on the call's grid of sixteenths and triplets (1/12 beat), from its first beat
+    positions = np.array([(on - 0.3) / BEAT for on, _, _ in notes]) * 12
+    assert np.all(np.abs(positions - np.round(positions)) * BEAT / 12 < 0.012), positions / 12
+    assert all(off > on for on, off, _ in notes)
+    code, err = stop(proc)
+    assert code == 0, err
+    assert_valid_session(session)
+
+
+def test_player_barging_in_stops_the_answer_at_once(duet, tmp_path):
+    proc, session = duet("--length-ratio", "2")
+    result = run_peer(tmp_path, {"events": call_events(), "barge_in_after": 0.3, "listen": 7.0})
+    notes, stuck = notes_of(result["received"])
+    barge = next(t for t, m in result["sent"] if m[1] == 72 and m[0] == 0x90)
+    assert not [s for s in stuck if s[0] < barge + 0.35]  # (the answer to the barge-in may still sound)
+    before = [n for n in notes if n[0] < barge]
+    assert before and all(off < barge + 0.015 for _, off, _ in before)  # released at once
+    assert not [n for n in notes if barge < n[0] < barge + 0.35]  # nothing new until the barge-in phrase ends
+    code, err = stop(proc)
+    assert code == 0, err
+    assert_valid_session(session)
+
+
+def test_control_change_ends_the_phrase(duet, tmp_path):
+    proc, _ = duet("--cc", "end=85", "--silence-beats", "8")  # silence alone would wait 2 s (the ceiling)
+    events = call_events()
+    press = 0.3 + 8 * BEAT
+    events += [(press, [0xB0, 85, 127]), (press + 0.05, [0xB0, 85, 0])]
+    result = run_peer(tmp_path, {"events": events, "listen": 9.0})
+    notes, stuck = notes_of(result["received"])
+    assert not stuck and notes
+    assert notes[0][0] - press < 0.05  # the answer starts right at the press, not after 2 s of silence
+    assert stop(proc)[0] == 0
+
+
+def test_answers_follow_the_daws_midi_clock(duet, tmp_path):
+    proc, _ = duet("--bars", "1", "--silence-beats", "8")
+    bpm, start = 100.0, 0.3
+    bar = 4 * 60.0 / bpm
+    # the call fills the first bar (on the clock's beats); the answer must start on bar 2's line
+    notes = [(60, 0, 1), (64, 1, 1), (67, 2, 1), (72, 3, 0.9)]
+    events = call_events(start, 60.0 / bpm, notes)
+    result = run_peer(tmp_path, {"events": events, "clock": {"bpm": bpm, "from": start, "until": start + 5 * bar},
+                                 "listen": 5 * bar + 0.5})
+    answer, stuck = notes_of(result["received"])
+    assert not stuck and answer
+    first = answer[0][0]
+    assert abs(first - (start + bar)) < 0.02, (first - start) / bar  # on the next bar line, after one bar
+    ticks = (np.array([on for on, _, _ in answer]) - start) / (60.0 / bpm / 24)  # in clock ticks (1/24 beat)
+    assert np.all(np.abs(ticks - np.round(ticks)) < 0.5)
+    assert stop(proc)[0] == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_an_answer_leaves_no_note_sounding(duet, tmp_path, signum):
+    proc, session = duet("--length-ratio", "2")
+    peer = run_peer(tmp_path, {"events": call_events(), "listen": 8.0}, background=True)
+    # wait for the answer to be sounding, then stop the engine mid-answer
+    deadline = time.monotonic() + 15
+    time.sleep(0.3 + 8 * BEAT + 2.0)
+    assert time.monotonic() < deadline
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    out, _ = peer.communicate(timeout=30)
+    notes, stuck = notes_of(json.loads(out)["received"])
+    assert notes and not stuck
+    assert_valid_session(session)
+
+
+def test_output_port_vanishing_leaves_the_engine_running(duet, tmp_path):
+    peer = run_peer(tmp_path, {"sink_port": "peer sink", "events": [], "listen": 30.0}, background=True)
+    assert peer.stderr.readline().strip() == "ready"  # its virtual input exists: duet can connect to it
+    proc, session = duet("--out", "peer sink", "--length-ratio", "4")
+    player = run_peer(tmp_path, {"sink_port": "peer spare", "events": call_events(), "listen": 5.5}, background=True)
+    assert player.stderr.readline().strip() == "ready"
+    time.sleep(0.3 + 8 * BEAT + 1.5)  # the answer is playing into "peer sink"
+    peer.kill()
+    peer.wait()
+    player.communicate(timeout=30)
+    time.sleep(0.5)
+    assert proc.poll() is None  # still running without its output port
+    code, err = stop(proc)
+    assert code == 0, err
+    assert_valid_session(session)
