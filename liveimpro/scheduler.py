@@ -17,10 +17,13 @@ measures them):
   priority (SCHED_FIFO, low priority `priority`, below audio threads); where the system
   refuses (no CAP_SYS_NICE / rtprio limit, macOS, Windows) it runs at normal priority and
   `realtime_problem` says why. On Linux it also sets its timer slack to 1 ns.
-- the GIL: a thread that wakes needs the GIL, and a thread busy in Python code holds it for up
-  to sys.getswitchinterval() (5 ms by default); start() lowers that interval to
-  `switch_interval` for the whole process, below the spin margin.
-
+- the GIL: the woken sender needs it, and waits while another thread runs Python code, up to
+  sys.getswitchinterval() (5 ms by default). The spin margin (2 ms) absorbs that wait when the
+  other thread's Python runs in short bursts between operators that release the GIL, as the
+  engine's model steps do. A shorter switch interval (`switch_interval`, set process-wide at
+  start) serves a thread busy in pure Python for long stretches, but then that thread takes
+  the GIL back during the spin, and if the OS has descheduled it meanwhile the sender waits:
+  with torch work beside it, 5 ms measured better than 0.5-2.5 ms. So by default it is left.
 At one instant note-offs go before other messages, so a repeated key is released before it
 strikes again; otherwise events of one instant keep the order they were scheduled in.
 The heap is unbounded: the engine schedules one phrase at a time.
@@ -110,11 +113,11 @@ class SendLog:
 
 
 class Scheduler:
-    def __init__(self, sink, spin: float = 0.001, switch_interval: float | None = 0.0005,
+    def __init__(self, sink, spin: float = 0.002, switch_interval: float | None = None,
                  realtime: bool = True, priority: int = 5, history: int = 4096):
         self.sink = sink
         self.spin = spin  # seconds before an event when sleeping gives way to busy-waiting
-        self.switch_interval = switch_interval  # GIL switch interval set at start; None: leave it
+        self.switch_interval = switch_interval  # GIL switch interval set at start if lower; None: leave it
         self.priority = priority if realtime else None  # SCHED_FIFO priority of the sender; None: normal
         self.realtime_problem: str | None = None  # why the sender runs at normal priority, if it does
         self.log = SendLog(history)
@@ -215,6 +218,12 @@ class Scheduler:
     def pending(self) -> int:
         with self._cond:
             return len(self._heap)
+
+    def next_due(self) -> float | None:
+        """perf_counter time of the next pending event, None if there is none: a thread that
+        holds the GIL in long stretches can keep clear of the sender's spin before it."""
+        with self._cond:
+            return self._heap[0][0] if self._heap else None
 
     def sounding(self, tag=None) -> list[tuple[int, int]]:
         """(channel, pitch) of the notes this scheduler started and has not released (tag None: all)."""

@@ -165,6 +165,16 @@ def test_malformed_messages_are_refused(scheduler):
         scheduler.schedule(0.0, [0x90, 200, 100])
 
 
+def test_next_due_is_the_earliest_pending_time(scheduler):
+    assert scheduler.next_due() is None
+    now = time.perf_counter()
+    scheduler.schedule(now + 20, note_on(0, 60, 90))
+    scheduler.schedule(now + 10, note_on(0, 62, 90))
+    assert scheduler.next_due() == now + 10
+    scheduler.cancel_all()
+    assert scheduler.next_due() is None
+
+
 def test_overdue_events_are_sent_at_once_and_counted(scheduler, sink):
     scheduler.schedule(time.perf_counter() - 1.0, note_on(0, 60, 90))
     wait_for(lambda: len(sink.messages) == 1)
