@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -132,6 +133,7 @@ def main() -> int:
 
     from liveimpro.jack import JackServer
     from liveimpro.options import DEFAULT_MODEL
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so the private JACK server is stopped
     model = args.model or DEFAULT_MODEL
     print("command:", " ".join([os.path.relpath(sys.executable)] + sys.argv))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "

@@ -87,6 +87,17 @@ def notes_of(received) -> tuple[list[tuple[float, float, int]], list]:
     return sorted(notes), sorted((t, channel, pitch) for (channel, pitch), starts in held.items() for t in starts)
 
 
+def wait_until_answering(proc, timeout: float = 20.0) -> None:
+    """Read duet's status lines (one per answered phrase when not on a terminal) until it answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("answering"):
+            return
+        assert line, "duet ended without answering"
+    pytest.fail("no answer within the time")
+
+
 def stop(proc) -> tuple[int, str]:
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=15)
@@ -168,10 +179,8 @@ def test_answers_follow_the_daws_midi_clock(duet, tmp_path):
 def test_signal_during_an_answer_leaves_no_note_sounding(duet, tmp_path, signum):
     proc, session = duet("--length-ratio", "2")
     peer = run_peer(tmp_path, {"events": call_events(), "listen": 8.0}, background=True)
-    # wait for the answer to be sounding, then stop the engine mid-answer
-    deadline = time.monotonic() + 15
-    time.sleep(0.3 + 8 * BEAT + 2.0)
-    assert time.monotonic() < deadline
+    wait_until_answering(proc)
+    time.sleep(1.0)  # mid-answer
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
@@ -187,7 +196,8 @@ def test_output_port_vanishing_leaves_the_engine_running(duet, tmp_path):
     proc, session = duet("--out", "peer sink", "--length-ratio", "4")
     player = run_peer(tmp_path, {"sink_port": "peer spare", "events": call_events(), "listen": 5.5}, background=True)
     assert player.stderr.readline().strip() == "ready"
-    time.sleep(0.3 + 8 * BEAT + 1.5)  # the answer is playing into "peer sink"
+    wait_until_answering(proc)
+    time.sleep(1.0)  # the answer is playing into "peer sink"
     peer.kill()
     peer.wait()
     player.communicate(timeout=30)
@@ -195,4 +205,45 @@ def test_output_port_vanishing_leaves_the_engine_running(duet, tmp_path):
     assert proc.poll() is None  # still running without its output port
     code, err = stop(proc)
     assert code == 0, err
+    assert_valid_session(session)
+
+
+def test_exception_in_the_engine_releases_every_note(jack_server, tmp_path):
+    from liveimpro.engine import Engine, EngineConfig
+    from liveimpro.options import DEFAULT_MODEL
+    from liveimpro.ports import open_input
+    from liveimpro.recorder import SessionRecorder
+    from liveimpro.responder import Responder
+    from liveimpro.runtime import Improviser
+    from liveimpro.sinks import MidiPortSink
+
+    class FailingResponder(Responder):
+        """The model fails while the answer's third note is sampled."""
+
+        def answer(self, *args, **kwargs):
+            notes = super().answer(*args, **kwargs)
+
+            def failing():
+                for index, note in enumerate(notes):
+                    if index == 2:
+                        raise RuntimeError("the model failed")
+                    yield note
+            return failing()
+
+    responder = FailingResponder(Improviser.load(DEFAULT_MODEL, np.random.default_rng(1)))
+    sink = MidiPortSink.open(None, api="jack")
+    session = tmp_path / "session.mid"
+    engine = Engine(responder, sink, EngineConfig(), SessionRecorder(session)).start()
+    midi_in = open_input(None, api="jack")
+    midi_in.set_callback(engine.on_midi)
+    try:
+        result = run_peer(tmp_path, {"events": call_events(), "listen": 8.0})
+    finally:
+        midi_in.cancel_callback()
+        midi_in.delete()
+        engine.stop()
+        sink.close()
+    assert isinstance(engine.error, RuntimeError)
+    notes, stuck = notes_of(result["received"])
+    assert 1 <= len(notes) <= 2 and not stuck  # what was played before the failure was released
     assert_valid_session(session)

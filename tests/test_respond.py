@@ -1,0 +1,57 @@
+"""`liveimpro respond`: the engine's answer to a call from a file, offline, and heard through FluidSynth."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+from liveimpro.melody import melody_from_tuples
+from liveimpro.midifile import read_midi_tracks, write_midi
+from liveimpro.scheduler import melody_events
+from liveimpro.synth import render
+
+CALL = [(67, 0, 1), (71, 1, 0.5), (72, 1.5, 0.5), (74, 2, 1), (71, 3, 1), (72, 4, 0.5), (71, 4.5, 0.5),
+        (69, 5, 0.5), (67, 5.5, 0.5), (69, 6, 2)]
+
+
+def respond(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "liveimpro", "respond", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_respond_answers_after_the_call_in_its_tempo_and_repeats_with_a_seed(tmp_path):
+    call = tmp_path / "call.mid"
+    write_midi(call, melody_from_tuples(CALL, tempo=96))
+    outputs = []
+    for name, seed in (("a.mid", "3"), ("b.mid", "3"), ("c.mid", "4")):
+        result = respond(str(call), "-o", str(tmp_path / name), "--seed", seed, "--with-call")
+        assert result.returncode == 0, result.stderr
+        outputs.append((tmp_path / name).read_bytes())
+    assert outputs[0] == outputs[1]  # the same seed, the same answer
+    tracks = read_midi_tracks(tmp_path / "a.mid")
+    answer = tracks["answer"]
+    assert tracks["call"].tempo == answer.tempo == 96
+    assert answer.notes and answer.notes[0].onset >= 8  # after the call's two bars
+    assert answer.end <= 8 + 1 + 8 + 1e-6  # a beat of silence, then as long as the call
+    assert answer.is_monophonic()
+    twelfths = np.array([n.onset for n in answer.notes]) * 12
+    assert np.allclose(twelfths, np.round(twelfths), atol=1e-3)  # on the beat grid (1/12 beat: mido ticks)
+
+
+def test_an_answer_through_fluidsynth_is_audible(tmp_path):
+    call = tmp_path / "call.mid"
+    write_midi(call, melody_from_tuples(CALL, tempo=120))
+    assert respond(str(call), "-o", str(tmp_path / "answer.mid"), "--seed", "1").returncode == 0
+    answer = read_midi_tracks(tmp_path / "answer.mid")["answer"]
+    audio = render(melody_events(answer.shift(-answer.notes[0].onset)), program=0)
+    rms = float(np.sqrt(np.mean(audio ** 2)))
+    assert rms > 0.005, rms
+
+
+def test_respond_to_a_damaged_file_is_one_line(tmp_path):
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01")
+    result = respond(str(bad), "-o", str(tmp_path / "out.mid"))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "bad.mid" in result.stderr, result.stderr
