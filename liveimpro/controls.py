@@ -8,7 +8,7 @@ Default mapping (change it with `--cc temperature=21,end=85`; `parse_cc_option`)
     length       74   brightness / cutoff    answer length 0.5x .. 2x the call, log scale,
                                              value 64 = the same length as the call
     mode         71   resonance / timbre     MODES split into equal zones (0..42 answer,
-                                             43..85 morph, 86..127 echo)
+                                             43..85 vary, 86..127 morph)
     morph        72   release time           morph fraction 0.0 .. 1.0, linear
     end          64   sustain pedal          ends the player's phrase on the press edge
                                              (value >= 64 after < 64): handled by
@@ -30,7 +30,9 @@ from .keys import parse_scale
 
 CONTROLS = ("temperature", "top_p", "length", "mode", "morph", "end")
 DEFAULT_CCS = {"temperature": 1, "top_p": 73, "length": 74, "mode": 71, "morph": 72, "end": 64}
-MODES = ("answer", "morph", "echo")  # answer: a new phrase; morph: between the call and a new one; echo: the call
+# answer: the LSTM continues the call; vary: the melody VAE's variation of the call; morph: the VAE's
+# melody `morph` of the way from the previous call to this one
+MODES = ("answer", "vary", "morph")
 LENGTH_MODES = ("bars", "notes")  # answer as many bars / as many notes as the call (times length_ratio)
 TEMPERATURE_RANGE, TOP_P_RANGE, LENGTH_RATIO_RANGE = (0.2, 2.0), (0.5, 1.0), (0.5, 2.0)
 
@@ -42,7 +44,7 @@ class LiveSettings:
     length_mode: str = "bars"  # one of LENGTH_MODES: what "as long as the call" counts
     length_ratio: float = 1.0  # answer length / call length, > 0
     mode: str = "answer"  # one of MODES
-    morph: float = 0.0  # 0..1: how far a morph answer moves away from the call
+    morph: float = 0.5  # 0..1: how far a vary answer moves from the call; where a morph answer lies
     scale: str | None = None  # scale lock, e.g. "D dorian" (see liveimpro.keys), None = free
     channel: int = 0  # MIDI channel 0..15 the answer is played on
 

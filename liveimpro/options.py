@@ -7,10 +7,11 @@ from pathlib import Path
 MODELS = Path(__file__).resolve().parent.parent / "models"
 # the shipped default (melody-curve tokens), unless LIVEIMPRO_MODEL names another model folder
 DEFAULT_MODEL = Path(os.environ.get("LIVEIMPRO_MODEL") or MODELS / "curve-lstm")
+DEFAULT_VAE = MODELS / "melody-vae"  # the shipped melody VAE, for the vary and morph modes
 
 
 def add_answer_arguments(parser) -> None:
-    from .controls import LENGTH_MODES
+    from .controls import LENGTH_MODES, MODES
 
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL,
                         help="model folder (default: the shipped curve-token LSTM)")
@@ -24,6 +25,12 @@ def add_answer_arguments(parser) -> None:
                              "key at all; default: the key estimated from the calls")
     parser.add_argument("--channel", type=int, default=1, help="MIDI channel 1..16 of the answer (default 1)")
     parser.add_argument("--seed", type=int, default=None, help="random seed: the same call gets the same answer")
+    parser.add_argument("--mode", choices=MODES, default="answer",
+                        help="answer: the LSTM continues the call; vary: a variation of the call; morph: a melody "
+                             "between the previous call and this one (vary and morph use the melody VAE)")
+    parser.add_argument("--amount", type=float, default=0.5,
+                        help="vary: how far from the call (0..1); morph: how far from the previous call (default 0.5)")
+    parser.add_argument("--vae", type=Path, default=DEFAULT_VAE, help="melody VAE folder for vary and morph")
 
 
 def settings_from_args(args):
@@ -31,7 +38,8 @@ def settings_from_args(args):
 
     scale = None if args.scale in (None, "free") else args.scale
     settings = LiveSettings(temperature=args.temperature, top_p=args.top_p, length_mode=args.length,
-                            length_ratio=args.length_ratio, scale=scale, channel=args.channel - 1)
+                            length_ratio=args.length_ratio, scale=scale, channel=args.channel - 1,
+                            mode=args.mode, morph=args.amount)
     return settings
 
 
@@ -43,4 +51,24 @@ def load_responder(args):
     from .runtime import Improviser
 
     rng = np.random.default_rng(args.seed)
-    return Responder(Improviser.load(args.model, rng), settings_from_args(args), rng, follow_key=args.scale != "free")
+    return Responder(Improviser.load(args.model, rng), settings_from_args(args), rng, follow_key=args.scale != "free",
+                     vae=_load_vae(args))
+
+
+def _load_vae(args):
+    """The VAE when the mode needs it (an error if it cannot be loaded), or when it is there for a
+    mode CC to switch to (a warning if it cannot be loaded); None otherwise."""
+    import sys
+
+    from .errors import ModelError
+    from .variation import MelodyVAE
+
+    if args.mode == "answer" and not args.vae.exists():
+        return None
+    try:
+        return MelodyVAE.load(args.vae)
+    except ModelError as exc:
+        if args.mode != "answer":
+            raise
+        print(f"liveimpro: warning: {exc}; the vary and morph modes are off", file=sys.stderr)
+        return None

@@ -15,6 +15,11 @@ estimate; so when the phrase ends only the last note is left to feed. The tempo 
 from the call's onsets (with the previous phrase's tempo as prior, `liveimpro.tempo`), the key
 from a running pitch-class histogram over the session (`liveimpro.keys.KeyTracker`).
 
+Modes (settings.mode): "answer" continues the call with the LSTM, note by note, as below;
+"vary" answers with the melody VAE's variation of the call (settings.morph = how far it moves),
+"morph" with the melody settings.morph of the way from the previous call to this one; both
+decode the whole phrase at the phrase end (the VAE's latency is on that path, see the README).
+
 The answer: starts at `start` (seconds; on the player's beat grid or the DAW's bar line, the
 engine decides), keeps the call's tempo, as long as the call in bars or notes (settings), in
 the call's register (its pitch range widened by `REGISTER_MARGIN`, at least an octave), with the
@@ -56,8 +61,9 @@ class AnswerNote:
 
 class Responder:
     def __init__(self, improviser, settings: LiveSettings | None = None, rng=None, follow_key: bool = True,
-                 prime: bool = True):
+                 prime: bool = True, vae=None):
         self.improviser = improviser  # a liveimpro.runtime.Improviser
+        self.vae = vae  # a liveimpro.variation.MelodyVAE for the vary and morph modes; None: answer only
         # feed the model while the player plays; False re-reads the whole call at the phrase end
         # instead (Magenta's MIDI interface does that): the baseline of scripts/bench_engine.py
         self.prime = prime
@@ -72,6 +78,7 @@ class Responder:
         self.origin = 0.0  # seconds: the beat line the current call is counted from (its beat 0)
         self._estimated_from = 0  # onsets of the call the tempo estimate was made from
         self._heard = None  # (notes, released notes, final) at the last hear(): skip repeats
+        self._previous_call: Melody | None = None  # the call before this one (morph mode)
 
     # --- listening -----------------------------------------------------------------------------
     def start_call(self) -> None:
@@ -135,7 +142,23 @@ class Responder:
         call = self.call_melody(notes, now)
         self.key = self.keys.observe(call.notes)
         self._previous_bpm = self.tempo.bpm
-        return self._answer_notes(call, start, bpm or self.tempo.bpm)
+        previous, self._previous_call = self._previous_call, call
+        mode = self.settings.mode if self.vae is not None else "answer"
+        if mode == "answer":
+            return self._answer_notes(call, start, bpm or self.tempo.bpm)
+        if mode == "morph" and previous is not None:
+            melody = self.vae.morph(previous, call, self.settings.morph)
+        else:  # vary (and morph on the first call, which has nothing to morph from)
+            melody = self.vae.vary(call, self.settings.morph, self.rng)
+        return self._melody_notes(melody, call, start, bpm or self.tempo.bpm)
+
+    def _melody_notes(self, melody: Melody, call: Melody, start: float, bpm: float) -> Iterator[AnswerNote]:
+        """A whole answer melody (from the VAE) as AnswerNotes, with the call's velocities."""
+        velocities = [n.velocity for n in call.notes] or [80]
+        seconds_per_beat = 60.0 / bpm
+        for index, note in enumerate(melody.notes):
+            yield AnswerNote((note.pitch,), start + note.onset * seconds_per_beat, note.duration * seconds_per_beat,
+                             velocities[index % len(velocities)], note.onset, note.duration)
 
     def _mask(self, call: Melody):
         pitches = [n.pitch for n in call.notes]

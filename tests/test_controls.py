@@ -16,7 +16,7 @@ def test_default_mapping_moves_the_documented_settings():
     assert controls.apply(settings, 74, 0).length_ratio == pytest.approx(0.5)
     assert controls.apply(settings, 72, 127).morph == pytest.approx(1.0)
     assert [controls.apply(settings, 71, v).mode for v in (0, 42, 43, 85, 86, 127)] == [
-        "answer", "answer", "morph", "morph", "echo", "echo"]
+        "answer", "answer", "vary", "vary", "morph", "morph"]
     assert controls.end_cc == 64
 
 
@@ -79,7 +79,7 @@ def test_parse_cc_option_errors_are_exact(text, message):
     ({"top_p": 1.5}, "top_p must be in range (0, 1], got 1.5"),
     ({"length_mode": "beats"}, "length mode must be one of bars, notes, got 'beats'"),
     ({"length_ratio": 0}, "length ratio must be > 0, got 0"),
-    ({"mode": "solo"}, "mode must be one of answer, morph, echo, got 'solo'"),
+    ({"mode": "solo"}, "mode must be one of answer, vary, morph, got 'solo'"),
     ({"morph": 2}, "morph must be in range 0..1, got 2"),
     ({"scale": "H major"}, "unknown tonic 'h'; expected a letter A..G with an optional # or b"),
 ])
