@@ -141,21 +141,20 @@ class Improviser:
             candidates = np.flatnonzero(tops >= 0)
             if candidates.size == 0:
                 raise ModelError(f"{self.folder.path}: no token of the vocabulary can follow {self._prev}")
-        z = self._logits[candidates].astype(np.float64)
+        z = self._logits[candidates]
         if temperature == 0:
             token = int(candidates[np.argmax(z)])
         else:
-            z -= z.max()
-            z /= temperature
-            p = np.exp(z)
-            p /= p.sum()
+            weights = np.exp((z - z.max()) * (1.0 / temperature))  # unnormalised: the draw scales instead
             if top_p < 1:
-                order = np.argsort(-p, kind="stable")
-                kept = order[:int(np.searchsorted(np.cumsum(p[order]), top_p)) + 1]
-                candidates, p = candidates[kept], p[kept]
-            cumulative = np.cumsum(p)
+                order = np.argsort(weights)[::-1]
+                cumulative = np.cumsum(weights[order])
+                kept = int(np.searchsorted(cumulative, top_p * cumulative[-1])) + 1
+                candidates, cumulative = candidates[order[:kept]], cumulative[:kept]
+            else:
+                cumulative = np.cumsum(weights)
             draw = (rng if rng is not None else self._rng).random() * cumulative[-1]
-            token = int(candidates[min(int(np.searchsorted(cumulative, draw, side="right")), len(p) - 1)])
+            token = int(candidates[min(int(np.searchsorted(cumulative, draw, side="right")), len(cumulative) - 1)])
         event = self.tokenizer.token_event(self._prev, token)
         self._proposal = (event, token)
         return event

@@ -41,19 +41,26 @@ CONTEXTS = (16, 64, 256, 1024)
 
 
 def timed(call, repeats: int, warmup: int = 50) -> np.ndarray:
-    """Microseconds per call."""
+    """Microseconds per call, [2, repeats]: wall-clock time, and this thread's CPU time (which leaves
+    out the time the thread waited for a core: on a shared machine the two differ)."""
     for _ in range(warmup):
         call()
-    times = np.empty(repeats)
+    times = np.empty((2, repeats))
     for i in range(repeats):
-        start = time.perf_counter_ns()
+        wall, cpu = time.perf_counter_ns(), time.thread_time_ns()
         call()
-        times[i] = time.perf_counter_ns() - start
+        times[1, i] = time.thread_time_ns() - cpu
+        times[0, i] = time.perf_counter_ns() - wall
     return times / 1e3
 
 
+STATS_HEADER = f"{'median':>8s} {'p99':>8s} {'max':>8s} {'cpu med':>8s} {'cpu p99':>8s}"
+
+
 def stats(us: np.ndarray) -> str:
-    return f"{np.median(us):8.1f} {np.percentile(us, 99):8.1f} {us.max():8.1f}"
+    wall, cpu = us
+    return (f"{np.median(wall):8.1f} {np.percentile(wall, 99):8.1f} {wall.max():8.1f} "
+            f"{np.median(cpu):8.1f} {np.percentile(cpu, 99):8.1f}")
 
 
 def machine_info() -> str:
@@ -79,7 +86,7 @@ def live_events(imp: Improviser, count: int, rng) -> list[Event]:
 
 def bench_runtime(imp: Improviser, repeats: int, rng) -> None:
     print(f"\n1. runtime latency, microseconds ({repeats} calls each; context grows as it runs)")
-    print(f"   {'call':34s} {'median':>8s} {'p99':>8s} {'max':>8s}")
+    print(f"   {'call':34s} {STATS_HEADER}")
     events = live_events(imp, 64, rng)
     imp.reset()
     position = iter(range(10**9))
@@ -114,7 +121,7 @@ def bench_runtime(imp: Improviser, repeats: int, rng) -> None:
 
 
 def bench_contexts(imp: Improviser, repeats: int, rng) -> None:
-    print("\n2. next-note prediction after a context of n tokens, microseconds: cached step vs no cache")
+    print("\n2. next-note prediction after a context of n tokens, wall-clock microseconds: cached step vs no cache")
     print(f"   {'n':>5s} {'cached median':>14s} {'p99':>8s} {'no-cache fused':>15s} {'p99':>9s} "
           f"{'no-cache steps':>15s} {'ratio fused':>12s} {'ratio steps':>12s} {'max |diff|':>10s}")
     module = imp.folder.module
@@ -144,9 +151,9 @@ def bench_contexts(imp: Improviser, repeats: int, rng) -> None:
                 return logits
 
             difference = (cached() - fused()).abs().max().item()
-            cached_us = timed(cached, repeats)
+            cached_us = timed(cached, repeats)[0]
             slow = max(5, repeats // n)
-            fused_us, steps_us = timed(fused, slow, warmup=3), timed(steps, max(3, slow // 4), warmup=1)
+            fused_us, steps_us = timed(fused, slow, warmup=3)[0], timed(steps, max(3, slow // 4), warmup=1)[0]
         print(f"   {n:5d} {np.median(cached_us):14.1f} {np.percentile(cached_us, 99):8.1f} "
               f"{np.median(fused_us):15.1f} {np.percentile(fused_us, 99):9.1f} {np.median(steps_us):15.1f} "
               f"{np.median(fused_us) / np.median(cached_us):11.1f}x {np.median(steps_us) / np.median(cached_us):11.1f}x "
@@ -169,7 +176,7 @@ class LengthOneLSTMStep(nn.Module):
 def bench_step_forms(card: dict, repeats: int) -> None:
     from liveimpro.model import script_for_inference
 
-    print("\n3. one step, two ways, same weights (microseconds): median p99 max")
+    print(f"\n3. one step, two ways, same weights (microseconds)\n   {'':44s} {STATS_HEADER}")
     cfg = ModelConfig(**card["model_config"])
     trained = NextTokenLSTM(cfg).eval()
     shipped = script_for_inference(trained)
@@ -182,8 +189,9 @@ def bench_step_forms(card: dict, repeats: int) -> None:
 
 
 def bench_training(card: dict, tunes: list[np.ndarray], seconds: float) -> None:
-    print(f"\n4. training throughput (forward + backward + AdamW, batch 32 tunes, ~{seconds:.0f} s each)")
     cfg = train_lstm.TrainConfig(**{**card["config"], "batch_size": 32})
+    print(f"\n4. training throughput (forward + backward + AdamW, batch 32 tunes, bf16 autocast {cfg.bf16}, "
+          f"~{seconds:.0f} s each)")
     for threads in sorted({1, os.cpu_count() or 1}):
         torch.set_num_threads(threads)
         torch.manual_seed(0)
