@@ -9,10 +9,11 @@ that a live caller pays one step per token however long the context is:
     logits, state = m.step(token, state)        # logits over the NEXT token, Tensor[vocab]
     logits = m.forward_sequence(tokens)         # Tensor[T, vocab], whole context at once
 
-`step` is written per layer with matrix-vector products (LSTMCell style): measured on
-a 2-core CPU at one thread it takes ~0.2 ms where `nn.LSTM` on a length-1 sequence
-takes ~0.9 ms (oneDNN sets up its kernel on every call). `forward_sequence` uses the
-fused LSTM kernel, which is the fastest way to score a whole context without a cache.
+`step` is written per layer with matrix-vector products (LSTMCell style): for the shipped
+2 x 192 models on one thread of a 2-core CPU it takes ~0.15 ms where `nn.LSTM` on a
+length-1 sequence takes ~0.5 ms (median; scripts/bench_lstm.py, section 3): the fused
+kernel's per-call set-up costs more than one step's arithmetic. `forward_sequence` uses the
+fused kernel, the fastest way to score a whole context without a cache.
 """
 from __future__ import annotations
 
