@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .adapt import SHORT_TERM, ShortTermPPM, mix
+from .adapt import BIAS, COMBINATION, SHORT_TERM, ShortTermPPM, mix
 from .ppm import NEVER_PREDICTED, PPM, PPMConfig
 
 
@@ -62,7 +62,7 @@ class ShortTermOnly:
 
 
 class Mixture:
-    def __init__(self, name: str, parts: list[str], bias: float = 2.0, combination: str = "geometric"):
+    def __init__(self, name: str, parts: list[str], bias: float = BIAS, combination: str = COMBINATION):
         self.name, self.parts, self.bias, self.combination = name, parts, bias, combination
 
     def combine(self, rows_by_name: dict) -> np.ndarray:

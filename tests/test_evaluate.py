@@ -28,14 +28,16 @@ SCALE = [0, 2, 4, 5, 7, 9, 11, 12]
 
 
 MOTIFS = [[0, 2, 4, 2, 0, 4], [4, 5, 7, 5, 4, 2], [7, 5, 4, 2, 4, 0], [0, 4, 7, 4, 2, 0]]
+RHYTHMS = [[1.0, 0.5, 0.5, 1.0, 0.5, 0.5], [0.5, 0.5, 1.0, 0.5, 0.5, 1.0]]
 
 
 def folk_tune(rng, tonic: int):
-    """A one-bar motif (one of four, one note changed at random) on a major scale, played four times
-    with a cadence on the tonic: quarters and eighths."""
+    """A one-bar motif (one of four, two notes changed at random) on a major scale, played four
+    times with a cadence on the tonic: quarters and eighths."""
     steps = list(MOTIFS[rng.integers(len(MOTIFS))])
-    steps[rng.integers(6)] = rng.integers(8)
-    rhythm = [1.0, 0.5, 0.5, 1.0, 0.5, 0.5]
+    for _ in range(2):
+        steps[rng.integers(6)] = rng.integers(8)
+    rhythm = RHYTHMS[rng.integers(len(RHYTHMS))]
     rows, onset = [], 0.0
     for bar in range(4):
         for i, (step, duration) in enumerate(zip(steps, rhythm)):
@@ -48,10 +50,10 @@ def folk_tune(rng, tonic: int):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """(dataset folder, model folder): 200 tunes, and an LSTM trained on them for a few seconds."""
+    """(dataset folder, model folder): 400 tunes, and an LSTM trained on them for a few seconds."""
     root = tmp_path_factory.mktemp("tiny")
     rng = np.random.default_rng(0)
-    tunes = [(i, folk_tune(rng, int(rng.integers(55, 70)))) for i in range(200)]
+    tunes = [(i, folk_tune(rng, int(rng.integers(55, 70)))) for i in range(400)]
     dataset = Dataset.build([FileResult(Path("tiny.abc"), tunes=tunes)], valid_share=0.25, kinds=("curve",))
     dataset.save(root / "data")
     tokenizer = dataset.tokenizer("curve")
@@ -64,7 +66,7 @@ def tiny(tmp_path_factory):
     for row, tune in zip(batch, train):
         row[:len(tune)] = torch.from_numpy(tune.astype(np.int64))
     optimizer = torch.optim.Adam(net.parameters(), lr=0.03)
-    for _ in range(30):
+    for _ in range(40):
         logits = net(batch[:, :-1])
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, len(tokenizer)), batch[:, 1:].reshape(-1),
                                                  ignore_index=PAD)
@@ -96,7 +98,7 @@ def test_split_scores_are_finite_and_uniform_is_log2_vocab(tiny, capsys):
     assert results["uniform"]["joint_bits_per_note"] == pytest.approx(math.log2(report["vocab_size"]), abs=1e-12)
     assert results["unigram"]["joint_bits_per_note"] < results["uniform"]["joint_bits_per_note"]
     for name in ("PPM", "LSTM", "PPM + STM", "LSTM + STM"):
-        assert results[name]["joint_bits_per_note"] < results["unigram"]["joint_bits_per_note"] - 1, name
+        assert results[name]["joint_bits_per_note"] < results["unigram"]["joint_bits_per_note"] - 0.5, name
         assert results[name]["pitch_bits_per_note"] < results[name]["joint_bits_per_note"], name
 
 
