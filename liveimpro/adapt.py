@@ -109,8 +109,8 @@ class AdaptiveMixer:
     """Note-by-note live adaptation for the engine: `observe(token)` every note heard or played,
     `mix(model_probs)` before choosing the next one. `reset()` at the start of a new piece.
 
-    Not thread-safe; cost per `mix` is one short-term prediction (well under a millisecond for a
-    few hundred notes of history) plus two passes over the vocabulary.
+    Not thread-safe. A `mix` is one short-term prediction plus a few passes over the vocabulary:
+    measured median 0.15 ms, p99 5 ms (a loaded 2-core machine), vocabulary 2221, 0-500 notes heard.
     """
 
     def __init__(self, vocab_size: int, config: PPMConfig = SHORT_TERM, bias: float = BIAS,

@@ -78,8 +78,8 @@ class Tally:
         def mean(total, count):
             return total / count if count else None
         return {"name": name, "joint_bits_per_note": mean(self.joint, self.notes),
-                "pitch_bits_per_note": mean(self.pitch, self.notes), "eos_bits_per_melody": mean(self.eos, self.melodies),
-                "notes": self.notes, "melodies": self.melodies}
+                "pitch_bits_per_note": mean(self.pitch, self.notes),
+                "eos_bits_per_melody": mean(self.eos, self.melodies), "notes": self.notes, "melodies": self.melodies}
 
 
 @dataclass
