@@ -16,10 +16,10 @@ from .errors import UserError
 # so `liveimpro --help` and `liveimpro ports` start fast (no torch import).
 COMMANDS: dict[str, tuple[str, str]] = {
     "duet": ("liveimpro.duet_cmd", "play a phrase, hear an answer: the live engine on MIDI ports"),
-    "demo": ("liveimpro.demo", "the live engine with no hardware: plays two calls, writes MIDI, WAV and PNG"),
+    "demo": ("liveimpro.demo", "two calls through the engine, no hardware needed; MIDI, WAV, PNG"),
     "evaluate": ("liveimpro.evaluate", "score models and baselines in bits per note"),
     "ports": ("liveimpro.ports_cmd", "list MIDI input and output ports and the MIDI backend in use"),
-    "respond": ("liveimpro.respond_cmd", "answer a call from a MIDI file, offline, as the live engine would"),
+    "respond": ("liveimpro.respond_cmd", "answer a call in a MIDI file, offline, as the engine would"),
     "sample": ("liveimpro.sample_cmd", "melodies decoded from random points of the melody VAE"),
     "morph": ("liveimpro.morph_cmd", "morph one melody into another through the melody VAE, step by step"),
     "vary": ("liveimpro.vary_cmd", "variations of a phrase from the melody VAE"),
