@@ -31,6 +31,8 @@ def add_answer_arguments(parser) -> None:
     parser.add_argument("--amount", type=float, default=0.5,
                         help="vary: how far from the call (0..1); morph: how far from the previous call (default 0.5)")
     parser.add_argument("--vae", type=Path, default=DEFAULT_VAE, help="melody VAE folder for vary and morph")
+    parser.add_argument("--no-adapt", dest="adapt", action="store_false",
+                        help="do not learn the player's motifs during the session (live adaptation is on by default)")
 
 
 def settings_from_args(args):
@@ -51,7 +53,7 @@ def load_responder(args):
     from .runtime import Improviser
 
     rng = np.random.default_rng(args.seed)
-    return Responder(Improviser.load(args.model, rng), settings_from_args(args), rng, follow_key=args.scale != "free",
+    return Responder(Improviser.load(args.model, rng, adapt=args.adapt), settings_from_args(args), rng, follow_key=args.scale != "free",
                      vae=_load_vae(args))
 
 

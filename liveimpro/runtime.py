@@ -12,6 +12,11 @@ onset is the previous event's onset plus the sampled inter-onset interval (0 for
 event after reset), and its pitches follow the previous event as it was observed (not as its
 token rounds it), so the answer continues from what was really played.
 
+Live adaptation (`adapt=True`): a short-term PPM learns every token stepped in this session
+(calls and answers alike) and is mixed with the model (liveimpro.adapt), so a motif the player
+repeats becomes likely; `reset()` only starts a new melody in it. Proposals then sample from the
+mixture.
+
 Sampling (numpy, on the model's logits): specials are never proposed (the probability of
 ending, EOS, is in `next_distribution()`); tokens whose top pitch falls outside `pitch_range`
 or whose pitch class is not in `scale` are masked out; if the masks leave nothing, the
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .adapt import AdaptiveMixer
 from .errors import ModelError
 from .modelfolder import ModelFolder, load_model_folder
 from .tokenizer import BOS, Event
@@ -33,7 +39,7 @@ _MASK_CACHE_SIZE = 64  # (pitch_range, scale) masks kept; a live session uses a 
 
 
 class Improviser:
-    def __init__(self, folder: ModelFolder, rng: np.random.Generator | None = None):
+    def __init__(self, folder: ModelFolder, rng: np.random.Generator | None = None, adapt: bool = False):
         import torch
 
         torch.set_num_threads(1)
@@ -44,12 +50,16 @@ class Improviser:
         self._model = folder.module
         self._rng = rng if rng is not None else np.random.default_rng()
         self._masks: dict[tuple, np.ndarray] = {}
+        # live adaptation: a short-term model of every token stepped since loading (reset() only
+        # marks a new melody with BOS), mixed into the proposals (liveimpro.adapt)
+        self.adapt = AdaptiveMixer(len(self.tokenizer)) if adapt else None
         self.reset()
 
     @classmethod
-    def load(cls, folder, rng: np.random.Generator | None = None) -> "Improviser":
-        """Read a model folder (ModelError if it is missing or damaged); `rng` for propose(rng=None)."""
-        return cls(load_model_folder(folder), rng)
+    def load(cls, folder, rng: np.random.Generator | None = None, adapt: bool = False) -> "Improviser":
+        """Read a model folder (ModelError if it is missing or damaged); `rng` for propose(rng=None);
+        `adapt`: learn the session's melodies as they are heard (live adaptation)."""
+        return cls(load_model_folder(folder), rng, adapt)
 
     @property
     def previous(self) -> Event | None:
@@ -74,6 +84,8 @@ class Improviser:
         self._logits = logits.numpy()
         self._proposal: tuple[Event, int] | None = None
         self._steps += 1
+        if self.adapt is not None:
+            self.adapt.observe(token)
 
     def observe(self, event: Event) -> None:
         """Advance by an event somebody played (one step; nearest token when out of vocabulary)."""
@@ -141,7 +153,10 @@ class Improviser:
             candidates = np.flatnonzero(tops >= 0)
             if candidates.size == 0:
                 raise ModelError(f"{self.folder.path}: no token of the vocabulary can follow {self._prev}")
-        z = self._logits[candidates]
+        if self.adapt is None:
+            z = self._logits[candidates]
+        else:  # the mixture's log-probabilities stand in for the logits
+            z = np.log(self.adapt.mix(self.next_distribution())[candidates] + 1e-300)
         if temperature == 0:
             token = int(candidates[np.argmax(z)])
         else:

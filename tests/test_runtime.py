@@ -200,3 +200,22 @@ def test_the_shipped_models_improvise(name, kind):
         assert 55 <= event.top <= 84 and event.top % 12 in {7, 9, 11, 0, 2, 4, 6}
         imp.commit(event)
     assert imp.steps == 1 + 4 + 16
+
+
+def test_live_adaptation_learns_a_motif_the_player_repeats():
+    """An unusual motif played six times: with adaptation the next proposal continues it far more often."""
+    motif = [(60, 1.0), (66, 0.5), (61, 1.5), (67, 0.5)]  # tritone leaps in an odd rhythm
+    events, onset = [], 0.0
+    for _ in range(6):
+        for pitch, length in motif:
+            events.append(Event((pitch,), onset, length))
+            onset += length
+    hits = {}
+    for adapt in (False, True):
+        imp = Improviser.load(Path(__file__).resolve().parents[1] / "models" / "curve-lstm", adapt=adapt)
+        for event in events:
+            imp.observe(event)
+        imp.observe(Event((60,), onset, 1.0))  # the motif starts once more: 66 should follow
+        rng = np.random.default_rng(0)
+        hits[adapt] = sum(imp.propose(temperature=1.0, top_p=1.0, rng=rng).pitches == (66,) for _ in range(300))
+    assert hits[True] > 2 * hits[False] + 30, hits
