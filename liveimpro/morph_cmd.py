@@ -22,10 +22,10 @@ def run(args) -> int:
     vae = load_model(args)
     lay_a = layout(a)
     tell_fit(args.start, a, lay_a)
-    lay_b = layout(b, units=sum(lay_a.windows))
-    if lay_b.describe() or layout(b).bars != lay_a.bars:
-        print(f"{args.end}: laid out like {args.start}, {lay_b.bars} bar{'s' * (lay_b.bars != 1)}"
-              + (f"; {lay_b.describe()}" if lay_b.describe() else ""))
+    own_bars, lay_b = layout(b).bars, layout(b, units=sum(lay_a.windows))
+    if own_bars != lay_b.bars:
+        change = "cut" if own_bars > lay_b.bars else "padded with rests"
+        print(f"{args.end}: {own_bars} bar{'s' * (own_bars != 1)}, {change} to {lay_b.bars} to match {args.start}")
     melodies = vae.interpolate(a, b, args.steps)
     named = {f"morph-{i + 1:02d}": melody for i, melody in enumerate(melodies)}
     write_outputs(args.out, named, "morph.png", f"morph in {args.steps} steps: {a.name} -> {b.name}")

@@ -193,8 +193,8 @@ class MelodyVAE:
         zs = rng.standard_normal((n, len(code.layout.windows), self.latent))
         return self.decode_many(list(zs), code, temperature, rng)
 
-    def _pair(self, a: Melody, b: Melody) -> tuple[Code, Code]:
-        code_a = self.encode(a)
+    def _pair(self, a: Melody, b: Melody, bars: int | None = None) -> tuple[Code, Code]:
+        code_a = self.encode(a, bars=bars)
         return code_a, self.encode(b, units=sum(code_a.layout.windows))
 
     def interpolate(self, a: Melody, b: Melody, steps: int, temperature: float = 0.0,
@@ -206,20 +206,21 @@ class MelodyVAE:
         zs = [slerp(code_a.z, code_b.z, f) for f in np.linspace(0.0, 1.0, steps)]
         return self.decode_many(zs, code_a, temperature, rng)
 
-    def morph(self, a: Melody, b: Melody, fraction: float) -> Melody:
-        """The melody `fraction` (0..1) of the way from a to b, with a's length, meter and tempo."""
+    def morph(self, a: Melody, b: Melody, fraction: float, bars: int | None = None) -> Melody:
+        """The melody `fraction` (0..1) of the way from a to b, with a's length (or `bars`), meter and tempo."""
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"fraction must be in range 0..1, got {fraction!r}")
-        code_a, code_b = self._pair(a, b)
+        code_a, code_b = self._pair(a, b, bars)
         return self.decode(code_a.with_z(slerp(code_a.z, code_b.z, fraction)))
 
     def vary(self, melody: Melody, amount: float = 0.5, rng: np.random.Generator | None = None,
-             temperature: float = 0.0) -> Melody:
-        """A variation of `melody`: its z moved by `amount` (0..1) toward a random point, decoded."""
+             temperature: float = 0.0, bars: int | None = None) -> Melody:
+        """A variation of `melody` (its length, or `bars` bars): its z moved by `amount` (0..1) toward a random
+        point, decoded."""
         if not 0.0 <= amount <= 1.0:
             raise ValueError(f"amount must be in range 0..1, got {amount!r}")
         rng = rng if rng is not None else np.random.default_rng()
-        code = self.encode(melody)
+        code = self.encode(melody, bars=bars)
         moved = np.sqrt(1.0 - amount**2) * code.z + amount * rng.standard_normal(code.z.shape)
         return self.decode(code.with_z(moved), temperature, rng)
 

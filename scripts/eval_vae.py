@@ -6,7 +6,8 @@ For each model:
 - reconstruction of validation windows (every distinct 2- and 4-unit window of the validation tunes, up to
   --windows per shape), z = the posterior mean: per step (the share of steps whose class is right) and per
   note (the share of the original's notes given back with the same onset, pitch and length), teacher forced
-  (each step predicted from the true previous ones, argmax) and free running (greedy decoding from z alone);
+  (each step predicted from the true previous ones) and free running (decoding from z alone), both greedy
+  as the model's `most_likely` (rest, hold or note-on first, then the pitch);
 - KL(q(z|x) || N(0, I)) per latent dimension, mean over the windows: the total, and how many dimensions
   carry more than 0.1 nats (a collapsed posterior would put ~0 everywhere);
 - interpolation between --pairs random pairs of 4-bar validation windows of 4/4 tunes, --steps melodies
@@ -88,7 +89,7 @@ def reconstruction(module, windows: list[np.ndarray]) -> dict:
             mu, logvar = module.encode(steps, shape)
             kls.append((0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)).numpy())
             inputs = torch.cat([torch.full_like(steps[:, :1], module.start), steps[:, :-1]], dim=1)
-            guesses = {"tf": module.teacher_forced(mu, shape, inputs).argmax(dim=2).numpy(),
+            guesses = {"tf": module.most_likely(module.teacher_forced(mu, shape, inputs)).numpy(),
                        "free": module.decode(mu, shape, 0.0, torch.zeros(len(truth), truth.shape[1], 1)).numpy()}
             for kind, guess in guesses.items():
                 tally = rows[units][kind]

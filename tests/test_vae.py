@@ -194,7 +194,7 @@ def test_encode_decode_shapes_and_teacher_forcing_agree_with_decoding(decoder):
         assert not ((out[:, 1:] == HOLD) & (out[:, :-1] == REST)).any() and not (out[:, 0] == HOLD).any()
         previous = train_vae.decoder_inputs(out, model.start)
         with torch.no_grad():  # greedy decoding = the argmax of teacher forcing on its own output
-            again = model.teacher_forced(mu, shape, previous).argmax(dim=2)
+            again = model.most_likely(model.teacher_forced(mu, shape, previous))
         hold_allowed = (previous != REST) & (previous != model.start)
         assert torch.equal(again[hold_allowed], out[hold_allowed])
 
@@ -269,6 +269,7 @@ def test_runtime_keeps_length_and_form_and_is_deterministic(trained):
     samples = vae.sample(3, np.random.default_rng(2), bars=2)
     assert len(samples) == 3 and all(s.end <= 8.0 for s in samples)
     assert samples == vae.sample(3, np.random.default_rng(2), bars=2)
+    assert vae.vary(call, 0.5, bars=2).end <= 6.0 and vae.morph(call, call, 0.2, bars=6).end <= 18.0
     long_call = call.with_notes(list(call.notes) + [Note(60, 13.0, 1.0)])  # 5 bars: windows of 4 + 2 units
     assert vae.encode(long_call).z.shape == (2, 8) and vae.vary(long_call, 0.3).end <= 15.0
 

@@ -37,7 +37,7 @@ def model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def phrases(tmp_path_factory):
     folder = tmp_path_factory.mktemp("phrases")
-    a = melody_from_tuples([(60, 0, 1), (62, 1, 1), (64, 2, 2), (67, 4, 1), (65, 5, 1), (64, 6, 2)] * 1)
+    a = melody_from_tuples([(60, 0, 1), (62, 1, 1), (64, 2, 2), (67, 4, 1), (65, 5, 1), (64, 6, 2)])
     b = melody_from_tuples([(72, 0, 0.5), (71, 0.5, 0.5), (69, 1, 1), (67, 2, 3), (69, 5, 1), (72, 6, 2)])
     three_bars = melody_from_tuples([(60, 0, 2), (64, 2, 2), (67, 4, 4), (72, 8, 4)])
     for name, melody in (("a", a), ("b", b), ("three", three_bars)):
