@@ -32,6 +32,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from .engine import Engine, EngineConfig
+    from .errors import UserError
     from .jack import JackServer
     from .options import load_responder, settings_from_args
     from .ports import open_input, open_output
@@ -64,6 +65,11 @@ def run(args) -> int:
             engine.stop()
             sink.close()
         period_ms = jack.period_ms
+    if engine.error is not None:
+        raise UserError(f"the engine stopped: {type(engine.error).__name__}: {engine.error}")
+    if engine.phrases == 0:
+        raise UserError("the engine heard no call: the JACK server did not pass the demo's notes on "
+                        f"(machine overloaded? {engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped)")
     wav, png = out_dir / "liveimpro-demo.wav", out_dir / "liveimpro-demo.png"
     _render(session_path, wav, png)
     _report(engine, arrivals, period_ms, [session_path, wav, png])

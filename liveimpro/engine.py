@@ -45,6 +45,8 @@ ANSWER = "answer"  # scheduler tag of the answer's events
 GENERATE_AFTER = 0.004  # s after a note starts before the next is sampled: away from the send
 BAR_LOOKAHEAD = 0.25  # beats before the bar line at which a "bars" phrase end is decided, so that
 # the answer is ready to start on that bar line (a note in the call's last quarter beat is not heard)
+HELD_KEY_TIMEOUT = 8.0  # s: keys "held" this long with nothing else played count as released (a lost
+# note-off must not keep the engine from ever answering)
 MAX_WAIT = 0.1  # s: the engine thread wakes at least this often (stop flag, status)
 
 
@@ -95,6 +97,8 @@ class Engine:
         self.state = "listening"  # or "answering"
         self.dropped = 0  # input messages dropped because the queue was full
         self.phrases = 0  # answers started
+        self.released_by_timeout = 0  # phrases whose held keys were let go by HELD_KEY_TIMEOUT
+        self._last_note_time = 0.0  # the last note-on or note-off heard
         self.error: BaseException | None = None  # what stopped the engine thread, if anything
         self._queue: queue.Queue = queue.Queue(self.config.queue_size)
         self._stopping = threading.Event()
@@ -178,19 +182,22 @@ class Engine:
         """When the phrase will end if nothing else happens: the silence deadline moved onto the
         player's beat grid, or the clock's bar line (less the lookahead), whichever is first."""
         deadline = self.detector.deadline()
-        times = [t for t in (None if deadline is None else self._on_grid(deadline), self.detector.bar_deadline(now))
-                 if t is not None]
+        held_timeout = self._last_note_time + HELD_KEY_TIMEOUT if self.live.held_count else None
+        times = [t for t in (None if deadline is None else self._on_grid(deadline), self.detector.bar_deadline(now),
+                             held_timeout) if t is not None]
         return min(times, default=None)
 
     def _on_grid(self, t: float) -> float:
-        """The first beat of the player's grid at or after t; t itself with a running clock,
-        whose answers wait for its bar line anyway."""
-        return t if self.clock.running else self.responder.next_beat(t)
+        """The first beat of the player's grid at or after t; t itself with a running (ticking)
+        clock, whose answers wait for its bar line anyway."""
+        return t if self.clock.state(t) == "running" else self.responder.next_beat(t)
 
     def _handle(self, message, t: float) -> None:
         if self.clock.feed(message, t):
             return
         event = self.live.feed(message, t)
+        if isinstance(event, (NoteOn, NoteOff)):
+            self._last_note_time = t
         if isinstance(event, NoteOn):
             if self.state == "answering":
                 self._barge_in(t)
@@ -221,6 +228,10 @@ class Engine:
             return
         decision = self._decision_time(now)
         if decision is not None and now >= decision:
+            if self.live.held_count and now >= self._last_note_time + HELD_KEY_TIMEOUT:
+                self.detector.on_note_off(now, 0)  # the silence starts now; take_phrase cuts the keys
+                self._last_note_time, self.released_by_timeout = now, self.released_by_timeout + 1
+                return
             end = self.detector.poll(now)
             if end is not None:
                 self._phrase_end(end, now)
@@ -229,8 +240,10 @@ class Engine:
         notes = self.live.take_phrase(end.time)
         if not notes:
             return
-        synced = self.clock.running
-        start = self.clock.next_boundary(decision, self.config.sync) if synced else decision
+        start = self.clock.next_boundary(decision, self.config.sync)  # None unless the clock runs and ticks
+        synced = start is not None
+        if not synced:
+            start = decision
         self._answer = self.responder.answer(notes, end.time, start, self.clock.bpm if synced else None)
         self._call, self._sent = notes, []
         self.state, self.phrases = "answering", self.phrases + 1

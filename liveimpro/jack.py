@@ -18,8 +18,11 @@ from .errors import UserError
 
 
 class JackServer:
-    def __init__(self, name: str, sample_rate: int = 48000, period: int = 64):
+    def __init__(self, name: str, sample_rate: int = 48000, period: int = 64, realtime: bool = True):
         self.name = name  # JACK server name; clients find it through JACK_DEFAULT_SERVER
+        # real-time scheduling for the server and its clients' process threads, where the system
+        # allows it: without it, a busy machine makes the dummy driver miss cycles and drop MIDI
+        self.realtime = realtime
         self.sample_rate = sample_rate
         self.period = period  # frames per period: 64 at 48 kHz is 1.33 ms
         self._process: subprocess.Popen | None = None
@@ -38,7 +41,7 @@ class JackServer:
         # nobody reads (a full pipe would block the server, and every client with it)
         self._log = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
-            [jackd, "--no-realtime", "-n", self.name, "-d", "dummy",
+            [jackd, "--realtime" if self.realtime else "--no-realtime", "-n", self.name, "-d", "dummy",
              "-r", str(self.sample_rate), "-p", str(self.period)],
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self._previous_env = os.environ.get("JACK_DEFAULT_SERVER")

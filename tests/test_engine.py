@@ -247,3 +247,14 @@ def test_exception_in_the_engine_releases_every_note(jack_server, tmp_path):
     notes, stuck = notes_of(result["received"])
     assert 1 <= len(notes) <= 2 and not stuck  # what was played before the failure was released
     assert_valid_session(session)
+
+
+def test_a_lost_note_off_does_not_keep_the_engine_from_answering(duet, tmp_path):
+    proc, _ = duet()
+    events = call_events()[:-1]  # the last note's note-off never comes
+    result = run_peer(tmp_path, {"events": events, "listen": 16.0})
+    notes, _ = notes_of(result["received"])
+    from liveimpro.engine import HELD_KEY_TIMEOUT
+    last_onset = max(t for t, m in events if m[0] == 0x90)
+    assert notes and notes[0][0] > last_onset + HELD_KEY_TIMEOUT  # answered once the key counts as released
+    assert stop(proc)[0] == 0
