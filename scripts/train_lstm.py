@@ -318,6 +318,7 @@ def main(argv=None) -> int:
     log(f"done at step {step} ({stopped}): best valid {best_val / LN2:.4f} bits/token, "
         f"{(prior_seconds + time.perf_counter() - run_start) / 60:.1f} min of training; checkpoint {ckpt_path}")
     if world > 1:
+        dist.barrier()  # leave together: a rank that tears gloo down while rank 0 still saves can abort
         dist.destroy_process_group()
     return 0
 
