@@ -217,18 +217,19 @@ def setup_process(cfg: TrainConfig) -> tuple[int, int, torch.device]:
     return rank, world, torch.device(f"cuda:{torch.cuda.current_device()}" if use_cuda else "cpu")
 
 
-def read_config(given: dict, resume: bool) -> tuple[TrainConfig, dict | None]:
-    """(config, checkpoint to resume or None)."""
+def read_config(given: dict, resume: bool, config_class=TrainConfig, fixed_on_resume=None):
+    """(config, checkpoint to resume or None); the VAE trainer passes its own config class and fixed fields."""
+    fixed_on_resume = FIXED_ON_RESUME if fixed_on_resume is None else fixed_on_resume
     if not resume:
-        return TrainConfig(**given), None
-    ckpt_path = os.path.join(given.get("out", TrainConfig.out), "ckpt.pt")
+        return config_class(**given), None
+    ckpt_path = os.path.join(given.get("out", config_class.out), "ckpt.pt")
     if not os.path.isfile(ckpt_path):
         raise UserError(f"{ckpt_path}: no checkpoint to resume")
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    changed = sorted(k for k in FIXED_ON_RESUME if k in given and given[k] != ckpt["config"][k])
+    changed = sorted(k for k in fixed_on_resume if k in given and given[k] != ckpt["config"][k])
     if changed:
         raise UserError(f"{ckpt_path}: cannot resume with another {', '.join(changed)} (start a new run elsewhere)")
-    return TrainConfig(**{**ckpt["config"], **given}), ckpt
+    return config_class(**{**ckpt["config"], **given}), ckpt
 
 
 def main(argv=None) -> int:

@@ -43,6 +43,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # scripts/: the LSTM trainer's shared parts
 from export import DATA_DESCRIPTION  # noqa: E402
+import train_lstm  # noqa: E402
 from train_lstm import learning_rate, make_optimizer  # noqa: E402
 
 from liveimpro.dataset import Dataset  # noqa: E402
@@ -102,16 +103,8 @@ def parse_args(argv=None) -> tuple[dict, bool, str | None]:
 
 
 def read_config(given: dict, resume: bool) -> tuple[TrainConfig, dict | None]:
-    if not resume:
-        return TrainConfig(**given), None
-    ckpt_path = os.path.join(given.get("out", TrainConfig.out), "ckpt.pt")
-    if not os.path.isfile(ckpt_path):
-        raise UserError(f"{ckpt_path}: no checkpoint to resume")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    changed = sorted(k for k in FIXED_ON_RESUME if k in given and given[k] != ckpt["config"][k])
-    if changed:
-        raise UserError(f"{ckpt_path}: cannot resume with another {', '.join(changed)} (start a new run elsewhere)")
-    return TrainConfig(**{**ckpt["config"], **given}), ckpt
+    """(config, checkpoint to resume or None): the LSTM trainer's rules, with this trainer's config."""
+    return train_lstm.read_config(given, resume, TrainConfig, FIXED_ON_RESUME)
 
 
 def transpose_rows(rows: np.ndarray, shifts: np.ndarray) -> np.ndarray:

@@ -258,3 +258,19 @@ def test_a_lost_note_off_does_not_keep_the_engine_from_answering(duet, tmp_path)
     last_onset = max(t for t, m in events if m[0] == 0x90)
     assert notes and notes[0][0] > last_onset + HELD_KEY_TIMEOUT  # answered once the key counts as released
     assert stop(proc)[0] == 0
+
+
+@pytest.mark.parametrize("mode", ["vary", "morph"])
+def test_vae_modes_answer_through_the_same_engine(duet, tmp_path, mode):
+    proc, session = duet("--mode", mode)
+    second = [(67, 0, 1), (65, 1, 1), (64, 2, 0.5), (62, 2.5, 0.5), (60, 3, 1), (62, 4, 2), (60, 6, 2)]
+    events = call_events() + call_events(start=10.3, notes=second)  # morph answers the second from the first
+    result = run_peer(tmp_path, {"events": events, "listen": 20.0})
+    notes, stuck = notes_of(result["received"])
+    assert not stuck
+    first_answer = [n for n in notes if 4.3 < n[0] < 10.3]
+    second_answer = [n for n in notes if n[0] > 14.3]
+    assert first_answer and second_answer
+    assert all(off > on for on, off, _ in notes)
+    assert stop(proc)[0] == 0
+    assert_valid_session(session, min_phrases=2)

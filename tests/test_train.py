@@ -2,7 +2,6 @@
 repeatable runs, exact resume, PAD masking, torchrun with two CPU processes, export to a model folder."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import subprocess
@@ -20,17 +19,12 @@ from liveimpro.model import ModelConfig, NextTokenLSTM
 from liveimpro.modelfolder import load_model_folder
 from liveimpro.runtime import Improviser
 from test_model import synthetic_melodies
+from script_modules import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 train_lstm = load_script("train_lstm")

@@ -2,9 +2,7 @@
 model folder, the runtime (encode/decode/vary/morph/interpolate), and scripts/train_vae.py on tiny data."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,20 +20,14 @@ from liveimpro.vae_repr import (HOLD, MAX_PITCH, MIN_PITCH, NUM_CLASSES, REST, S
                                 length_in_bars, melody_to_steps, meter_unit, pitch_class, steps_to_notes, to_windows,
                                 training_windows)
 from liveimpro.variation import Code, MelodyVAE, save_vae_folder, slerp
+from script_modules import load_script
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 TINY = ["--embed-dim", "8", "--enc-hidden", "16", "--latent", "8", "--conductor-hidden", "16", "--dec-hidden", "16",
         "--batch-size", "8", "--eval-windows", "16", "--warmup-steps", "2", "--kl-anneal-steps", "4",
         "--sampling-steps", "4", "--threads", "1"]
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 train_vae = load_script("train_vae")
