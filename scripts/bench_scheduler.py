@@ -199,7 +199,7 @@ def over_jack(args, rng) -> None:
     from liveimpro.ports import open_output
     with JackServer(f"liveimpro-bench-{os.getpid()}") as jack:
         sink = MidiPortSink(open_output(None, api="jack", client_name="liveimpro-bench"), name="bench out")
-        print(f"\nThrough JACK (dummy driver, not real-time, period {jack.period} frames = {jack.period_ms:.2f} ms): "
+        print(f"\nThrough JACK (dummy driver, {'real-time' if jack.realtime else 'not real-time'}, period {jack.period} frames = {jack.period_ms:.2f} ms): "
               "delivered - scheduled, as taken by a receiver process (ms)")
         print(f"{'workload':8} {'method':10} {'switch':>6} {'load':7} {'events':>6} {'median':>8} {'p99':>8} "
               f"{'max':>8} {'send p99':>8} {'lost':>5} {'xruns':>5}")
