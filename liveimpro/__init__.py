@@ -1,8 +1,19 @@
 """liveimpro: a real-time MIDI improviser.
 
     from liveimpro import Note, Melody
-    melody = Melody((Note(60, 0, 1), Note(62, 1, 1)), tempo=96)
-    melody.monophonic()           # highest-sounding-note reduction
+    melody = Melody((Note(60, 0, 1), Note(62, 1, 1)), tempo=96)   # beats, quarter notes per minute
+    melody.monophonic()                                            # highest-sounding-note reduction
+
+    from liveimpro.midifile import read_midi, write_midi          # MIDI files (mido)
+    from liveimpro.corpus import read_any                         # MIDI / ABC / MusicXML / kern
+    from liveimpro.tokenizer import load_tokenizer                # curve and note tokens
+    from liveimpro.runtime import Improviser                      # a model folder: observe / propose / commit
+    from liveimpro.responder import Responder                     # hears a call, answers it
+    from liveimpro.engine import Engine                           # the live engine on MIDI ports
+    from liveimpro.variation import MelodyVAE                     # sample / vary / morph
+
+The package imports nothing heavy here: torch, music21 and matplotlib load with the modules that
+need them.
 """
 from .melody import Melody, Note
 
