@@ -92,6 +92,8 @@ def run(args) -> int:
         sink.close()  # ...and All Notes Off sent
     if engine.error is not None:
         raise UserError(f"the engine stopped: {type(engine.error).__name__}: {engine.error}")
+    print(f"liveimpro duet: {engine.phrases} phrases answered; {engine.received} messages heard, "
+          f"{engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped", file=sys.stderr)
     return 0
 
 

@@ -95,6 +95,7 @@ class Engine:
                                        end_cc=self.config.controls.end_cc, bars=self.config.bars,
                                        lookahead=BAR_LOOKAHEAD, clock=self.clock if self.config.bars else None)
         self.state = "listening"  # or "answering"
+        self.received = 0  # input messages the callback was given
         self.dropped = 0  # input messages dropped because the queue was full
         self.phrases = 0  # answers started
         self.released_by_timeout = 0  # phrases whose held keys were let go by HELD_KEY_TIMEOUT
@@ -120,6 +121,7 @@ class Engine:
     def on_midi(self, event, data=None) -> None:
         """python-rtmidi input callback. Contract: timestamp, enqueue, return; never blocks,
         allocates only the queued tuple, drops (and counts) when the queue is full."""
+        self.received += 1
         try:
             self._queue.put_nowait((time.perf_counter(), event[0]))
         except queue.Full:

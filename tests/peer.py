@@ -41,7 +41,7 @@ def main():
     midi_in.set_callback(lambda event, data=None: received.append((time.perf_counter(), event[0])))
     print("ready", flush=True, file=sys.stderr)
 
-    t0 = time.perf_counter() + 0.2
+    t0 = time.perf_counter() + 0.5  # JACK makes the connections in its next cycles: let them settle
     events = [(t, m) for t, m in script.get("events", [])]
     clock = script.get("clock")
     if clock:

@@ -3,6 +3,7 @@ playing calls into "liveimpro in" and recording "liveimpro out" with timestamps.
 from __future__ import annotations
 
 import json
+import select
 import signal
 import subprocess
 import sys
@@ -44,6 +45,7 @@ def duet(jack_server, tmp_path):
                 pytest.fail(f"duet exited at start: {proc.stderr.read()}")
             _, inputs, outputs = list_ports("jack")
             if any("liveimpro in" in p for p in outputs) and any("liveimpro out" in p for p in inputs):
+                time.sleep(0.3)  # the ports exist: let duet hand its input to the engine
                 return proc, session
             time.sleep(0.1)
         pytest.fail("duet's ports did not appear")
@@ -87,15 +89,21 @@ def notes_of(received) -> tuple[list[tuple[float, float, int]], list]:
     return sorted(notes), sorted((t, channel, pitch) for (channel, pitch), starts in held.items() for t in starts)
 
 
-def wait_until_answering(proc, timeout: float = 20.0) -> None:
-    """Read duet's status lines (one per answered phrase when not on a terminal) until it answers."""
+def wait_until_answering(proc, peer, timeout: float = 20.0) -> None:
+    """Read duet's status lines (one per answered phrase when not on a terminal) until it answers;
+    fail, never hang, when it does not."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([proc.stdout], [], [], left)[0]:
+            break
         line = proc.stdout.readline()
         if line.startswith("answering"):
             return
-        assert line, "duet ended without answering"
-    pytest.fail("no answer within the time")
+        if not line:
+            break
+    peer.kill()
+    proc.kill()
+    pytest.fail(f"duet did not answer; duet: {proc.stderr.read()[-800:]!r}; peer: {peer.stderr.read()[-800:]!r}")
 
 
 def stop(proc) -> tuple[int, str]:
@@ -135,7 +143,8 @@ def test_player_barging_in_stops_the_answer_at_once(duet, tmp_path):
     proc, session = duet("--length-ratio", "2")
     result = run_peer(tmp_path, {"events": call_events(), "barge_in_after": 0.3, "listen": 7.0})
     notes, stuck = notes_of(result["received"])
-    barge = next(t for t, m in result["sent"] if m[1] == 72 and m[0] == 0x90)
+    barge = next((t for t, m in result["sent"] if m[1] == 72 and m[0] == 0x90), None)
+    assert barge is not None, f"no answer to barge in on: {result['received']}"
     assert not [s for s in stuck if s[0] < barge + 0.35]  # (the answer to the barge-in may still sound)
     before = [n for n in notes if n[0] < barge]
     assert before and all(off < barge + 0.015 for _, off, _ in before)  # released at once
@@ -179,7 +188,7 @@ def test_answers_follow_the_daws_midi_clock(duet, tmp_path):
 def test_signal_during_an_answer_leaves_no_note_sounding(duet, tmp_path, signum):
     proc, session = duet("--length-ratio", "2")
     peer = run_peer(tmp_path, {"events": call_events(), "listen": 8.0}, background=True)
-    wait_until_answering(proc)
+    wait_until_answering(proc, peer)
     time.sleep(1.0)  # mid-answer
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=15)
@@ -196,7 +205,7 @@ def test_output_port_vanishing_leaves_the_engine_running(duet, tmp_path):
     proc, session = duet("--out", "peer sink", "--length-ratio", "4")
     player = run_peer(tmp_path, {"sink_port": "peer spare", "events": call_events(), "listen": 5.5}, background=True)
     assert player.stderr.readline().strip() == "ready"
-    wait_until_answering(proc)
+    wait_until_answering(proc, player)
     time.sleep(1.0)  # the answer is playing into "peer sink"
     peer.kill()
     peer.wait()
