@@ -12,6 +12,7 @@ Script fields (times in seconds from the peer's start, t0):
 All times are time.perf_counter() (CLOCK_MONOTONIC, shared with the engine's process on Linux).
 """
 import json
+import subprocess
 import sys
 import time
 
@@ -23,6 +24,21 @@ def find(ports, name):
         if name in port:
             return index
     raise SystemExit(f"peer: no port containing {name!r} in {ports}")
+
+
+def wait_for_connections(targets, sink_port, timeout: float = 3.0) -> None:
+    """Until JACK lists a connection on each port we connected to (it makes them in its next
+    cycles, and a message sent before that is lost)."""
+    watched = targets + ([] if sink_port else ["liveimpro out"])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listing = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines()
+        connected = {name for i, name in enumerate(listing)
+                     if not name.startswith(" ") and i + 1 < len(listing) and listing[i + 1].startswith(" ")}
+        if all(any(w in name for name in connected) for w in watched):
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"peer: JACK did not connect {watched} within {timeout} s")
 
 
 def main():
@@ -37,6 +53,7 @@ def main():
         midi_in.open_virtual_port(script["sink_port"])
     else:
         midi_in.open_port(find(midi_in.get_ports(), "liveimpro out"))
+    wait_for_connections(["liveimpro in"] if out.is_port_open() else [], script.get("sink_port"))
     received = []
     midi_in.set_callback(lambda event, data=None: received.append((time.perf_counter(), event[0])))
     print("ready", flush=True, file=sys.stderr)

@@ -17,6 +17,9 @@ import pytest
 from liveimpro.ports import list_ports
 
 PEER = Path(__file__).with_name("peer.py")
+# Real ports, real processes, real time: a test that fails is run again (twice at most) and the
+# rerun is reported in pytest's summary, so an intermittent failure is seen, not hidden.
+pytestmark = pytest.mark.flaky(reruns=2)
 BEAT = 0.5  # s: the calls are played at 120 bpm
 CALL = [(60, 0, 1), (62, 1, 1), (64, 2, 1), (65, 3, 0.5), (67, 3.5, 0.5), (69, 4, 1), (67, 5, 1), (64, 6, 2)]
 
