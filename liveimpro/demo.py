@@ -59,6 +59,8 @@ def run(args) -> int:
                 _play(player, call)
                 _wait_for_answer(engine, answered)
         finally:
+            for port in (midi_in, listener):
+                port.cancel_callback()  # before deleting: JACK's thread may be in the callback
             for port in (midi_in, player, listener):
                 port.close_port()
                 port.delete()

@@ -180,6 +180,7 @@ def receive(port_name: str) -> None:
     seen = -1
     while not done.wait(5.0) and len(arrivals) != seen:
         seen = len(arrivals)
+    midi_in.cancel_callback()  # before deleting: JACK's thread may be in the callback
     midi_in.delete()
     json.dump([(t, m) for t, m in arrivals], sys.stdout)
 

@@ -28,7 +28,16 @@ def opened():
     clients = []
     yield clients.append
     for client in clients:
-        client.delete()
+        close_client(client)
+
+
+def close_client(client) -> None:
+    """Callback off, port closed, then deleted: deleting an input whose callback JACK's thread may be
+    running at that moment crashes python-rtmidi."""
+    if isinstance(client, rtmidi.MidiIn):
+        client.cancel_callback()
+    client.close_port()
+    client.delete()
 
 
 def second_client(midi_class, target: str, opened):

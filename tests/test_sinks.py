@@ -35,6 +35,8 @@ class Receiver:
         time.sleep(0.1)  # the connection takes effect within a few JACK cycles
 
     def close(self):
+        self.midi_in.cancel_callback()  # before deleting: JACK's thread may be in the callback
+        self.midi_in.close_port()
         self.midi_in.delete()
 
 
