@@ -78,18 +78,27 @@ def save_model_folder(folder, module, tokenizer: Tokenizer, card: dict) -> dict:
     card = {"format": CARD_FORMAT, "version": CARD_VERSION, **card,
             "tokenizer": tokenizer.kind, "vocab_size": len(tokenizer),
             "model_file_bytes": (folder / "model.pt").stat().st_size, "model_sha256": sha256_of(folder / "model.pt")}
-    _atomic_write(folder / "card.json",
-                  lambda p: p.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8"))
+    write_json(folder / "card.json", card)
     return card
 
 
-def _read_card(path: Path) -> dict:
+def read_json(path: Path):
+    """A JSON file of a model folder; ModelError naming the file when it cannot be read or parsed."""
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ModelError(f"{path}: cannot read ({error.strerror or error})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelError(f"{path}: not a JSON file ({error})") from None
+
+
+def write_json(path: Path, data) -> None:
+    """Atomically, indented: the folder's JSON files are meant to be read by people too."""
+    _atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8"))
+
+
+def _read_card(path: Path) -> dict:
+    card = read_json(path)
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         found = card.get("format") if isinstance(card, dict) else None
         raise ModelError(f"{path}: not a liveimpro model card (format {found!r}, expected {CARD_FORMAT!r})")

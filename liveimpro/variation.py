@@ -24,7 +24,6 @@ cards, SHA-256 of model.pt included). Loading sets torch to one thread, as livei
 """
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,7 +34,7 @@ from . import vae_repr
 from .errors import ModelError
 from .melody import Melody
 from .modelfolder import (CARD_FORMAT, CARD_VERSION, _atomic_write, _first_line, _read_card, _read_module,
-                          quiet_torchscript, sha256_of)
+                          quiet_torchscript, read_json, sha256_of, write_json)
 from .vae_repr import Layout, from_windows, layout, to_windows
 
 FILES = ("model.pt", "representation.json", "card.json")
@@ -58,22 +57,16 @@ def save_vae_folder(folder, module, card: dict) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     with quiet_torchscript():
         _atomic_write(folder / "model.pt", lambda p: torch.jit.save(module, str(p)))
-    _atomic_write(folder / "representation.json",
-                  lambda p: p.write_text(json.dumps(representation(), indent=1) + "\n", encoding="utf-8"))
+    write_json(folder / "representation.json", representation())
     card = {"format": CARD_FORMAT, "version": CARD_VERSION, "kind": KIND, **card,
             "tokenizer": "melody-steps", "vocab_size": vae_repr.NUM_CLASSES,
             "model_file_bytes": (folder / "model.pt").stat().st_size, "model_sha256": sha256_of(folder / "model.pt")}
-    _atomic_write(folder / "card.json", lambda p: p.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8"))
+    write_json(folder / "card.json", card)
     return card
 
 
 def _read_representation(path: Path) -> None:
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ModelError(f"{path}: cannot read ({error.strerror or error})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(f"{path}: not a JSON file ({error})") from None
+    found = read_json(path)
     expected = representation()
     if not isinstance(found, dict):
         raise ModelError(f"{path}: not a step representation")
