@@ -18,9 +18,10 @@ reconstructions of its inputs; randomness comes only from the `rng` given.
   reconstruction, 1 an unrelated prior sample; z' keeps the prior's spread in between.
 - morph/interpolate: slerp between the encodings (mu) of a and b; b is laid out in as many units as a
   (cut or padded), each window of the result decoded in a's meter.
-Model folder: model.pt (TorchScript: encode, decode, window_steps), representation.json (the step
-representation it was trained on; checked against liveimpro.vae_repr), card.json (as liveimpro.modelfolder's
-cards, SHA-256 of model.pt included). Loading sets torch to one thread, as liveimpro.runtime does.
+Model folder (liveimpro.modelfolder, kind "melody-vae"): weights.pt, representation.json (the step
+representation it was trained on; checked against liveimpro.vae_repr and the card's model_config), card.json.
+The network is rebuilt from liveimpro.vae and scripted at load. Loading sets torch to one thread, as
+liveimpro.runtime does.
 """
 from __future__ import annotations
 
@@ -33,13 +34,11 @@ import numpy as np
 from . import vae_repr
 from .errors import ModelError
 from .melody import Melody
-from .modelfolder import (CARD_FORMAT, CARD_VERSION, _atomic_write, _first_line, _read_card, _read_module,
-                          quiet_torchscript, read_json, sha256_of, write_json)
+from .modelfolder import CARD, WEIGHTS, read_card, read_config, read_json, read_weights, save_folder, write_json
 from .vae_repr import Layout, from_windows, layout, to_windows
 
-FILES = ("model.pt", "representation.json", "card.json")
-METHODS = ("encode", "decode", "window_steps")
 KIND = "melody-vae"
+FILES = (WEIGHTS, "representation.json")
 
 
 def representation() -> dict:
@@ -49,23 +48,13 @@ def representation() -> dict:
             "classes": vae_repr.NUM_CLASSES, "shapes": [list(shape) for shape in vae_repr.SHAPES]}
 
 
-def save_vae_folder(folder, module, card: dict) -> dict:
-    """Write model.pt, representation.json and card.json; returns the card as written."""
-    import torch
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with quiet_torchscript():
-        _atomic_write(folder / "model.pt", lambda p: torch.jit.save(module, str(p)))
-    write_json(folder / "representation.json", representation())
-    card = {"format": CARD_FORMAT, "version": CARD_VERSION, "kind": KIND, **card,
-            "tokenizer": "melody-steps", "vocab_size": vae_repr.NUM_CLASSES,
-            "model_file_bytes": (folder / "model.pt").stat().st_size, "model_sha256": sha256_of(folder / "model.pt")}
-    write_json(folder / "card.json", card)
-    return card
+def save_vae_folder(folder, model, card: dict) -> dict:
+    """Write weights.pt of `model` (liveimpro.vae), representation.json and card.json; returns the card as written."""
+    return save_folder(folder, KIND, model, {"representation.json": lambda path: write_json(path, representation())},
+                       card)
 
 
-def _read_representation(path: Path) -> None:
+def _read_representation(path: Path, classes: int) -> None:
     found = read_json(path)
     expected = representation()
     if not isinstance(found, dict):
@@ -74,6 +63,9 @@ def _read_representation(path: Path) -> None:
     if differing:
         raise ModelError(f"{path}: made for another step representation ({', '.join(differing)} differ from this "
                          f"liveimpro's)")
+    if classes != expected["classes"]:
+        raise ModelError(f"{path}: {expected['classes']} step classes, but card.json's model_config has classes "
+                         f"{classes}")
 
 
 @dataclass(frozen=True)
@@ -113,26 +105,15 @@ class MelodyVAE:
     @classmethod
     def load(cls, folder) -> "MelodyVAE":
         """Read and check a model folder; ModelError (one line, naming the file) if anything is wrong."""
+        from .vae import CONFIG_LIMITS, VAEConfig, build_vae, script_for_inference
+
         folder = Path(folder)
-        if not folder.is_dir():
-            raise ModelError(f"{folder}: no such model folder")
-        for name in FILES:
-            if not (folder / name).is_file():
-                raise ModelError(f"{folder / name}: missing (a melody VAE folder holds {', '.join(FILES)})")
-        card = _read_card(folder / "card.json")
-        if card.get("kind") != KIND:
-            raise ModelError(f"{folder / 'card.json'}: not a melody VAE (kind {card.get('kind')!r})")
-        if not isinstance(card.get("model_config", {}).get("latent"), int):
-            raise ModelError(f"{folder / 'card.json'}: model_config.latent is missing or not an int")
-        _read_representation(folder / "representation.json")
-        vae = cls(folder, _read_module(folder / "model.pt", card["model_sha256"], METHODS), card)
-        try:
-            melody = vae.decode(Code(np.zeros((1, vae.latent), np.float32), layout(Melody(), bars=1), Melody()))
-        except Exception as error:  # a script module with the right names but other signatures or sizes
-            raise ModelError(f"{folder / 'model.pt'}: cannot decode a {vae.latent}-dimensional z "
-                             f"({_first_line(error)})") from None
-        del melody
-        return vae
+        card = read_card(folder, KIND, FILES)
+        config = read_config(folder / CARD, card, VAEConfig, CONFIG_LIMITS)
+        _read_representation(folder / "representation.json", config.classes)
+        model = build_vae(config).requires_grad_(False)
+        read_weights(folder / WEIGHTS, model)
+        return cls(folder, script_for_inference(model), card)
 
     def _encode_windows(self, windows: list[np.ndarray], shapes: list[int]) -> np.ndarray:
         torch = self._torch

@@ -4,13 +4,17 @@ the two ways of writing one step, and training throughput.
     python scripts/bench_lstm.py                                   # the shipped models
     python scripts/bench_lstm.py --models models/curve-lstm --repeats 5000
 
+0. Load time of the model folder (Improviser.load: check, rebuild, read the weights, script), the
+   first in the process (it compiles the step module) and again.
 1. Latency through the runtime (liveimpro.runtime.Improviser, one torch thread): observe (one
    step), propose (sampling with pitch-range and scale masks, top-p), commit; median, p99, max.
 2. The same next-note prediction at context lengths 16..1024: the cached step (one token on top
    of the kept state) against re-running the whole context with no cache, either with the fused
    LSTM kernel (forward_sequence) or as a loop of steps from a fresh state; the ratio is
    no-cache / cached. The cached cost should stay flat as the context grows.
-3. One step written LSTMCell-style (shipped) against nn.LSTM on a length-1 sequence, same weights.
+3. One step written LSTMCell-style (what runs: scripted at load) against the same eager, frozen
+   (the standalone TorchScript file of scripts/export.py --torchscript), and nn.LSTM on a length-1
+   sequence, same weights.
 4. Training throughput (tokens/s, forward + backward + AdamW) of each model's configuration on
    batches like the trainer's, at 1 thread and at all cores.
 Tests never gate on these numbers; they are for reading.
@@ -115,7 +119,7 @@ def bench_runtime(imp: Improviser, repeats: int, rng) -> None:
         with torch.inference_mode():
             module.step(BOS, state)
 
-    rows.append(("model.step alone (TorchScript)", raw_step))
+    rows.append(("model.step alone (scripted)", raw_step))
     for name, call in rows:
         print(f"   {name:34s} {stats(timed(call, repeats))}")
 
@@ -174,16 +178,20 @@ class LengthOneLSTMStep(nn.Module):
 
 
 def bench_step_forms(card: dict, repeats: int) -> None:
-    from liveimpro.model import script_for_inference
+    from liveimpro.model import CachedStepLSTM, script_for_inference, standalone_torchscript
 
-    print(f"\n3. one step, two ways, same weights (microseconds)\n   {'':44s} {STATS_HEADER}")
+    print(f"\n3. one step, four ways, same weights (microseconds)\n   {'':44s} {STATS_HEADER}")
     cfg = ModelConfig(**card["model_config"])
     trained = NextTokenLSTM(cfg).eval()
-    shipped = script_for_inference(trained)
+    forms = [("LSTMCell-style, scripted (what runs)", script_for_inference(trained)),
+             ("LSTMCell-style, TorchScript frozen (export)", standalone_torchscript(trained)),
+             ("LSTMCell-style, eager", CachedStepLSTM(trained).requires_grad_(False))]
     alternative = LengthOneLSTMStep(trained)
     with torch.inference_mode():
-        state, pair = shipped.init_state(), (torch.zeros(cfg.layers, 1, cfg.hidden),) * 2
-        print(f"   {'LSTMCell-style, TorchScript frozen':44s} {stats(timed(lambda: shipped.step(5, state), repeats))}")
+        for name, form in forms:
+            state = form.init_state()
+            print(f"   {name:44s} {stats(timed(lambda: form.step(5, state), repeats))}")
+        pair = (torch.zeros(cfg.layers, 1, cfg.hidden),) * 2
         print(f"   {'nn.LSTM, length-1 sequence (eager)':44s} "
               f"{stats(timed(lambda: alternative.step(5, pair), max(100, repeats // 4)))}")
 
@@ -243,11 +251,16 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     with quiet_torchscript():
         for folder in args.models:
-            imp = Improviser.load(folder, rng=rng)
+            loads = []
+            for _ in range(2):
+                started = time.perf_counter()
+                imp = Improviser.load(folder, rng=rng)
+                loads.append((time.perf_counter() - started) * 1e3)
             card = imp.card
-            print(f"\n=== {folder}: {card['tokenizer']} tokens ({card['vocab_size']}), {card['parameters']:,} "
-                  f"parameters, model.pt {card['model_file_bytes'] / 1e6:.2f} MB; runtime torch threads "
-                  f"{torch.get_num_threads()}")
+            print(f"\n=== {folder}: {card['tokenizer']} tokens ({card['model_config']['vocab_size']}), "
+                  f"{card['parameters']:,} parameters, weights.pt {card['files']['weights.pt']['bytes'] / 1e6:.2f} MB; "
+                  f"runtime torch threads {torch.get_num_threads()}")
+            print(f"\n0. load: {loads[0]:.1f} ms, again {loads[1]:.1f} ms")
             bench_runtime(imp, args.repeats, rng)
             bench_contexts(imp, max(200, args.repeats // 10), rng)
             bench_step_forms(card, args.repeats)

@@ -1,11 +1,14 @@
-"""Export a training checkpoint as a self-contained model folder (model.pt, vocab.json, card.json).
+"""Export a training checkpoint as a model folder (weights.pt, vocab.json, card.json).
 
     python scripts/export.py runs/curve-lstm/ckpt.pt models/curve-lstm
+    python scripts/export.py runs/curve-lstm/ckpt.pt models/curve-lstm --torchscript curve-lstm.ts
 
-Takes the best weights of the run (lowest validation loss), scripts and freezes their
-step form (liveimpro.model.CachedStepLSTM), checks that step-by-step logits match the
-trained network on a validation-length sequence, writes the folder, and reads it back
-through liveimpro.modelfolder (the checks a user's load makes).
+Takes the best weights of the run (lowest validation loss), writes the folder (data only:
+liveimpro.modelfolder), reads it back as a user's load does, and checks that the loaded step
+form (liveimpro.model.CachedStepLSTM) gives the trained network's logits step by step on a
+validation-length sequence. --torchscript also writes the step form as one frozen TorchScript
+file (init_state, step, forward_sequence) for hosts outside liveimpro, e.g. a C++ plugin through
+libtorch; liveimpro itself never loads TorchScript (loading it can run code).
 """
 from __future__ import annotations
 
@@ -18,8 +21,8 @@ import sys
 import torch
 
 from liveimpro.errors import UserError
-from liveimpro.model import ModelConfig, NextTokenLSTM, script_for_inference
-from liveimpro.modelfolder import load_model_folder, save_model_folder
+from liveimpro.model import ModelConfig, NextTokenLSTM, standalone_torchscript
+from liveimpro.modelfolder import load_model_folder, quiet_torchscript, save_model_folder
 from liveimpro.dataset import tokenizer_class
 from liveimpro.tokenizer import BOS
 
@@ -28,7 +31,7 @@ DATA_DESCRIPTION = ("Essen folk song collection (music21 corpus, essenFolksong/*
 
 
 def check_step_matches(trained: NextTokenLSTM, scripted, length: int = 200) -> float:
-    """Largest difference between the trained network's logits and the exported step-by-step logits."""
+    """Largest difference between the trained network's logits and a step form's, step by step and whole."""
     tokens = torch.randint(3, trained.cfg.vocab_size, (length,), generator=torch.Generator().manual_seed(0))
     tokens[0] = BOS
     with torch.inference_mode():
@@ -46,6 +49,8 @@ def main(argv=None) -> int:
     parser.add_argument("checkpoint", help="ckpt.pt written by scripts/train_lstm.py")
     parser.add_argument("out", help="model folder to write, e.g. models/curve-lstm")
     parser.add_argument("--data-description", default=DATA_DESCRIPTION, help="what the model was trained on")
+    parser.add_argument("--torchscript", metavar="FILE", default=None,
+                        help="also write the step form as a frozen TorchScript file, for hosts outside liveimpro")
     args = parser.parse_args(argv)
 
     try:
@@ -58,17 +63,12 @@ def main(argv=None) -> int:
         tokenizer = tokenizer_class(ckpt["vocab"].get("kind")).from_json(ckpt["vocab"])
     except ValueError as error:
         raise UserError(f"{args.checkpoint}: its vocabulary cannot be read by this liveimpro ({error})") from None
-    scripted = script_for_inference(trained)
-    difference = check_step_matches(trained, scripted)
-    if difference > 1e-3:
-        raise UserError(f"{args.checkpoint}: exported steps differ from the trained network by {difference:.2g}")
     best, history = ckpt["best_val"], ckpt["history"]
     best_step = history["step"][history["valid"].index(best)]
     card = {
         "name": args.out.rstrip("/").split("/")[-1],
         "architecture": f"embedding {trained.cfg.embed_dim} -> LSTM {trained.cfg.layers} x {trained.cfg.hidden} "
                         f"-> head ({'tied to the embedding' if trained.cfg.tie_weights else 'untied'})",
-        "parameters": trained.num_parameters(),
         "training_data": {"description": args.data_description, "dataset": ckpt["config"]["data"],
                           "summary": ckpt["data_summary"]},
         "validation": {"loss_nats_per_token": best, "bits_per_token": best / math.log(2),
@@ -79,13 +79,24 @@ def main(argv=None) -> int:
                      "machine": f"{platform.machine()}, {platform.system()}, torch {torch.__version__}"},
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "config": ckpt["config"],
-        "model_config": ckpt["model_config"],
     }
-    card = save_model_folder(args.out, scripted, tokenizer, card)
-    load_model_folder(args.out)  # what a user's load checks
-    print(f"wrote {args.out}: {card['tokenizer']} tokens ({card['vocab_size']}), {card['parameters']:,} parameters, "
-          f"model.pt {card['model_file_bytes'] / 1e6:.2f} MB, valid {card['validation']['bits_per_token']:.4f} "
-          f"bits/token, trained {card['training']['wall_seconds'] / 60:.1f} min (max step difference {difference:.1e})")
+    card = save_model_folder(args.out, trained, tokenizer, card)
+    difference = check_step_matches(trained, load_model_folder(args.out).module)  # what a user's load gives
+    if difference > 1e-3:
+        raise UserError(f"{args.out}: the loaded steps differ from the trained network by {difference:.2g}")
+    print(f"wrote {args.out}: {card['tokenizer']} tokens ({len(tokenizer)}), {card['parameters']:,} parameters, "
+          f"weights.pt {card['files']['weights.pt']['bytes'] / 1e6:.2f} MB, valid "
+          f"{card['validation']['bits_per_token']:.4f} bits/token, trained {card['training']['wall_seconds'] / 60:.1f} "
+          f"min (max step difference {difference:.1e})")
+    if args.torchscript:
+        standalone = standalone_torchscript(trained)
+        difference = check_step_matches(trained, standalone)
+        if difference > 1e-3:
+            raise UserError(f"{args.torchscript}: its steps differ from the trained network by {difference:.2g}")
+        with quiet_torchscript():
+            standalone.save(args.torchscript)
+        print(f"wrote {args.torchscript}: TorchScript, init_state/step/forward_sequence (max step difference "
+              f"{difference:.1e})")
     return 0
 
 

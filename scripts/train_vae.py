@@ -21,7 +21,8 @@ pass that learns (Duckworth et al. 2019's parallel scheduled sampling: it keeps 
 
 Writes to --out: ckpt.pt (weights, optimizer, config, history; read back with torch.load(weights_only=True))
 and loss.png. With --export DIR the final weights are written as a model folder at the end
-(liveimpro.variation.save_vae_folder); --resume --export on a finished run just exports. Final, not "best":
+(liveimpro.variation.save_vae_folder: weights.pt, representation.json, card.json) and read back as a user's
+load does; --resume --export on a finished run just exports. Final, not "best":
 with beta annealed and free bits the validation ELBO is lowest early, while the KL is still small and
 the reconstructions poor, and the runs here see less than two epochs of windows, so they do not overfit.
 """
@@ -48,7 +49,7 @@ from train_lstm import learning_rate, make_optimizer  # noqa: E402
 
 from liveimpro.dataset import Dataset  # noqa: E402
 from liveimpro.errors import UserError  # noqa: E402
-from liveimpro.vae import DECODERS, VAEConfig, build_vae, script_for_inference  # noqa: E402
+from liveimpro.vae import DECODERS, VAEConfig, build_vae  # noqa: E402
 from liveimpro.vae_repr import MAX_PITCH, MIN_PITCH, NUM_CLASSES, SHAPES, pitch_class, shape_windows  # noqa: E402
 
 LN2 = math.log(2)
@@ -223,10 +224,6 @@ def export_folder(ckpt: dict, folder: str, valid: list[np.ndarray]) -> dict:
 
     model = build_vae(VAEConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
-    scripted = script_for_inference(model)
-    difference = scripted_difference(model, scripted, valid)
-    if difference > 1e-4:
-        raise UserError(f"exported model differs from the trained one by {difference:.2g}")
     history = ckpt["history"]
     card = {
         "name": os.path.basename(folder.rstrip("/")),
@@ -234,7 +231,6 @@ def export_folder(ckpt: dict, folder: str, valid: list[np.ndarray]) -> dict:
                          + (f"conductor LSTM {ckpt['config']['conductor_hidden']} (one embedding per bar) -> "
                             if model.cfg.decoder == "hierarchical" else "")
                          + f"{model.cfg.decoder} note decoder LSTM {model.cfg.dec_hidden}"),
-        "parameters": model.num_parameters(),
         "training_data": {"description": DATA_DESCRIPTION, "dataset": ckpt["config"]["data"],
                           "windows": ckpt["windows"], "summary": ckpt["data_summary"]},
         "validation": {"recon_nats_per_step": history["valid_recon"][-1], "kl_nats_per_window": history["valid_kl"][-1],
@@ -244,16 +240,17 @@ def export_folder(ckpt: dict, folder: str, valid: list[np.ndarray]) -> dict:
                                 f"torch {torch.__version__}"},
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "config": ckpt["config"],
-        "model_config": ckpt["model_config"],
     }
-    card = save_vae_folder(folder, scripted, card)
-    MelodyVAE.load(folder)
+    card = save_vae_folder(folder, model, card)
+    difference = loaded_difference(model, MelodyVAE.load(folder).module, valid)  # what a user's load gives
+    if difference > 1e-4:
+        raise UserError(f"{folder}: the loaded model differs from the trained one by {difference:.2g}")
     return card
 
 
-def scripted_difference(model, scripted, windows: list[np.ndarray]) -> float:
-    """Largest difference in mu between the trained and the scripted encoder, or 1.0 where the greedy decodings
-    of those mu differ, over a few windows of each shape."""
+def loaded_difference(model, scripted, windows: list[np.ndarray]) -> float:
+    """Largest difference in mu between the trained and the loaded (scripted) encoder, or 1.0 where the greedy
+    decodings of those mu differ, over a few windows of each shape."""
     worst = 0.0
     with torch.inference_mode():
         for shape, rows in enumerate(windows):
@@ -349,7 +346,8 @@ def main(argv=None) -> int:
           f"{final['train_seconds'] / 60:.1f} min of training; checkpoint {ckpt_path}")
     if export_to:
         card = export_folder(final, export_to, valid)
-        print(f"wrote {export_to}: {card['parameters']:,} parameters, model.pt {card['model_file_bytes'] / 1e6:.2f} MB")
+        print(f"wrote {export_to}: {card['parameters']:,} parameters, weights.pt "
+              f"{card['files']['weights.pt']['bytes'] / 1e6:.2f} MB")
     return 0
 
 

@@ -19,7 +19,7 @@ from liveimpro.dataset import Dataset
 from liveimpro.evaluate import LSTMPredictor, note_pitches, score
 from liveimpro.melody import melody_from_tuples
 from liveimpro.midifile import write_midi
-from liveimpro.model import ModelConfig, NextTokenLSTM, script_for_inference
+from liveimpro.model import ModelConfig, NextTokenLSTM
 from liveimpro.modelfolder import load_model_folder, save_model_folder
 from liveimpro.vocab import PAD
 
@@ -74,7 +74,7 @@ def tiny(tmp_path_factory):
         loss.backward()
         optimizer.step()
     torch.set_num_threads(threads)
-    save_model_folder(root / "model", script_for_inference(net), tokenizer, {"name": "tiny"})
+    save_model_folder(root / "model", net, tokenizer, {"name": "tiny"})
     return root / "data", root / "model"
 
 

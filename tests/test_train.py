@@ -18,6 +18,7 @@ from liveimpro.errors import UserError
 from liveimpro.model import ModelConfig, NextTokenLSTM
 from liveimpro.modelfolder import load_model_folder
 from liveimpro.runtime import Improviser
+from liveimpro.tokenizer import BOS
 from test_model import synthetic_melodies
 from script_modules import load_script
 
@@ -150,10 +151,16 @@ def test_torchrun_with_two_cpu_processes(data, tmp_path):
 
 def test_export_writes_a_model_folder_the_runtime_loads(data, tmp_path, capsys):
     ckpt = train(*tiny_args(data, tmp_path / "run", "--max-steps", "8"))
-    assert export.main([str(tmp_path / "run" / "ckpt.pt"), str(tmp_path / "model")]) == 0
+    assert export.main([str(tmp_path / "run" / "ckpt.pt"), str(tmp_path / "model"),
+                        "--torchscript", str(tmp_path / "step.ts")]) == 0
     folder = load_model_folder(tmp_path / "model")
+    standalone = torch.jit.load(str(tmp_path / "step.ts"))  # our own file, for hosts outside liveimpro
+    with torch.inference_mode():
+        expected, _ = folder.module.step(BOS, folder.module.init_state())
+        logits, _ = standalone.step(BOS, standalone.init_state())
+    torch.testing.assert_close(logits, expected)
     card = folder.card
-    assert card["tokenizer"] == "curve" and card["vocab_size"] == ckpt["model_config"]["vocab_size"]
+    assert card["tokenizer"] == "curve" and card["model_config"] == ckpt["model_config"]
     assert card["validation"]["bits_per_token"] == pytest.approx(ckpt["best_val"] / math.log(2))
     assert card["training"]["wall_seconds"] > 0 and card["training"]["steps"] == 8
     assert "minus kinder0.abc" in card["training_data"]["description"]

@@ -1,4 +1,4 @@
-"""The melody VAE: step representation (round trip, cut/pad rule), model shapes, TorchScript export and the
+"""The melody VAE: step representation (round trip, cut/pad rule), model shapes, the scripted model and the
 model folder, the runtime (encode/decode/vary/morph/interpolate), and scripts/train_vae.py on tiny data."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from liveimpro.corpus import FileResult
 from liveimpro.dataset import Dataset
 from liveimpro.errors import ModelError
 from liveimpro.melody import Melody, Note, melody_from_tuples
-from liveimpro.vae import VAEConfig, build_vae, script_for_inference
+from liveimpro.vae import VAEConfig, build_vae
 from liveimpro.vae_repr import (HOLD, MAX_PITCH, MIN_PITCH, NUM_CLASSES, REST, SHAPES, bar_phase, from_windows, layout,
                                 length_in_bars, melody_to_steps, meter_unit, pitch_class, steps_to_notes, to_windows,
                                 training_windows)
@@ -191,11 +191,12 @@ def test_encode_decode_shapes_and_teacher_forcing_agree_with_decoding(decoder):
         assert torch.equal(again[hold_allowed], out[hold_allowed])
 
 
-def test_scripted_model_in_a_folder_gives_the_same_output(tmp_path):
+def test_model_in_a_folder_gives_the_same_output(tmp_path):
     model = tiny_vae()
     folder = tmp_path / "vae"
-    save_vae_folder(folder, script_for_inference(model), {"name": "tiny", "model_config": {"latent": 8}})
+    save_vae_folder(folder, model, {"name": "tiny"})
     vae = MelodyVAE.load(folder)
+    assert isinstance(vae.module, torch.jit.ScriptModule)  # rebuilt from liveimpro.vae and scripted at load
     steps = torch.randint(0, NUM_CLASSES, (2, 48))
     with torch.no_grad():
         mu, _ = model.encode(steps, 3)
@@ -291,10 +292,10 @@ def damage(folder: Path, how: str) -> str:
         (folder / "representation.json").unlink()
         return "representation.json"
     if how == "bytes":
-        data = bytearray((folder / "model.pt").read_bytes())
+        data = bytearray((folder / "weights.pt").read_bytes())
         data[len(data) // 2] ^= 0xFF
-        (folder / "model.pt").write_bytes(bytes(data))
-        return "model.pt"
+        (folder / "weights.pt").write_bytes(bytes(data))
+        return "weights.pt"
     if how == "representation":
         text = json.loads((folder / "representation.json").read_text())
         (folder / "representation.json").write_text(json.dumps({**text, "min_pitch": 30}))

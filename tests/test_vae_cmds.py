@@ -13,7 +13,6 @@ import pytest
 
 from liveimpro.melody import melody_from_tuples
 from liveimpro.midifile import read_midi, write_midi
-from liveimpro.vae import script_for_inference
 from liveimpro.variation import MelodyVAE, save_vae_folder
 from test_vae import tiny_vae
 
@@ -30,7 +29,7 @@ def liveimpro(*args) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model") / "vae"
-    save_vae_folder(folder, script_for_inference(tiny_vae(seed=3)), {"name": "tiny", "model_config": {"latent": 8}})
+    save_vae_folder(folder, tiny_vae(seed=3), {"name": "tiny"})
     return folder
 
 
@@ -111,9 +110,9 @@ def test_damaged_model_folder_is_a_one_line_error(model, phrases, tmp_path):
 
     broken = tmp_path / "broken"
     shutil.copytree(model, broken)
-    data = bytearray((broken / "model.pt").read_bytes())
+    data = bytearray((broken / "weights.pt").read_bytes())
     data[len(data) // 3] ^= 0x55
-    (broken / "model.pt").write_bytes(bytes(data))
+    (broken / "weights.pt").write_bytes(bytes(data))
     done = liveimpro("morph", phrases / "a.mid", phrases / "b.mid", "--model", broken, "-o", tmp_path / "out")
     assert done.returncode == 1
-    assert done.stderr.count("\n") == 1 and f"{broken / 'model.pt'}: damaged" in done.stderr
+    assert done.stderr.count("\n") == 1 and f"{broken / 'weights.pt'}: damaged" in done.stderr
