@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from .errors import UserError
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    # warnings of the modules (a port gone, a session file not written) as one line each
+    logging.basicConfig(level=logging.WARNING, format=f"liveimpro {args.command}: warning: %(message)s")
     try:
         return importlib.import_module(args._module).run(args) or 0
     except UserError as exc:

@@ -48,13 +48,22 @@ def run(args) -> int:
     from .engine import Engine, EngineConfig
     from .errors import UserError
     from .options import load_responder, settings_from_args
-    from .ports import open_input
+    from .ports import choose_api
+    from .reconnect import Connections
     from .recorder import SessionRecorder
     from .sinks import FanoutSink, MidiPortSink
 
+    # from the start: a signal while the model loads ends the session before any port opens
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     controls = parse_cc_option(args.cc) if args.cc else ControlMap()
     responder = load_responder(args)
-    sinks = [] if args.no_midi_out else [MidiPortSink.open(args.output, api=args.api)]
+    if stop.is_set():
+        return 130
+    api = choose_api(args.api)
+    port_sink = None if args.no_midi_out else MidiPortSink.open(args.output, api=api)
+    sinks = [] if port_sink is None else [port_sink]
     if args.synth:
         from .synth import FluidSynthSink
         try:
@@ -62,7 +71,7 @@ def run(args) -> int:
         except UserError as exc:
             if not sinks:
                 raise
-            print(f"liveimpro duet: warning: {exc}; playing to MIDI only", file=sys.stderr)
+            _say(f"warning: {exc}; playing to MIDI only")
     if not sinks:
         raise UserError("nothing to play to: drop --no-midi-out or add --synth")
     sink = sinks[0] if len(sinks) == 1 else FanoutSink(sinks)
@@ -70,31 +79,30 @@ def run(args) -> int:
         args.record or Path(time.strftime("liveimpro-session-%Y%m%d-%H%M%S.mid")))
     config = EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync, controls=controls,
                           settings=settings_from_args(args))
-    midi_in = None
     engine = Engine(responder, sink, config, recorder)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    connections = Connections(args.input, args.output, api, engine.on_midi, sink=port_sink, audio=sinks,
+                              on_input_lost=engine.release_all_keys, say=_say)
     try:
-        midi_in = open_input(args.input, api=args.api)
-        midi_in.ignore_types(sysex=True, timing=False, active_sense=True)  # keep the MIDI clock
         engine.start()
-        midi_in.set_callback(engine.on_midi)
+        connections.start()
         print(f"liveimpro duet: listening on {args.input or 'liveimpro in'}, answering on {sink.name}"
               + (f", recording to {recorder.path}" if recorder else "") + "; Ctrl-C ends", flush=True)
         _show_status(engine, stop)
     finally:
-        if midi_in is not None:
-            midi_in.cancel_callback()
-            midi_in.close_port()
-            midi_in.delete()
+        connections.stop()  # the input first: nothing new reaches the engine...
         engine.stop()  # the answer in progress is recorded; every note is released...
         sink.close()  # ...and All Notes Off sent
     if engine.error is not None:
         raise UserError(f"the engine stopped: {type(engine.error).__name__}: {engine.error}")
+    if recorder is not None and recorder.problem:
+        _say(f"warning: the session was not recorded: {recorder.problem}")
     print(f"liveimpro duet: {engine.phrases} phrases answered; {engine.received} messages heard, "
           f"{engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped", file=sys.stderr)
     return 0
+
+
+def _say(message: str) -> None:
+    print(f"liveimpro duet: {message}", file=sys.stderr, flush=True)
 
 
 def _show_status(engine, stop: threading.Event) -> None:

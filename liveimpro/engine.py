@@ -129,6 +129,16 @@ class Engine:
 
     feed = on_midi  # for callers that hold messages, not rtmidi events: feed(([0x90, 60, 90], 0))
 
+    def release_all_keys(self) -> None:
+        """The input went away with keys down: they count as released now (All Notes Off on every
+        channel), so the phrase ends and is answered. Not counted as received."""
+        now = time.perf_counter()
+        for channel in range(16):
+            try:
+                self._queue.put_nowait((now, [0xB0 | channel, 123, 0]))
+            except queue.Full:
+                self.dropped += 1
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the engine thread and the sender; every note started is released."""
         self._stopping.set()

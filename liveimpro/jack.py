@@ -9,10 +9,12 @@ name of its own so that it never touches a musician's running JACK server:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 from .errors import UserError
 
@@ -52,13 +54,23 @@ class JackServer:
                 self._log.seek(0)
                 err = self._log.read().decode(errors="replace").strip().splitlines()
                 self._restore_env()
-                raise UserError(f"jackd exited at start: {err[-1] if err else 'no message'}")
-            probe = subprocess.run(["jack_lsp", "-s", self.name], capture_output=True)
+                raise UserError(f"jackd exited at start: {err[-1] if err else 'no message'}{_full_registry_hint()}")
+            # JACK_NO_START_SERVER: a client that finds no server starts one of its own by default,
+            # which would take the name from the jackd starting here (it then exits)
+            probe = subprocess.run(["jack_lsp", "-s", self.name], capture_output=True,
+                                   env={**os.environ, "JACK_NO_START_SERVER": "1"})
             if probe.returncode == 0:
                 return self
             time.sleep(0.05)
         self.stop()
         raise UserError(f"JACK server {self.name!r} did not start within {timeout:.0f} s")
+
+    def kill(self) -> None:
+        """Kill jackd at once, as a crash would: its clients get no warning. For fault tests;
+        stop() still cleans up after it."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -85,3 +97,20 @@ class JackServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+REGISTRY = Path("/dev/shm/jack-shm-registry")  # JACK 2's table of servers, shared by all of them
+MAX_SERVERS = 8  # its size: JACK 2 frees a killed server's entry only when one of the same name starts
+
+
+def _full_registry_hint() -> str:
+    """Why jackd may have exited without a word: its registry full of servers that were killed."""
+    try:
+        names = re.findall(rb"jack-\d+:([^:\x00]+):", REGISTRY.read_bytes())
+    except OSError:
+        return ""
+    if len(names) < MAX_SERVERS:
+        return ""
+    return (f" (JACK's table of servers {REGISTRY} is full, probably of killed servers: "
+            f"{', '.join(n.decode(errors='replace') for n in names)}; start and stop one of each name, or "
+            f"stop every jackd and delete that file)")

@@ -161,7 +161,7 @@ def _create_client(midi_class, api: str, client_name: str):
     if RTMIDI_APIS[api] not in rtmidi.get_compiled_api():
         raise ApiUnavailable(api, "not built into python-rtmidi")
     try:
-        with _stderr_silenced():
+        with stderr_silenced():
             return midi_class(RTMIDI_APIS[api], name=client_name)
     except rtmidi.RtMidiError as exc:
         raise ApiUnavailable(api, _why_not(api, exc)) from exc
@@ -180,7 +180,7 @@ def _why_not(api: str, exc: Exception) -> str:
 
 
 @contextlib.contextmanager
-def _stderr_silenced():
+def stderr_silenced():
     """Send file descriptor 2 to the null device while a MIDI client is created.
 
     libasound and libjack print to fd 2 directly ("ALSA lib seq_hw.c: ... open /dev/snd/seq failed",

@@ -12,8 +12,10 @@ All Sound Off (CC 120) on every channel used.
 A port that goes away must not stop the performance: when writing raises, the sink marks
 itself gone, counts the failure, logs one warning naming the notes that may be left
 sounding (nothing can reach a gone port, so no note-off can be sent to it) and drops
-what it is given afterwards. A JACK port never reports its server's death: rtmidi writes
-into a ring buffer that nobody reads, so a dead JACK server is not detected.
+what it is given afterwards. Writing to a JACK port never fails, not even after its server's
+death, so whoever watches the ports (`liveimpro.reconnect`) takes the port away with
+`MidiPortSink.replace_port(None, reason)`, and gives one back with `replace_port(port)`: the
+lost notes' note-offs go there.
 """
 from __future__ import annotations
 
@@ -174,12 +176,18 @@ class Sink:
             self._write(message)
         except Exception as exc:
             self.failures += 1
-            self.gone = True
-            self.lost_notes = self.sounding.notes()
-            log.warning("%s is gone (%s); %d note(s) may be left sounding: %s", self.name, exc,
-                        len(self.lost_notes), ", ".join(f"ch{c + 1}:{p}" for c, p in self.lost_notes) or "none")
+            self._mark_gone(str(exc))
             return
         self.sounding.update(message)
+
+    def _mark_gone(self, reason: str) -> None:
+        """Nothing reaches the backend any more: remember what was sounding (no note-off can reach
+        it now) and start dropping."""
+        self.gone = True
+        self.lost_notes = self.sounding.notes()
+        self.sounding.release()
+        log.warning("%s is gone (%s); %d note(s) may be left sounding: %s", self.name, reason,
+                    len(self.lost_notes), ", ".join(f"ch{c + 1}:{p}" for c, p in self.lost_notes) or "none")
 
     def _write(self, message: bytes) -> None:
         raise NotImplementedError
@@ -204,17 +212,42 @@ class MidiPortSink(Sink):
         return cls(open_output(port, api=api, client_name=client_name),
                    name=f"MIDI output {port or client_name + ' out'!r}")
 
+    def replace_port(self, midi_out, reason: str = "port closed") -> None:
+        """Play to `midi_out` from now on (a reconnection) and delete the old port; `None` leaves
+        the sink without a port, gone for `reason`. Notes lost with the old port get their note-offs on the
+        new one, in case they still sound there (a device unplugged and plugged back in)."""
+        with self._lock:
+            old, self._out = self._out, midi_out
+            if midi_out is None:
+                if not self.gone:
+                    self._mark_gone(reason)
+            else:
+                self.gone, lost, self.lost_notes = False, self.lost_notes, []
+                for channel, pitch in lost:
+                    self._send_locked(note_off(channel, pitch))
+        if old is not None:  # outside the lock: closing a client of a dead JACK server takes a second
+            self._delete_port(old, flush=False)
+
     def _write(self, message: bytes) -> None:
+        if self._out is None:
+            raise ConnectionError("no port")
         self._out.send_message(message)
 
     def _close(self) -> None:
+        if self._out is not None:
+            self._delete_port(self._out, flush=True)
+            self._out = None
+
+    @staticmethod
+    def _delete_port(midi_out, flush: bool) -> None:
         # rtmidi's JACK backend hands messages to the next JACK cycles through a ring buffer, and
         # closing the port in the cycle that carries the last ones garbles them (the receiver gets
-        # copies of the first message): give the panic's note-offs a few cycles to leave.
-        time.sleep(CLOSE_FLUSH)
-        # deleted under the sink's lock, so no send can reach a deleted rtmidi object
-        self._out.close_port()
-        self._out.delete()
+        # copies of the first message): give the last note-offs a few cycles to leave.
+        if flush:
+            time.sleep(CLOSE_FLUSH)
+        # no send reaches it: it is deleted under the sink's lock, or after it was swapped out
+        midi_out.close_port()
+        midi_out.delete()
 
 
 class FanoutSink:

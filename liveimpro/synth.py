@@ -67,7 +67,7 @@ def _fluidsynth():
 def _fluid_errors():
     """Collect FluidSynth's error messages (for our one-line errors) and keep fd 2 quiet meanwhile:
     ALSA, JACK and PulseAudio print their own noise there when a driver cannot start."""
-    from .ports import _stderr_silenced
+    from .ports import stderr_silenced
     library = ctypes.CDLL(_fluidsynth().lib)
     library.fluid_set_log_function.restype = ctypes.c_void_p
     library.fluid_set_log_function.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
@@ -75,7 +75,7 @@ def _fluid_errors():
     collect = _LOG_FUNCTION(lambda level, text, data: messages.append(text.decode(errors="replace")))
     previous = library.fluid_set_log_function(_FLUID_ERR, ctypes.cast(collect, ctypes.c_void_p), None)
     try:
-        with _stderr_silenced():
+        with stderr_silenced():
             yield messages
     finally:
         library.fluid_set_log_function(_FLUID_ERR, previous, None)
@@ -123,17 +123,11 @@ def _apply(synth, message: bytes) -> None:
 
 def _jack_running() -> bool:
     """Whether a JACK server (the one $JACK_DEFAULT_SERVER names, else the default) runs; never starts one."""
-    try:
-        jack = ctypes.CDLL("libjack.so.0")
-    except OSError:
-        return False
-    jack.jack_client_open.restype = ctypes.c_void_p
-    status = ctypes.c_int()
-    with _fluid_errors():  # only for its fd-2 silence: libjack prints when there is no server
-        client = jack.jack_client_open(b"liveimpro-probe", 0x01, ctypes.byref(status))  # JackNoStartServer
-    if client:
-        jack.jack_client_close(ctypes.c_void_p(client))
-    return bool(client)
+    from .jackwatch import JackWatch
+    watch = JackWatch.connect("liveimpro-probe")
+    if watch is not None:
+        watch.close()
+    return watch is not None
 
 
 def audio_drivers() -> list[str]:
@@ -151,7 +145,6 @@ class FluidSynthSink(Sink):
     def __init__(self, soundfont=None, program: int | dict[int, int] = 0, driver: str | None = None,
                  sample_rate: int = 48000, gain: float = 1.0, reverb: bool = False):
         super().__init__()
-        fluidsynth = _fluidsynth()
         self._synth = _new_synth(soundfont, program, sample_rate, gain, reverb, **{
             "audio.period-size": 64, "audio.periods": 2,
             "audio.jack.id": "liveimpro synth", "audio.jack.autoconnect": 1})
@@ -159,16 +152,40 @@ class FluidSynthSink(Sink):
         os.environ.setdefault("JACK_NO_START_SERVER", "1")  # a JACK driver must not start jackd
         for name in [driver] if driver else audio_drivers():
             self._synth.setting("audio.driver", name)
-            with _fluid_errors() as errors:
-                handle = fluidsynth.new_fluid_audio_driver(self._synth.settings, self._synth.synth)
-            if handle:
-                self._synth.audio_driver = handle  # Synth.delete() deletes it
+            reason = self._start_driver()
+            if reason is None:
                 self.driver = name
                 self.name = f"FluidSynth ({name})"
                 return
-            reasons.append(f"{name}: {errors[-1] if errors else 'failed'}")
+            reasons.append(f"{name}: {reason}")
         self._synth.delete()
         raise UserError("FluidSynth could not start audio: " + "; ".join(reasons))
+
+    def _start_driver(self) -> str | None:
+        """Start the audio driver the settings name; None when it runs, else FluidSynth's reason."""
+        with _fluid_errors() as errors:
+            handle = _fluidsynth().new_fluid_audio_driver(self._synth.settings, self._synth.synth)
+        if not handle:
+            return errors[-1] if errors else "failed"
+        self._synth.audio_driver = handle  # Synth.delete() deletes it
+        return None
+
+    def stop_audio(self) -> None:
+        """Stop the audio driver (its JACK server went away); notes sent meanwhile are dropped."""
+        with self._lock:
+            if self._synth.audio_driver:
+                _fluidsynth().delete_fluid_audio_driver(self._synth.audio_driver)
+                self._synth.audio_driver = None
+            for message in self.sounding.release() + self.sounding.panic_messages():
+                _apply(self._synth, message)  # silent inside the synth too, before a new driver plays it
+            self.gone = True
+
+    def start_audio(self) -> bool:
+        """Start the audio driver again (its JACK server is back); False, and still gone, if it cannot."""
+        with self._lock:
+            if self._synth.audio_driver is None and self._start_driver() is None:
+                self.gone = False
+        return not self.gone
 
     def _write(self, message: bytes) -> None:
         _apply(self._synth, message)

@@ -1,11 +1,13 @@
 """Shared fixtures. One private JACK server (dummy driver) serves every port test of the session
-and is stopped at the end, even when tests fail."""
+and is stopped at the end, even when tests fail; `duet` starts `liveimpro duet` on it."""
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
+from duet_harness import start_duet
 from liveimpro.jack import JackServer
 
 
@@ -14,8 +16,26 @@ def jack_server():
     server = JackServer(f"liveimpro-test-{os.getpid()}")
     server.start()
     os.environ["LIVEIMPRO_MIDI_API"] = "jack"
+    os.environ["JACK_NO_START_SERVER"] = "1"  # no JACK client of the tests ever starts a server of its own
     try:
         yield server
     finally:
         os.environ.pop("LIVEIMPRO_MIDI_API", None)
         server.stop()
+
+
+@pytest.fixture
+def duet(jack_server, tmp_path):
+    """Start `liveimpro duet` with extra arguments; SIGTERM at the end if still running."""
+    processes = []
+
+    def start(*args: str, **options):
+        proc, session = start_duet(tmp_path, *args, **options)
+        processes.append(proc)
+        return proc, session
+
+    yield start
+    for proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)

@@ -9,6 +9,9 @@ Script fields (times in seconds from the peer's start, t0):
     barge_in_after: s   after the first received note-on, wait s and play one note (0.1 s long)
     listen: s           total time to run
     sink_port: name     instead of connecting to "liveimpro out", open a virtual input of this name
+    source_port: name   instead of connecting to "liveimpro in", play from a virtual output of this name
+    await: [names]      wait until JACK lists a connection on each of these ports (default: the ports the
+                        peer connected to itself), for `timeout` s (default 3)
 All times are time.perf_counter() (CLOCK_MONOTONIC, shared with the engine's process on Linux).
 """
 import json
@@ -26,10 +29,9 @@ def find(ports, name):
     raise SystemExit(f"peer: no port containing {name!r} in {ports}")
 
 
-def wait_for_connections(targets, sink_port, timeout: float = 3.0) -> None:
-    """Until JACK lists a connection on each port we connected to (it makes them in its next
-    cycles, and a message sent before that is lost)."""
-    watched = targets + ([] if sink_port else ["liveimpro out"])
+def wait_for_connections(watched, timeout: float = 3.0) -> None:
+    """Until JACK lists a connection on each watched port (it makes them in its next cycles, and
+    a message sent before that is lost)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         listing = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines()
@@ -45,7 +47,9 @@ def main():
     script = json.load(open(sys.argv[1]))
     api = rtmidi.API_UNIX_JACK
     out = rtmidi.MidiOut(api, name="peer")
-    if script.get("events") or script.get("clock"):
+    if script.get("source_port"):
+        out.open_virtual_port(script["source_port"])
+    elif script.get("events") or script.get("clock"):
         out.open_port(find(out.get_ports(), "liveimpro in"))
     midi_in = rtmidi.MidiIn(api, name="peer-listen")
     midi_in.ignore_types(sysex=False, timing=False, active_sense=False)
@@ -53,9 +57,11 @@ def main():
         midi_in.open_virtual_port(script["sink_port"])
     else:
         midi_in.open_port(find(midi_in.get_ports(), "liveimpro out"))
-    wait_for_connections(["liveimpro in"] if out.is_port_open() else [], script.get("sink_port"))
-    received = []
+    connected = (["liveimpro in"] if out.is_port_open() and not script.get("source_port") else []) + (
+        [] if script.get("sink_port") else ["liveimpro out"])
+    received = []  # from before the connections: what arrives as they are made (note-offs of lost notes) too
     midi_in.set_callback(lambda event, data=None: received.append((time.perf_counter(), event[0])))
+    wait_for_connections(script.get("await", connected), script.get("timeout", 3.0))
     print("ready", flush=True, file=sys.stderr)
 
     t0 = time.perf_counter() + 0.5  # JACK makes the connections in its next cycles: let them settle

@@ -1,127 +1,19 @@
 """The live engine on real JACK ports: `liveimpro duet` in one process, tests/peer.py in another
-playing calls into "liveimpro in" and recording "liveimpro out" with timestamps."""
+playing calls into "liveimpro in" and recording "liveimpro out" with timestamps (tests/duet_harness.py)."""
 from __future__ import annotations
 
 import json
-import select
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import mido
 import numpy as np
 import pytest
 
-from liveimpro.ports import list_ports
+from duet_harness import BEAT, assert_valid_session, call_events, notes_of, run_peer, stop, wait_until_answering
 
-PEER = Path(__file__).with_name("peer.py")
 # Real ports, real processes, real time: a test that fails is run again (twice at most) and the
 # rerun is reported in pytest's summary, so an intermittent failure is seen, not hidden.
 pytestmark = pytest.mark.flaky(reruns=2)
-BEAT = 0.5  # s: the calls are played at 120 bpm
-CALL = [(60, 0, 1), (62, 1, 1), (64, 2, 1), (65, 3, 0.5), (67, 3.5, 0.5), (69, 4, 1), (67, 5, 1), (64, 6, 2)]
-
-
-def call_events(start: float = 0.3, beat: float = BEAT, notes=CALL, channel: int = 0) -> list:
-    events = []
-    for pitch, onset, length in notes:
-        events.append((start + onset * beat, [0x90 | channel, pitch, 90]))
-        events.append((start + (onset + length) * beat - 0.02, [0x80 | channel, pitch, 0]))
-    return events
-
-
-@pytest.fixture
-def duet(jack_server, tmp_path):
-    """Start `liveimpro duet` with extra arguments; SIGTERM at the end if still running."""
-    processes = []
-
-    def start(*args: str):
-        session = tmp_path / "session.mid"
-        proc = subprocess.Popen([sys.executable, "-m", "liveimpro", "duet", "--api", "jack", "--record", str(session),
-                                 "--seed", "1", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        processes.append(proc)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"duet exited at start: {proc.stderr.read()}")
-            _, inputs, outputs = list_ports("jack")
-            if any("liveimpro in" in p for p in outputs) and any("liveimpro out" in p for p in inputs):
-                time.sleep(0.3)  # the ports exist: let duet hand its input to the engine
-                return proc, session
-            time.sleep(0.1)
-        pytest.fail("duet's ports did not appear")
-
-    yield start
-    for proc in processes:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(10)
-
-
-def run_peer(tmp_path, script: dict, background: bool = False):
-    path = tmp_path / f"peer-{time.monotonic_ns()}.json"
-    path.write_text(json.dumps(script))
-    proc = subprocess.Popen([sys.executable, str(PEER), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    if background:
-        return proc
-    out, err = proc.communicate(timeout=script.get("listen", 5) + 30)
-    assert proc.returncode == 0, err
-    return json.loads(out)
-
-
-def notes_of(received) -> tuple[list[tuple[float, float, int]], list]:
-    """(on, off, pitch) of every note-on received, and (on, channel, pitch) of the note-ons left
-    without a note-off (All Notes Off, CC 123, releases everything of its channel)."""
-    held, notes = {}, []
-    for t, m in received:
-        kind = m[0] & 0xF0
-        if kind == 0x90 and m[2] > 0:
-            held.setdefault((m[0] & 15, m[1]), []).append(t)
-        elif kind == 0x80 or (kind == 0x90 and m[2] == 0):
-            starts = held.get((m[0] & 15, m[1]))
-            if starts:
-                notes.append((starts.pop(0), t, m[1]))
-        elif kind == 0xB0 and m[1] == 123:
-            for (channel, pitch), starts in held.items():
-                if channel == m[0] & 15:
-                    notes += [(s, t, pitch) for s in starts]
-                    starts.clear()
-    return sorted(notes), sorted((t, channel, pitch) for (channel, pitch), starts in held.items() for t in starts)
-
-
-def wait_until_answering(proc, peer, timeout: float = 20.0) -> None:
-    """Read duet's status lines (one per answered phrase when not on a terminal) until it answers;
-    fail, never hang, when it does not."""
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        if not select.select([proc.stdout], [], [], left)[0]:
-            break
-        line = proc.stdout.readline()
-        if line.startswith("answering"):
-            return
-        if not line:
-            break
-    peer.kill()
-    proc.kill()
-    pytest.fail(f"duet did not answer; duet: {proc.stderr.read()[-800:]!r}; peer: {peer.stderr.read()[-800:]!r}")
-
-
-def stop(proc) -> tuple[int, str]:
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=15)
-    return proc.returncode, err
-
-
-def assert_valid_session(session: Path, min_phrases: int = 1):
-    midi = mido.MidiFile(session)
-    names = [next((m.name for m in track if m.type == "track_name"), None) for track in midi.tracks]
-    assert "call" in names and "answer" in names
-    assert any(m.type == "set_tempo" for m in midi.tracks[0])
-    call_track = midi.tracks[names.index("call")]
-    assert sum(m.type == "note_on" and m.velocity > 0 for m in call_track) >= min_phrases
 
 
 def test_answer_arrives_in_tempo_with_every_note_released(duet, tmp_path):

@@ -1,0 +1,161 @@
+"""What the real-port tests share: `liveimpro duet` in one process, tests/peer.py in another
+playing calls and recording what comes back, with timestamps; and reading their output.
+
+    proc, session = start_duet(tmp_path, "--length-ratio", "2")
+    result = run_peer(tmp_path, {"events": call_events(), "listen": 9.0})
+    notes, stuck = notes_of(result["received"])
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import mido
+import pytest
+
+
+PEER = Path(__file__).with_name("peer.py")
+BEAT = 0.5  # s: the calls are played at 120 bpm
+CALL = [(60, 0, 1), (62, 1, 1), (64, 2, 1), (65, 3, 0.5), (67, 3.5, 0.5), (69, 4, 1), (67, 5, 1), (64, 6, 2)]
+
+
+def call_events(start: float = 0.3, beat: float = BEAT, notes=CALL, channel: int = 0) -> list:
+    events = []
+    for pitch, onset, length in notes:
+        events.append((start + onset * beat, [0x90 | channel, pitch, 90]))
+        events.append((start + (onset + length) * beat - 0.02, [0x80 | channel, pitch, 0]))
+    return events
+
+
+def start_duet(tmp_path, *args: str, env: dict | None = None, wait_for_ports: bool = True):
+    """Start `liveimpro duet --api jack --record tmp_path/session.mid --seed 1 ARGS` and wait until its
+    ports "liveimpro in" and "liveimpro out" exist (on the server `env` names, else the session's)."""
+    session = tmp_path / "session.mid"
+    proc = subprocess.Popen([sys.executable, "-m", "liveimpro", "duet", "--api", "jack", "--record", str(session),
+                             "--seed", "1", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=None if env is None else {**os.environ, **env})
+    if not wait_for_ports:
+        return proc, session
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"duet exited at start: {proc.stderr.read()}")
+        if ports_listed(["liveimpro in", "liveimpro out"], env):
+            time.sleep(0.3)  # the ports exist: let duet hand its input to the engine
+            return proc, session
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail("duet's ports did not appear")
+
+
+def ports_listed(names, env: dict | None = None) -> bool:
+    """Whether every name is part of a port's name on the JACK server (`env` may name another)."""
+    listing = subprocess.run(["jack_lsp"], capture_output=True, text=True,
+                             env=None if env is None else {**os.environ, **env}).stdout
+    return all(name in listing for name in names)
+
+
+def run_peer(tmp_path, script: dict, background: bool = False, env: dict | None = None):
+    path = tmp_path / f"peer-{time.monotonic_ns()}.json"
+    path.write_text(json.dumps(script))
+    proc = subprocess.Popen([sys.executable, str(PEER), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=None if env is None else {**os.environ, **env})
+    if background:
+        return proc
+    out, err = proc.communicate(timeout=script.get("listen", 5) + 30)
+    assert proc.returncode == 0, err
+    return json.loads(out)
+
+
+def notes_of(received) -> tuple[list[tuple[float, float, int]], list]:
+    """(on, off, pitch) of every note-on received, and (on, channel, pitch) of the note-ons left
+    without a note-off (All Notes Off, CC 123, releases everything of its channel)."""
+    held, notes = {}, []
+    for t, m in received:
+        kind = m[0] & 0xF0
+        if kind == 0x90 and m[2] > 0:
+            held.setdefault((m[0] & 15, m[1]), []).append(t)
+        elif kind == 0x80 or (kind == 0x90 and m[2] == 0):
+            starts = held.get((m[0] & 15, m[1]))
+            if starts:
+                notes.append((starts.pop(0), t, m[1]))
+        elif kind == 0xB0 and m[1] == 123:
+            for (channel, pitch), starts in held.items():
+                if channel == m[0] & 15:
+                    notes += [(s, t, pitch) for s in starts]
+                    starts.clear()
+    return sorted(notes), sorted((t, channel, pitch) for (channel, pitch), starts in held.items() for t in starts)
+
+
+def wait_until_answering(proc, peer, timeout: float = 20.0) -> None:
+    """Read duet's status lines (one per answered phrase when not on a terminal) until it answers;
+    fail, never hang, when it does not."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([proc.stdout], [], [], left)[0]:
+            break
+        line = proc.stdout.readline()
+        if line.startswith("answering"):
+            return
+        if not line:
+            break
+    peer.kill()
+    proc.kill()
+    pytest.fail(f"duet did not answer; duet: {proc.stderr.read()[-800:]!r}; peer: {peer.stderr.read()[-800:]!r}")
+
+
+def stop(proc) -> tuple[int, str]:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=15)
+    return proc.returncode, err
+
+
+def assert_valid_session(session: Path, min_phrases: int = 1):
+    midi = mido.MidiFile(session)
+    names = [next((m.name for m in track if m.type == "track_name"), None) for track in midi.tracks]
+    assert "call" in names and "answer" in names
+    assert any(m.type == "set_tempo" for m in midi.tracks[0])
+    call_track = midi.tracks[names.index("call")]
+    assert sum(m.type == "note_on" and m.velocity > 0 for m in call_track) >= min_phrases
+
+
+class Lines:
+    """Every line of a process's stream, read by a thread, so that a test can wait for one."""
+
+    def __init__(self, stream):
+        self.lines: list[str] = []
+        self._queue: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self._queue.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 20.0) -> str | None:
+        """The first line (from now on) that contains `text`; None after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            self.lines.append(line)
+            if text in line:
+                return line
+        return None
+
+    def rest(self) -> list[str]:
+        """Every line read so far (the stream's end is awaited only as far as it has come)."""
+        while True:
+            try:
+                self.lines.append(self._queue.get_nowait())
+            except queue.Empty:
+                return self.lines

@@ -1,0 +1,203 @@
+"""Faults around a running `liveimpro duet`, on real JACK ports: its ports vanish and come back,
+the JACK server restarts, FluidSynth cannot start, the session file cannot be written, a signal
+arrives at any moment. After each: it goes on answering, and no note is left sounding."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from duet_harness import (Lines, assert_valid_session, call_events, notes_of, ports_listed, run_peer, start_duet,
+                          stop)
+from liveimpro.jack import JackServer
+
+# Real ports, real processes, real time: a failure is rerun (reported in pytest's summary).
+pytestmark = pytest.mark.flaky(reruns=2)
+
+
+def device(tmp_path, listen: float, env: dict | None = None, **script):
+    """A peer process standing for a keyboard and a synth: virtual ports "keys" (it plays the call
+    there) and "synth" (it records what arrives); it waits up to 20 s for duet to connect to both."""
+    peer = run_peer(tmp_path, {"source_port": "keys", "sink_port": "synth", "await": ["keys", "synth"],
+                               "timeout": 20.0, "listen": listen, **script}, background=True, env=env)
+    deadline = time.monotonic() + 10
+    while not ports_listed(["peer:keys", "peer-listen:synth"], env):
+        assert time.monotonic() < deadline and peer.poll() is None, peer.stderr.read()
+        time.sleep(0.05)
+    return peer
+
+
+def answered(peer) -> list:
+    """The notes the device received, all released; fails on a note left sounding."""
+    out, err = peer.communicate(timeout=60)
+    assert peer.returncode == 0, err
+    notes, stuck = notes_of(json.loads(out)["received"])
+    assert not stuck
+    return notes
+
+
+def test_named_ports_that_vanish_are_reconnected_when_they_come_back(duet, tmp_path):
+    first = device(tmp_path, listen=6.0, events=call_events())  # it leaves in the middle of the answer
+    proc, session = duet("--in", "keys", "--out", "synth", "--length-ratio", "2")
+    said = Lines(proc.stderr)
+    out, err = first.communicate(timeout=30)
+    assert any(m[0] & 0xF0 == 0x90 for _, m in json.loads(out)["received"]), f"no answer before it left: {err}"
+    # the device is gone: duet says so about both ports, and names the notes it could not release
+    assert said.wait_for("input port 'keys' is gone"), said.rest()
+    lost_line = said.wait_for("may be left sounding")
+    assert lost_line and "output port 'synth' is gone" in lost_line, said.rest()
+    lost = {(int(c) - 1, int(p)) for c, p in re.findall(r"ch(\d+):(\d+)", lost_line.split("sounding:")[1])}
+    time.sleep(1.0)  # it stays away a while
+    second = device(tmp_path, listen=14.0, events=call_events())
+    assert said.wait_for("input port 'keys' is back; reconnected"), said.rest()
+    out, err = second.communicate(timeout=30)
+    received = json.loads(out)["received"]
+    notes, stuck = notes_of(received)
+    assert notes and not stuck, "no answer after the ports came back"
+    first_on = next(t for t, m in received if m[0] & 0xF0 == 0x90)
+    released = {(m[0] & 15, m[1]) for t, m in received if m[0] & 0xF0 == 0x80 and t < first_on}
+    assert lost <= released  # the notes lost with the first device got their note-offs on its return
+    code, _ = stop(proc)
+    assert code == 0, said.rest()
+    assert any("output port 'synth' is back; reconnected" in line for line in said.rest())
+    assert_valid_session(session, min_phrases=2)
+
+
+def test_the_keyboard_unplugged_with_keys_down_ends_the_phrase(duet, tmp_path):
+    held = [e for e in call_events() if e[1][0] == 0x90 or e[0] < 2.0]  # the last notes' keys stay down
+    keyboard = run_peer(tmp_path, {"source_port": "keys", "sink_port": "unused", "await": ["keys"], "timeout": 20.0,
+                                   "events": held, "listen": 4.5}, background=True)
+    deadline = time.monotonic() + 10
+    while not ports_listed(["peer:keys"]):
+        assert time.monotonic() < deadline, keyboard.stderr.read()
+        time.sleep(0.05)
+    proc, _ = duet("--in", "keys")
+    said, status = Lines(proc.stderr), Lines(proc.stdout)
+    keyboard.communicate(timeout=30)  # it leaves with keys down
+    assert said.wait_for("input port 'keys' is gone"), said.rest()
+    # answered now, not once the keys count as released by the held-key timeout (8 s after the last note)
+    assert status.wait_for("answering", timeout=3.0), said.rest()
+    assert stop(proc)[0] == 0
+
+
+@pytest.fixture
+def own_jack(jack_server):
+    """A JACK server of this test's own, to kill and restart; the session's server is untouched."""
+    name = f"liveimpro-restart-{os.getpid()}"
+    server = JackServer(name)
+    server.start()
+    os.environ["JACK_DEFAULT_SERVER"] = jack_server.name  # this process keeps to the session's server
+    yield server, {"JACK_DEFAULT_SERVER": name}
+    server.stop()
+
+
+def test_a_jack_server_crash_and_restart_reopens_every_port(jack_server, own_jack, tmp_path):
+    server, env = own_jack
+    proc, session = start_duet(tmp_path, env=env)
+    said = Lines(proc.stderr)
+    try:
+        assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 10.0}, background=True, env=env))
+        server.kill()  # jackd crashes: it has no chance to tell its clients
+        assert said.wait_for("the JACK server stopped"), said.rest()
+        time.sleep(1.0)
+        server.start()
+        os.environ["JACK_DEFAULT_SERVER"] = jack_server.name
+        assert said.wait_for("the JACK server is back"), said.rest()
+        deadline = time.monotonic() + 10
+        while not ports_listed(["liveimpro in", "liveimpro out"], env):
+            assert time.monotonic() < deadline, said.rest()
+            time.sleep(0.1)
+        assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 10.0}, background=True, env=env))
+        code, _ = stop(proc)
+        assert code == 0, said.rest()
+        assert_valid_session(session, min_phrases=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_fluidsynth_that_cannot_start_leaves_midi_playing(duet, tmp_path):
+    broken = tmp_path / "broken.sf2"
+    broken.write_bytes(b"RIFF\x04\x00\x00\x00sfbk")
+    proc, _ = duet("--synth", "--soundfont", str(broken))
+    said = Lines(proc.stderr)
+    assert said.wait_for("playing to MIDI only", timeout=5), said.rest()
+    assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 10.0}, background=True))
+    assert stop(proc)[0] == 0
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB tmpfs filled to the last byte: writing there fails with ENOSPC, like a full disk."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)")
+    try:
+        filler = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(filler, b"\0" * 4096):
+                pass
+        except OSError:
+            pass  # full
+        finally:
+            os.close(filler)
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)])
+
+
+def test_a_full_disk_warns_and_the_performance_goes_on(jack_server, full_disk, tmp_path):
+    session = full_disk / "session.mid"
+    proc, _ = start_duet(tmp_path, "--record", str(session))  # the later --record wins
+    said = Lines(proc.stderr)
+    try:
+        events = call_events() + call_events(start=6.3)
+        notes = answered(run_peer(tmp_path, {"events": events, "listen": 16.0}, background=True))
+        assert [n for n in notes if n[0] < 6.3] and [n for n in notes if n[0] > 6.3]  # both calls answered
+        code, _ = stop(proc)
+        assert code == 0
+        warnings = [line for line in said.rest() if "cannot record the session" in line]
+        assert len(warnings) == 1 and "No space left on device" in warnings[0], said.rest()  # once, not per phrase
+        assert any("the session was not recorded" in line for line in said.rest())
+        assert not session.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+# when, in seconds from the peer's start (the call: 0.3..4.3 s, its answer from about 4.8 s), a signal
+# comes, and which: Ctrl-C (SIGINT) or a service manager's stop (SIGTERM)
+MOMENTS = {"while the model loads": (None, signal.SIGINT), "listening": (0.1, signal.SIGTERM),
+           "keys down": (1.35, signal.SIGINT), "between notes": (2.28, signal.SIGTERM),
+           "at the phrase end": (4.7, signal.SIGINT), "in the answer": (5.6, signal.SIGTERM),
+           "as the answer ends": (8.1, signal.SIGINT)}
+
+
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_a_signal_at_any_moment_ends_cleanly(jack_server, tmp_path, moment):
+    at, signum = MOMENTS[moment]
+    if at is None:
+        proc, session = start_duet(tmp_path, wait_for_ports=False)
+        time.sleep(0.5)  # python is importing torch or reading the model
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode in (0, 130), err
+        assert "Traceback" not in err and not ports_listed(["liveimpro in"])
+        return
+    proc, session = start_duet(tmp_path)
+    peer = run_peer(tmp_path, {"events": call_events(), "listen": at + 1.0}, background=True)
+    assert peer.stderr.readline().strip() == "ready"
+    time.sleep(0.5 + at)  # the peer's time 0 is half a second after "ready"
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    notes = answered(peer)  # every note-on the device got has its note-off
+    if notes:
+        assert_valid_session(session)
