@@ -36,8 +36,9 @@ def answered(peer) -> list:
     """The notes the device received, all released; fails on a note left sounding."""
     out, err = peer.communicate(timeout=60)
     assert peer.returncode == 0, err
-    notes, stuck = notes_of(json.loads(out)["received"])
-    assert not stuck
+    received = json.loads(out)["received"]
+    notes, stuck = notes_of(received)
+    assert not stuck, f"left sounding: {stuck}; received: {received}"
     return notes
 
 
@@ -98,10 +99,11 @@ def own_jack(jack_server):
 
 def test_a_jack_server_crash_and_restart_reopens_every_port(jack_server, own_jack, tmp_path):
     server, env = own_jack
-    proc, session = start_duet(tmp_path, env=env)
+    proc, session = start_duet(tmp_path, "--synth", env=env)  # MIDI out and FluidSynth's JACK audio
     said = Lines(proc.stderr)
     try:
-        assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 10.0}, background=True, env=env))
+        assert ports_listed(["liveimpro synth"], env)
+        assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 12.0}, background=True, env=env))
         server.kill()  # jackd crashes: it has no chance to tell its clients
         assert said.wait_for("the JACK server stopped"), said.rest()
         time.sleep(1.0)
@@ -109,12 +111,13 @@ def test_a_jack_server_crash_and_restart_reopens_every_port(jack_server, own_jac
         os.environ["JACK_DEFAULT_SERVER"] = jack_server.name
         assert said.wait_for("the JACK server is back"), said.rest()
         deadline = time.monotonic() + 10
-        while not ports_listed(["liveimpro in", "liveimpro out"], env):
+        while not ports_listed(["liveimpro in", "liveimpro out", "liveimpro synth"], env):
             assert time.monotonic() < deadline, said.rest()
             time.sleep(0.1)
-        assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 10.0}, background=True, env=env))
+        assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 12.0}, background=True, env=env))
         code, _ = stop(proc)
         assert code == 0, said.rest()
+        assert not [line for line in said.rest() if "could not start again" in line]
         assert_valid_session(session, min_phrases=2)
     finally:
         if proc.poll() is None:
@@ -127,7 +130,7 @@ def test_fluidsynth_that_cannot_start_leaves_midi_playing(duet, tmp_path):
     proc, _ = duet("--synth", "--soundfont", str(broken))
     said = Lines(proc.stderr)
     assert said.wait_for("playing to MIDI only", timeout=5), said.rest()
-    assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 10.0}, background=True))
+    assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 12.0}, background=True))
     assert stop(proc)[0] == 0
 
 
