@@ -17,20 +17,21 @@ import importlib.util
 import json
 import os
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import MidiFileError, UserError
 from .melody import Melody, Note
-from .midifile import midi_file_error, read_midi
-from .scores import (ABC_SUFFIXES, KERN_SUFFIXES, MUSICXML_SUFFIXES, abc_tunes, decode_text, parse_abc_tune,
-                     read_score_file)
+from .midifile import midi_file_error, read_limited, read_midi
+from .scores import (ABC_SUFFIXES, KERN_SUFFIXES, MAX_SCORE_BYTES, MUSICXML_SUFFIXES, abc_tunes, decode_text,
+                     parse_abc_tune, read_score_file)
 
 MIDI_SUFFIXES = (".mid", ".midi")
 SUFFIXES = MIDI_SUFFIXES + ABC_SUFFIXES + MUSICXML_SUFFIXES + KERN_SUFFIXES
 RESERVED_ESSEN_FILES = ("kinder0.abc",)  # in music21/corpus/essenFolksong/: kept for external evaluation
 RESERVED_MUSIC21_FOLDERS = ("bach",)  # music21/corpus/bach/: the Bach chorales, kept for external evaluation
-PARSER_VERSION = 2  # bump whenever reading changes what a file yields: it invalidates the cache
+PARSER_VERSION = 3  # bump whenever reading changes what a file yields: it invalidates the cache
 
 
 @dataclass
@@ -125,16 +126,25 @@ def _store_cached(result: FileResult, cache_file: Path) -> None:
         pass
 
 
+def file_kind(path: Path, content: bytes) -> str:
+    """"midi", "abc" or "score" (MusicXML, kern) by the suffix, "" for any other; a file that starts as a
+    MIDI file does (MThd) is read as one whatever its name."""
+    suffix = path.suffix.lower()
+    if content.startswith(b"MThd") or suffix in MIDI_SUFFIXES:
+        return "midi"
+    return "abc" if suffix in ABC_SUFFIXES else "score" if suffix in MUSICXML_SUFFIXES + KERN_SUFFIXES else ""
+
+
 def _read_unit(unit) -> tuple[str, list, list, str | None]:
-    """Read one unit of work: (path, ABC tune or None for the whole file).
+    """Read one unit of work: (path, kind, ABC tune or None for the whole file).
     Returns (path, [(position, melody)], [(label, reason)], file error or None)."""
-    path, tune = unit
+    path, kind, tune = unit
     try:
         if tune is not None:
             found = [(tune.position, tune.label, parse_abc_tune(tune))]
-        elif path.suffix.lower() in MIDI_SUFFIXES:
-            found = [(0, path.name, read_midi(path))]
-        elif path.suffix.lower() in MUSICXML_SUFFIXES + KERN_SUFFIXES:
+        elif kind == "midi":
+            found = [(0, path.name, read_midi(path, need_notes=True))]
+        elif kind == "score":
             found = [(pos, f"{path.name} #{pos + 1}", m) for pos, m in enumerate(read_score_file(path))]
         else:
             return str(path), [], [], f"unsupported file type {path.suffix or '(no suffix)'!r}"
@@ -160,24 +170,25 @@ def read_many(paths, jobs: int = 1, progress: bool = False, use_cache: bool = Tr
     for path in dict.fromkeys(map(Path, paths)):  # a file named twice is read once
         results[path] = FileResult(path)
         try:
-            content = path.read_bytes()
-        except OSError as error:
-            results[path].error = f"cannot read ({error.strerror or error})"
+            content = read_limited(path, MAX_SCORE_BYTES)  # MIDI files are held to less when parsed
+        except MidiFileError as error:
+            results[path].error = error.reason
             continue
         cache_files[path] = _cache_file(path, content)
         cached = _load_cached(path, cache_files[path]) if use_cache else None
+        kind = file_kind(path, content)
         if cached is not None:
             results[path] = cached
-        elif path.suffix.lower() in ABC_SUFFIXES:
+        elif kind == "abc":
             tunes = abc_tunes(decode_text(content), path.name)
-            units.extend((path, tune) for tune in tunes)
+            units.extend((path, kind, tune) for tune in tunes)
             if not tunes:
                 results[path].error = "no ABC tunes (no line starts with X:)"
         else:
-            units.append((path, None))
+            units.append((path, kind, None))
 
-    remaining = {path: 0 for path, _ in units}
-    for path, _ in units:
+    remaining = {path: 0 for path, _, _ in units}
+    for path, _, _ in units:
         remaining[path] += 1
 
     def collect(outcomes):
@@ -194,7 +205,7 @@ def read_many(paths, jobs: int = 1, progress: bool = False, use_cache: bool = Tr
     if jobs > 1 and len(units) > 1:
         import multiprocessing
 
-        if any(tune is not None or path.suffix.lower() not in MIDI_SUFFIXES for path, tune in units):
+        if any(kind != "midi" for _, kind, _ in units):
             import music21  # noqa: F401  imported once here, inherited by the forked workers
         with multiprocessing.Pool(jobs) as pool:
             collect(pool.imap(_read_unit, units, chunksize=8))
@@ -203,15 +214,36 @@ def read_many(paths, jobs: int = 1, progress: bool = False, use_cache: bool = Tr
     return list(results.values())
 
 
+def reason_counts(reasons) -> str:
+    """'2 truncated MIDI file, 1 empty file': how many times each reason was given, counting by its part
+    before any details in parentheses, most frequent first."""
+    counts = Counter(reason.split(" (")[0] for reason in reasons)
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def skip_summary(file_reasons, tune_reasons) -> str:
+    """'2 files skipped: 2 empty file; 1 tune skipped: 1 no notes' ('none skipped' when both are empty)."""
+    parts = [f"{len(reasons)} {kind}{'s' * (len(reasons) != 1)} skipped: {reason_counts(reasons)}"
+             for kind, reasons in (("file", list(file_reasons)), ("tune", list(tune_reasons))) if reasons]
+    return "; ".join(parts) or "none skipped"
+
+
 def read_any(path) -> list[Melody]:
-    """Every melody in one file of any supported kind (cached). Tunes that fail or have no notes are
-    left out (read_many reports them); a file that cannot be read at all raises MidiFileError."""
+    """Every melody with notes in one file of any supported kind (cached), at least one: tunes that fail
+    or have no notes are left out, and a file without any raises MidiFileError saying why."""
     result = read_many([path])[0]
     if result.error is not None:
         raise midi_file_error(path, result.error)
+    if not result.tunes and not result.skipped:
+        raise midi_file_error(path, "no notes")
+    if not result.tunes:
+        label, reason = result.skipped[0]
+        others = f"; {len(result.skipped) - 1} more tunes skipped" if len(result.skipped) > 1 else ""
+        raise midi_file_error(path, f"no tune with notes ({label.split(' ', 1)[-1]}: {reason}{others})")
     return [melody for _, melody in result.tunes]
 
 
-__all__ = ["FileResult", "find_files", "read_any", "read_many", "essen_files", "is_reserved",
-           "reserved_essen_files", "music21_corpus", "melody_to_json", "melody_from_json", "cache_folder",
+__all__ = ["FileResult", "find_files", "read_any", "read_many", "reason_counts", "skip_summary", "file_kind",
+           "essen_files", "is_reserved", "reserved_essen_files", "music21_corpus", "melody_to_json",
+           "melody_from_json", "cache_folder",
            "SUFFIXES", "MIDI_SUFFIXES", "RESERVED_ESSEN_FILES", "RESERVED_MUSIC21_FOLDERS", "PARSER_VERSION"]

@@ -86,8 +86,9 @@ class Tally:
 class Corpus:
     """Melodies to score, as token sequences of one tokenizer, and what could not be read."""
     sequences: list = field(default_factory=list)
+    files: int = 0  # files read (or tried)
     skipped_files: list = field(default_factory=list)  # (file, reason)
-    skipped_tunes: int = 0
+    skipped_tunes: list = field(default_factory=list)  # (tune label, reason)
     description: str = ""
 
 
@@ -154,11 +155,22 @@ def read_corpus(paths, tokenizer) -> Corpus:
 
     corpus = Corpus(description=" ".join(map(str, paths)))
     for result in read_many(find_files(paths)):
+        corpus.files += 1
         if result.error is not None:
             corpus.skipped_files.append((str(result.path), result.error))
-        corpus.skipped_tunes += len(result.skipped)
+        corpus.skipped_tunes += result.skipped
         corpus.sequences += [tokenizer.encode(melody) for _, melody in result.tunes]
     return corpus
+
+
+def nothing_read(corpus: Corpus) -> str:
+    """The one-line error when no melody of the files could be read: a single file's own reason, else counts."""
+    from .corpus import skip_summary
+
+    if corpus.files == 1 and corpus.skipped_files:
+        return "{}: {}".format(*corpus.skipped_files[0])
+    summary = skip_summary((r for _, r in corpus.skipped_files), (r for _, r in corpus.skipped_tunes))
+    return f"nothing to score: no melody with notes in {corpus.files} files ({summary})"
 
 
 def same_tokenizer(a, b) -> bool:
@@ -195,6 +207,8 @@ def evaluate_model(model_dir, args, dataset) -> dict:
         corpus = Corpus(dataset_tokens(dataset, tokenizer, args.split), description=f"{args.data} {args.split} split")
     else:
         corpus = read_corpus(args.corpus, tokenizer)
+        if not corpus.sequences:
+            raise UserError(nothing_read(corpus))
     if args.limit is not None:
         corpus.sequences = corpus.sequences[:args.limit]
     lstm = LSTMPredictor(folder)
@@ -217,20 +231,28 @@ def evaluate_model(model_dir, args, dataset) -> dict:
     first = next(iter(tallies.values()))
     return {"model": str(model_dir), "tokenizer": tokenizer.kind, "vocab_size": vocab,
             "source": corpus.description, "melodies": first.melodies, "notes": first.notes,
-            "skipped_files": [{"file": f, "reason": r} for f, r in corpus.skipped_files],
-            "skipped_tunes": corpus.skipped_tunes, "notes_about_baselines": notes,
+            "files": corpus.files, "skipped_files": [{"file": f, "reason": r} for f, r in corpus.skipped_files],
+            "skipped_tunes": [{"tune": t, "reason": r} for t, r in corpus.skipped_tunes],
+            "notes_about_baselines": notes,
             "mixing": {"combination": args.combination, "bias": args.bias} if args.adapt else None,
             "results": [t.as_dict(name) for name, t in tallies.items()],
             "seconds": round(time.perf_counter() - started, 2)}
 
 
 def print_table(report: dict) -> None:
+    from .corpus import reason_counts
+
     print(f"{report['model']} ({report['tokenizer']} tokens, vocabulary {report['vocab_size']}) on "
           f"{report['source']}: {report['melodies']} melodies, {report['notes']} notes "
-          f"(EOS not counted), {len(report['skipped_files'])} files skipped, "
-          f"{report['skipped_tunes']} tunes skipped, {report['seconds']:.1f} s")
-    for skipped in report["skipped_files"]:
-        print(f"  skipped {skipped['file']}: {skipped['reason']}")
+          f"(EOS not counted), {report['seconds']:.1f} s")
+    for kind, total, key, name in (("files", report["files"], "skipped_files", "file"),
+                                   ("tunes", None, "skipped_tunes", "tune")):
+        skipped = report[key]
+        if skipped:
+            of = f" of {total}" if total else ""
+            print(f"  skipped {len(skipped)}{of} {kind}: {reason_counts(s['reason'] for s in skipped)}")
+            for entry in skipped:
+                print(f"    {entry[name]}: {entry['reason']}")
     for note in report["notes_about_baselines"]:
         print(f"  note: {note}")
     width = max(len(r["name"]) for r in report["results"])

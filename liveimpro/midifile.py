@@ -1,9 +1,11 @@
-"""Melodies in and out of standard MIDI files (with mido).
+"""Melodies in and out of standard MIDI files.
 
-Reading merges every track and channel into one Melody (it may be polyphonic);
-`read_midi_tracks` keeps the tracks apart. Times become beats through the
-file's ticks_per_beat, so the tempo map does not change note positions; the
-Melody's tempo is the first set_tempo (120 if there is none).
+Reading (liveimpro.smf, bounded for damaged and hostile files: at most MAX_FILE_BYTES
+bytes, MAX_NOTES notes, MAX_BEATS beats) merges every track and channel into one Melody
+(it may be polyphonic); `read_midi_tracks` keeps the tracks apart. Times become beats
+through the file's ticks_per_beat, so the tempo map does not change note positions; the
+Melody's tempo is the first set_tempo (120 if there is none, or if it is outside
+TEMPO_RANGE). Writing uses mido.
 
 How note messages become notes:
 - a note_on with velocity 0 is a note_off;
@@ -22,7 +24,6 @@ the same rule reading applies, so what is written reads back the same.
 """
 from __future__ import annotations
 
-import struct
 from collections import defaultdict
 from pathlib import Path
 
@@ -30,55 +31,58 @@ import mido
 
 from .errors import MidiFileError
 from .melody import Melody, Note
+from .smf import MAX_BEATS, MAX_FILE_BYTES, MAX_NOTES, PERCUSSION_CHANNEL, SmfError, SmfFile, parse
 
 TICKS_PER_BEAT = 480  # divisible by 4 and 6: straight and triplet sixteenths are exact
-PERCUSSION_CHANNEL = 9
-# What mido raises on damaged input (struct.error: truncated meta data).
-_MIDO_ERRORS = (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, struct.error)
+TEMPO_RANGE = (10.0, 1000.0)  # beats per minute taken from a file; a tempo outside is ignored (120): a set_tempo
+# can say 3.6 .. 60 million, and an answer placed in seconds at such a tempo lands beyond what a file can hold
+MAX_DELTA_TICKS = 0x0FFFFFFF  # the longest gap between two events a MIDI file can hold
+
+
+def one_line(text) -> str:
+    """`text` as one printable line: runs of whitespace (line breaks included) become one space, and
+    what still cannot be printed is escaped (a hostile file name, a parser quoting binary bytes)."""
+    text = " ".join(str(text).split())
+    return text if text.isprintable() else ascii(text)[1:-1]
 
 
 def midi_file_error(path, reason: str) -> MidiFileError:
-    """A MidiFileError whose message is 'path: reason'; both parts kept as attributes for reports."""
-    error = MidiFileError(f"{path}: {reason}")
-    error.path, error.reason = str(path), reason
+    """A MidiFileError whose message is 'path: reason', one line; both parts kept as attributes for reports."""
+    error = MidiFileError(f"{one_line(path)}: {one_line(reason)}")
+    error.path, error.reason = str(path), one_line(reason)
     return error
 
 
-def _load(path) -> mido.MidiFile:
+def read_limited(path, limit: int) -> bytes:
+    """A regular file's bytes, MidiFileError if it is not one or holds more than `limit` bytes
+    (read no further: a device or a huge file never fills the memory)."""
+    path = Path(path)
     try:
+        if path.is_dir():
+            raise midi_file_error(path, "is a folder, not a file")
+        if path.exists() and not path.is_file():
+            raise midi_file_error(path, "not a regular file")
         with open(path, "rb") as f:
-            start = f.read(4)
-        if not start:
-            raise midi_file_error(path, "empty file")
-        if start != b"MThd":
-            raise midi_file_error(path, "not a MIDI file (no MThd header)")
-        midi = mido.MidiFile(path)
+            data = f.read(limit + 1)
     except FileNotFoundError:
         raise midi_file_error(path, "no such file") from None
-    except IsADirectoryError:
-        raise midi_file_error(path, "is a folder, not a MIDI file") from None
-    except EOFError:
-        raise midi_file_error(path, "truncated MIDI file (unexpected end of file)") from None
-    except _MIDO_ERRORS as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise midi_file_error(path, f"not a readable MIDI file ({reason})") from None
-    if midi.ticks_per_beat <= 0 or midi.ticks_per_beat >= 0x8000:  # 0x8000 and up: SMPTE time, unsupported
-        raise midi_file_error(path, f"unsupported time division {midi.ticks_per_beat}")
-    return midi
+    except OSError as error:
+        raise midi_file_error(path, f"cannot read ({error.strerror or error})") from None
+    if len(data) > limit:
+        raise midi_file_error(path, f"too large: more than the {limit} bytes read here")
+    return data
+
+
+def _load(path) -> SmfFile:
+    try:
+        return parse(read_limited(path, MAX_FILE_BYTES))
+    except SmfError as error:
+        raise midi_file_error(path, str(error)) from None
 
 
 def _track_notes(track, ticks_per_beat: int, drums: bool) -> list[Note]:
-    """Pair the note messages of one track into Notes, by the rules in the module docstring."""
-    events = []  # (tick, order, channel, pitch, velocity): order 0 = off before 1 = on at one tick
-    tick = 0
-    for message in track:
-        tick += message.time
-        if message.type not in ("note_on", "note_off"):
-            continue
-        if message.channel == PERCUSSION_CHANNEL and not drums:
-            continue
-        is_on = message.type == "note_on" and message.velocity > 0
-        events.append((tick, int(is_on), message.channel, message.note, message.velocity))
+    """Pair the note events of one track into Notes, by the rules in the module docstring."""
+    events = [e for e in track.notes if drums or e[2] != PERCUSSION_CHANNEL]  # (tick, is_on, channel, pitch, vel)
     events.sort(key=lambda e: (e[0], e[1]))  # stable: file order kept within a tick and kind
 
     notes, sounding = [], {}  # (channel, pitch) -> (start tick, velocity)
@@ -94,33 +98,32 @@ def _track_notes(track, ticks_per_beat: int, drums: bool) -> list[Note]:
             finish(key, tick)
         if is_on:
             sounding[key] = (tick, velocity)
-    track_end = sum(message.time for message in track)
     for key in list(sounding):
-        finish(key, track_end)
+        finish(key, track.end)
     return notes
 
 
-def _meta(midi: mido.MidiFile) -> dict:
-    """Tempo, time signature and key from the first such meta messages (by time, any track)."""
+def _meta(midi: SmfFile) -> dict:
+    """Tempo, time signature and key from the first such events (by time, any track)."""
     found = {}
     for track in midi.tracks:
-        tick = 0
-        for message in track:
-            tick += message.time
-            if message.type in ("set_tempo", "time_signature", "key_signature"):
-                if message.type not in found or tick < found[message.type][0]:
-                    found[message.type] = (tick, message)
+        for tick, kind, value in track.meta:
+            if kind not in found or tick < found[kind][0]:
+                found[kind] = (tick, value)
     meta = {}
-    if "set_tempo" in found and found["set_tempo"][1].tempo > 0:
-        meta["tempo"] = round(mido.tempo2bpm(found["set_tempo"][1].tempo), 6)
+    if "tempo" in found and TEMPO_RANGE[0] <= 60e6 / found["tempo"][1] <= TEMPO_RANGE[1]:
+        meta["tempo"] = round(60e6 / found["tempo"][1], 6)
     if "time_signature" in found:
-        message = found["time_signature"][1]
-        if message.numerator >= 1 and message.denominator in (1, 2, 4, 8, 16, 32):
-            meta["time_signature"] = (message.numerator, message.denominator)
-    if "key_signature" in found:
-        name = found["key_signature"][1].key  # "C", "Am", "Bb", "F#m"
-        meta["key"] = f"{name[:-1]} minor" if name.endswith("m") else f"{name} major"
+        meta["time_signature"] = found["time_signature"][1]
+    if "key" in found:
+        meta["key"] = found["key"][1]
     return meta
+
+
+def _no_notes(path, midi: SmfFile) -> MidiFileError:
+    drums = any(event[2] == PERCUSSION_CHANNEL for track in midi.tracks for event in track.notes)
+    return midi_file_error(path, "no notes (only drums: channel 10 is percussion, not pitches)" if drums
+                           else "no notes")
 
 
 def read_midi_tracks(path, drums: bool = False) -> dict[str, Melody]:
@@ -132,17 +135,20 @@ def read_midi_tracks(path, drums: bool = False) -> dict[str, Melody]:
         notes = _track_notes(track, midi.ticks_per_beat, drums)
         if not notes:
             continue
-        name = track.name.strip() or f"track {index}"
+        name = (track.name or "").strip() or f"track {index}"
         if name in melodies:
             name = f"track {index}"
         melodies[name] = Melody(notes=tuple(notes), name=f"{Path(path).stem}/{name}", **meta)
     return melodies
 
 
-def read_midi(path, drums: bool = False) -> Melody:
-    """All note tracks of a MIDI file merged into one Melody, named after the file."""
+def read_midi(path, drums: bool = False, need_notes: bool = False) -> Melody:
+    """All note tracks of a MIDI file merged into one Melody, named after the file.
+    need_notes: a file without notes raises MidiFileError (saying when it holds only drums)."""
     midi = _load(path)
     notes = [n for track in midi.tracks for n in _track_notes(track, midi.ticks_per_beat, drums)]
+    if need_notes and not notes:
+        raise _no_notes(path, midi)
     return Melody(notes=tuple(notes), name=Path(path).stem, **_meta(midi))
 
 
@@ -219,6 +225,9 @@ def write_midi(path, tracks: dict[str, Melody] | Melody, tempo: float | None = N
         track = mido.MidiTrack(header)
         now = 0
         for tick, _, message in events:
+            if tick - now > MAX_DELTA_TICKS:  # mido would write it, as a file no reader accepts
+                raise midi_file_error(path, f"cannot write: a gap of {(tick - now) / TICKS_PER_BEAT:.0f} beats, "
+                                            f"more than a MIDI file can hold")
             track.append(message.copy(time=tick - now))
             now = tick
         track.append(mido.MetaMessage("end_of_track", time=0))
@@ -229,4 +238,5 @@ def write_midi(path, tracks: dict[str, Melody] | Melody, tempo: float | None = N
         raise midi_file_error(path, f"cannot write ({error.strerror or error})") from None
 
 
-__all__ = ["read_midi", "read_midi_tracks", "write_midi", "midi_file_error", "TICKS_PER_BEAT"]
+__all__ = ["read_midi", "read_midi_tracks", "write_midi", "midi_file_error", "read_limited", "one_line",
+           "TICKS_PER_BEAT", "TEMPO_RANGE", "MAX_FILE_BYTES", "MAX_NOTES", "MAX_BEATS"]

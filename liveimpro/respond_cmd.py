@@ -3,12 +3,17 @@
 For DAW users who drag clips: the answer is written where it would have sounded live (after
 the call and a beat of silence, on the beat), in the call's tempo; `--with-call` puts the call
 on a track of its own in the same file. The same `--seed` gives the same answer.
+
+A call has at most MAX_CALL_NOTES notes: the engine hears a phrase, re-reading it at every
+onset (as it would live), so a whole song would take minutes; a longer file is refused.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from .options import add_answer_arguments
+
+MAX_CALL_NOTES = 512  # 500 take ~5 s on one core; a phrase played live has a few dozen
 
 
 def add_arguments(parser) -> None:
@@ -27,10 +32,10 @@ def run(args) -> int:
     from .offline import respond
     from .options import load_responder
 
-    melodies = read_any(args.call)
-    if not melodies or not melodies[0].notes:
-        raise UserError(f"{args.call}: no notes to answer")
-    call = melodies[0]
+    call = read_any(args.call)[0]  # the first tune with notes (read_any raises when there is none)
+    if len(call.notes) > MAX_CALL_NOTES:
+        raise UserError(f"{args.call}: {len(call.notes)} notes, more than the {MAX_CALL_NOTES} a call may have "
+                        f"(respond answers a phrase, not a song)")
     responder = load_responder(args)
     answer = respond(responder, call, args.silence_beats)
     tracks = {"call": call, "answer": answer} if args.with_call else {"answer": answer}

@@ -6,12 +6,15 @@ Heavy imports (torch, matplotlib) happen inside the functions, when a command ru
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from .errors import UserError
 from .melody import Melody
 
 DEFAULT_MODEL = "models/melody-vae"
+MAX_PHRASE_BARS = 64  # vary and morph work on phrases: a longer file is refused (it would be cut into windows
+# and printed window by window)
 
 
 def add_common_arguments(parser) -> None:
@@ -50,12 +53,14 @@ def rng_of(args):
 
 
 def read_phrase(path) -> Melody:
-    """The notes of a MIDI file (MidiFileError, one line, if it cannot be read or has none)."""
+    """The notes of a MIDI file (MidiFileError, one line, if it cannot be read, has none or is longer than
+    MAX_PHRASE_BARS bars)."""
     from .midifile import midi_file_error, read_midi
 
-    melody = read_midi(path)
-    if not melody.notes:
-        raise midi_file_error(path, "no notes")
+    melody = read_midi(path, need_notes=True)
+    bars = math.ceil(melody.end / melody.beats_per_bar - 1e-9)
+    if bars > MAX_PHRASE_BARS:
+        raise midi_file_error(path, f"{bars} bars long, more than the {MAX_PHRASE_BARS} a phrase may have")
     return melody
 
 

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 
-from liveimpro.corpus import essen_files, find_files, is_reserved, read_many, reserved_essen_files
+from liveimpro.corpus import essen_files, find_files, is_reserved, read_many, reserved_essen_files, skip_summary
 from liveimpro.dataset import KINDS, Dataset
 from liveimpro.errors import UserError
 
@@ -46,9 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _print_skips(title: str, reasons: dict) -> None:
+def _print_skips(title: str, reasons: dict, given: int | None = None) -> None:
     total = sum(entry["count"] for entry in reasons.values())
-    print(f"skipped {title}: {total}")
+    print(f"skipped {title}: {total}" + (f" of {given}" if given is not None else ""))
     for reason, entry in reasons.items():
         names = entry["names"][:NAMES_SHOWN]
         more = f", ... and {entry['count'] - len(names)} more" if entry["count"] > len(names) else ""
@@ -61,13 +61,21 @@ def print_summary(summary: dict) -> None:
     print(f"tunes: train {tunes['train']} (of which {summary['train_transposed_copies']} transposed copies), "
           f"valid {tunes['valid']}; polyphonic tunes: {summary['polyphonic_tunes']}")
     print(f"notes: train {notes['train']}, valid {notes['valid']}")
-    _print_skips("files", summary["skipped_files"])
+    _print_skips("files", summary["skipped_files"],
+                 summary["files"] + sum(entry["count"] for entry in summary["skipped_files"].values()))
     _print_skips("tunes", summary["skipped_tunes"])
     for kind in summary["vocab"]:
         nearest = summary["nearest_valid"][kind]
         print(f"{kind} tokens: vocabulary {summary['vocab'][kind]} (built on the training split); "
               f"valid events nearest-mapped {nearest['mapped']} of {nearest['events']} "
               f"({100 * nearest['share']:.3f}%)")
+
+
+def nothing_read(results) -> str:
+    """The one-line error when no file had a tune with notes: what was skipped, counted by reason."""
+    summary = skip_summary((r.error for r in results if r.error is not None),
+                           (reason for r in results for _, reason in r.skipped))
+    return f"no tunes with notes in {len(results)} files ({summary}); nothing to prepare"
 
 
 def main(argv=None) -> int:
@@ -80,7 +88,7 @@ def main(argv=None) -> int:
         print(f"reading {len(files)} files with {args.jobs} processes -> {args.out}", flush=True)
         results = read_many(files, jobs=args.jobs, progress=not args.quiet, use_cache=not args.no_cache)
         if not any(result.tunes for result in results):
-            raise UserError("no tunes with notes in the given files; nothing to prepare")
+            raise UserError(nothing_read(results))
         print("splitting and tokenizing", flush=True)
         dataset = Dataset.build(results, valid_share=args.valid_share, transpose=args.transpose,
                                 min_count=args.min_count, kinds=args.kinds, dedupe=not args.keep_duplicates,
