@@ -4,7 +4,7 @@
     melody = Melody((Note(60, 0, 1), Note(62, 1, 1)), tempo=96)   # beats, quarter notes per minute
     melody.monophonic()                                            # highest-sounding-note reduction
 
-    from liveimpro.midifile import read_midi, write_midi          # MIDI files (mido)
+    from liveimpro.midifile import read_midi, write_midi          # MIDI files (read: smf.py, bounded; write: mido)
     from liveimpro.corpus import read_any                         # MIDI / ABC / MusicXML / kern
     from liveimpro.tokenizer import load_tokenizer                # curve and note tokens
     from liveimpro.runtime import Improviser                      # a model folder: observe / propose / commit
