@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from .clock import MidiClock
 from .controls import ControlMap, LiveSettings
-from .live_input import ControlChange, LiveInput, NoteOff, NoteOn
+from .live_input import RELEASING_CONTROLS, ControlChange, LiveInput, NoteOff, NoteOn
 from .phrase import PhraseDetector, PhraseEnd
 from .melody import Melody, Note
 from .responder import AnswerNote, Responder, cut
@@ -225,7 +225,7 @@ class Engine:
                 self.responder.hear(self.live.notes, t, final=True)  # the last note's length is known
         elif isinstance(event, ControlChange):
             self.responder.settings = self.config.controls.apply(self.responder.settings, event.control, event.value)
-            if event.control == 123:
+            if event.control in RELEASING_CONTROLS:  # all notes / sound off released the channel's keys
                 self.detector.on_note_off(t, self.live.held_count)
             end = self.detector.on_cc(t, event.control, event.value)
             if end is not None:
@@ -241,7 +241,8 @@ class Engine:
         decision = self._decision_time(now)
         if decision is not None and now >= decision:
             if self.live.held_count and now >= self._last_note_time + HELD_KEY_TIMEOUT:
-                self.detector.on_note_off(now, 0)  # the silence starts now; take_phrase cuts the keys
+                self.live.release_held(now)  # forgotten, not only cut: kept, every later phrase would wait here too
+                self.detector.on_note_off(now, 0)  # the silence starts now
                 self._last_note_time, self.released_by_timeout = now, self.released_by_timeout + 1
                 return
             end = self.detector.poll(now)

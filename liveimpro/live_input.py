@@ -17,10 +17,13 @@ raises: a message it cannot use is skipped and counted in `LiveInput.skipped`:
 - `orphan_note_offs`: a note-off for a key that is not held.
 
 A note-on with velocity 0 is a note-off. Notes on every channel are accepted and
-keep their channel; held keys are tracked per (channel, pitch). A second note-on
-for a held key ends the held note there and starts a new one. CC 123 (all notes
-off) releases every held key of its channel and is still returned (so after it, tell
-the phrase detector: `on_note_off(time, held_count)`).
+keep their channel; held keys are tracked per (channel, pitch), so at most 16 x 128
+are held. A second note-on for a held key ends the held note there and starts a new
+one. The controllers that silence a channel, `RELEASING_CONTROLS` (120 all sound off,
+123 all notes off, and 124..127, the mode changes that MIDI 1.0 says also turn all
+notes off), release every held key of their channel and are still returned (so after
+one, tell the phrase detector: `on_note_off(time, held_count)`). `release_held(time)`
+lets go of every key at once (a note-off that never came).
 
 Chords: a note-on within `chord_window` seconds of the first note of the current
 chord joins that chord and gets its onset time, so the notes of a chord share one
@@ -35,16 +38,33 @@ Control changes (pedal included) are returned to the caller, who routes them
 The current phrase is the list of notes since the last `take_phrase()`. It keeps
 at most `max_notes` notes (oldest dropped, counted in `skipped.dropped`), so a
 player who never stops cannot grow it without bound.
+
+`PortReader` takes messages off a python-rtmidi input port from a thread of its own
+and hands them on (to `Engine.on_midi`), instead of a callback. On JACK a Python
+callback runs in JACK's process thread and must wait there for the GIL; when another
+thread holds it past the end of the cycle (the engine thread between bytecodes, the
+sender's spin, a busy machine), RtMidi goes on reading that cycle's events from a
+buffer JACK has already reused: the callback is handed copies of an earlier message,
+or messages of the next cycle, in place of the rest (measured: bursts of 38 messages
+into an engine answering calls came out wrong 6 times in 60; read by a PortReader,
+never), and a cycle missed altogether is lost. Nothing above RtMidi can tell: a lost or copied
+note-off leaves a key held, and the phrase waits for the held-key timeout. Without a
+callback RtMidi queues each event in its own ring buffer (`queue_size_limit`
+messages, 1024 by default; more are dropped) without Python, and the reader drains
+it every `interval` seconds: a message is timestamped up to `interval` late.
 """
 from __future__ import annotations
 
+import threading
+from time import sleep
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from .melody import Melody, Note
 
 MIN_DURATION_BEATS = 1 / 64  # a note too short to measure still needs a positive length
 ALL_NOTES_OFF = 123
+RELEASING_CONTROLS = frozenset({120, 123, 124, 125, 126, 127})  # all sound off, all notes off, mode changes
 # data bytes that follow each channel-message status (high nibble)
 _CHANNEL_DATA_BYTES = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
 # data bytes of the system common messages (0xF1..0xF7); 0xF4, 0xF5 are undefined
@@ -133,12 +153,16 @@ class LiveInput:
         if status in (0x80, 0x90):
             return self._note_off(channel, data[0], time)
         if status == 0xB0:
-            if data[0] == ALL_NOTES_OFF:
+            if data[0] in RELEASING_CONTROLS:
                 for ch, pitch in [k for k in self._held if k[0] == channel]:
                     self._note_off(ch, pitch, time)
             return ControlChange(time, channel, data[0], data[1])
         self.skipped.unused += 1
         return None
+
+    def release_held(self, time: float) -> list[NoteOff]:
+        """Every key still held counts as released at `time` (its note-off was lost)."""
+        return [self._note_off(channel, pitch, time) for channel, pitch in list(self._held)]
 
     def take_phrase(self, now: float) -> tuple[PlayedNote, ...]:
         """End the current phrase: return its notes (keys still held are cut at `now`) and start
@@ -182,20 +206,52 @@ class LiveInput:
         return NoteOff(time, note)
 
 
+class PortReader:
+    """Drains a python-rtmidi MidiIn (with no callback set) from a thread, giving each message
+    to `deliver((message, delta), None)`, the callback signature (`Engine.on_midi`), in order.
+    Stop it before deleting the port; `deliver` must be quick (it is the engine's enqueue)."""
+
+    def __init__(self, midi_in, deliver: Callable, interval: float = 0.0005):
+        self.midi_in = midi_in
+        self.deliver = deliver
+        self.interval = interval  # s between polls of an empty port: the most a message waits
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "PortReader":
+        self._thread = threading.Thread(target=self._run, name="liveimpro-input", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        get, deliver, interval, stopping = self.midi_in.get_message, self.deliver, self.interval, self._stop.is_set
+        while not stopping():
+            event = get()
+            if event is None:
+                sleep(interval)
+            else:
+                deliver(event, None)
+
+
 def _classify(message: Sequence[int]) -> str:
     """'channel' for a well-formed channel message, else the SkipCounts field it counts under."""
     try:
-        if not message or not all(isinstance(b, int) and 0 <= b <= 255 for b in message):
+        if not message:
             return "malformed"
         status = message[0]
+        if status == 0xF0 and isinstance(status, int):  # whatever follows: a 64 KB sysex is not scanned
+            return "sysex"
+        if not all(isinstance(b, int) and 0 <= b <= 255 for b in message):
+            return "malformed"
         if status < 0x80 or any(b > 127 for b in message[1:]):
-            if status == 0xF0:
-                return "sysex"
             return "malformed"
         if status >= 0xF8:
             return "realtime" if len(message) == 1 else "malformed"
-        if status == 0xF0:
-            return "sysex"
         if status >= 0xF1:
             expected = _COMMON_DATA_BYTES.get(status)
             return "unused" if expected is not None and len(message) == expected + 1 else "malformed"
@@ -232,4 +288,4 @@ def phrase_melody(notes: Iterable[PlayedNote], tempo: float, origin: float | Non
 
 
 __all__ = ["LiveInput", "PlayedNote", "NoteOn", "NoteOff", "ControlChange", "SkipCounts", "phrase_melody",
-           "MIN_DURATION_BEATS"]
+           "MIN_DURATION_BEATS", "RELEASING_CONTROLS", "PortReader"]

@@ -40,7 +40,6 @@ from .live_input import PlayedNote, phrase_melody
 from .melody import Melody
 from .phrase import answer_length
 from .tempo import TempoEstimate, estimate_tempo
-from .tokenizer import Event
 
 REGISTER_MARGIN = 4  # semitones the answer may go beyond the call's lowest and highest notes
 MIN_TEMPO_ONSETS = 3  # below this many onsets the tempo is the previous one (or DEFAULT_BPM)
@@ -76,15 +75,15 @@ class Responder:
         self._previous_bpm: float | None = None
         self._fed = 0  # events of the current call the model has heard
         self.origin = 0.0  # seconds: the beat line the current call is counted from (its beat 0)
-        self._estimated_from = 0  # onsets of the call the tempo estimate was made from
-        self._heard = None  # (notes, released notes, final) at the last hear(): skip repeats
+        self._estimated_from = None  # (first onset, last onset) the tempo estimate was made from
+        self._heard = None  # (first note, notes, released notes, final) at the last hear(): skip repeats
         self._previous_call: Melody | None = None  # the call before this one (morph mode)
 
     # --- listening -----------------------------------------------------------------------------
     def start_call(self) -> None:
         self.improviser.reset()
         self._fed = 0
-        self.tempo, self._estimated_from, self._heard = None, 0, None
+        self.tempo, self._estimated_from, self._heard = None, None, None
 
     def call_melody(self, notes: Sequence[PlayedNote], now: float) -> Melody:
         """The call so far in beats of the running tempo, beat 0 on the beat line it started on."""
@@ -97,11 +96,12 @@ class Responder:
         and feed the model every event whose length is known (all of them when final)."""
         if not notes:
             return
-        heard = (len(notes), sum(n.release is not None for n in notes), final)
+        # the first note too: an over-long phrase drops its oldest notes and keeps its length
+        heard = (notes[0], len(notes), sum(n.release is not None for n in notes), final)
         if heard == self._heard:  # nothing new since the last call: the phrase-end path is free
             return
         self._heard = heard
-        onsets = len({n.onset for n in notes})
+        onsets = (notes[0].onset, notes[-1].onset)  # notes come in onset order
         if onsets != self._estimated_from:  # only a new onset changes the tempo estimate
             self.tempo, self._estimated_from = self._estimate(notes), onsets
         if self.prime:

@@ -102,6 +102,40 @@ def test_all_notes_off_releases_that_channels_keys():
     assert [n.release for n in live.notes] == [0.5, None]
 
 
+@pytest.mark.parametrize("control", [120, 123, 124, 125, 126, 127])
+def test_the_controllers_that_silence_a_channel_release_its_keys(control):
+    live = LiveInput()
+    live.feed([0x95, 60, 80], 0.0)
+    live.feed([0x96, 62, 80], 0.1)
+    assert live.feed([0xB5, control, 0], 0.5) == ControlChange(0.5, 5, control, 0)
+    assert live.held_count == 1 and [n.release for n in live.notes] == [0.5, None]
+
+
+def test_other_controllers_release_nothing():
+    live = LiveInput()
+    live.feed([0x90, 60, 80], 0.0)
+    for control in (64, 119, 121, 122):
+        live.feed([0xB0, control, 0], 0.5)
+    assert live.held_count == 1
+
+
+def test_release_held_lets_go_of_every_key_on_every_channel():
+    live = LiveInput()
+    for channel in range(16):
+        live.feed([0x90 | channel, 40 + channel, 80], 0.0)
+    offs = live.release_held(2.0)
+    assert len(offs) == 16 and all(isinstance(off, NoteOff) and off.note.release == 2.0 for off in offs)
+    assert live.held_count == 0 and all(n.release == 2.0 for n in live.notes)
+    assert live.feed([0x80, 40, 0], 3.0) is None and live.skipped.orphan_note_offs == 1  # it came after all
+
+
+def test_a_64_kb_sysex_is_counted_without_reading_it():
+    live = LiveInput()
+    assert live.feed([0xF0] + [0x7F] * 65534 + [0xF7], 0.0) is None
+    assert live.feed([0xF0, 1, 999, "x"], 0.0) is None  # what follows 0xF0 is not looked at
+    assert live.skipped.sysex == 2 and live.skipped.malformed == 0
+
+
 def test_the_sustain_pedal_does_not_lengthen_notes():
     live = LiveInput()
     live.feed([0xB0, 64, 127], 0.0)
