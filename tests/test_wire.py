@@ -754,3 +754,21 @@ def test_memory_stays_bounded_through_a_100k_message_storm(jack_server, responde
         assert after - before < 2_000_000  # nothing kept per message (100k x 20 bytes would be 2 MB)
         assert peak - before < 16_000_000  # a full input queue is ~1 MB
         assert rss_growth < 32_000_000
+
+
+def test_an_overlong_phrase_keeps_following_the_player(responder):
+    """Past `max_notes` the phrase drops its oldest notes and keeps its length: the tempo must still
+    follow what is played (it was estimated once more only when the count of onsets changed)."""
+    from liveimpro.live_input import LiveInput
+
+    live = LiveInput(max_notes=8)
+    responder.start_call()
+    t = 100.0
+    for beat_seconds in (0.5, 0.75):  # 120 bpm, then 80 bpm: the window ends up all 80 bpm
+        for index in range(12):
+            live.feed([0x90, 60 + index % 5, 90], t)
+            responder.hear(live.notes, t)
+            live.feed([0x80, 60 + index % 5, 0], t + beat_seconds * 0.9)
+            t += beat_seconds
+    assert live.skipped.dropped == 16
+    assert responder.tempo.bpm == pytest.approx(80, rel=0.05)
