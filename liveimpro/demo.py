@@ -35,7 +35,7 @@ def run(args) -> int:
     from .errors import UserError
     from .jack import JackServer
     from .options import load_responder, settings_from_args
-    from .ports import open_input, open_output
+    from .ports import PortReader, open_input, open_output
     from .recorder import SessionRecorder
     from .sinks import MidiPortSink
 
@@ -48,19 +48,19 @@ def run(args) -> int:
         recorder = SessionRecorder(session_path)
         engine = Engine(responder, sink, EngineConfig(settings=settings_from_args(args)), recorder).start()
         midi_in = open_input(None, api="jack")
-        midi_in.set_callback(engine.on_midi)
         player = open_output("liveimpro in", api="jack", client_name="demo-player")
         listener = open_input("liveimpro out", api="jack", client_name="demo-listener")
         arrivals: list[tuple[float, list[int]]] = []
-        listener.set_callback(lambda event, data=None: arrivals.append((time.perf_counter(), event[0])))
+        readers = [PortReader(midi_in, engine.on_midi).start(),
+                   PortReader(listener, lambda event, _: arrivals.append((time.perf_counter(), event[0]))).start()]
         try:
             for call in CALLS:
                 answered = engine.phrases
                 _play(player, call)
                 _wait_for_answer(engine, answered)
         finally:
-            for port in (midi_in, listener):
-                port.cancel_callback()  # before deleting: JACK's thread may be in the callback
+            for reader in readers:
+                reader.stop()  # before the ports go
             for port in (midi_in, player, listener):
                 port.close_port()
                 port.delete()

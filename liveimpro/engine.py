@@ -2,9 +2,9 @@
 
 Three threads, each with one job (python-rtmidi's midifilter/sequencer pattern):
 
-- the input callback (rtmidi's thread) only timestamps each message and puts it in a bounded
-  queue (`queue_size`); when the queue is full the message is dropped and counted, the
-  callback never blocks;
+- the input (`on_midi`, called by a `liveimpro.ports.PortReader` thread, or by any rtmidi-style
+  caller) only timestamps each message and puts it in a bounded queue (`queue_size`); when the
+  queue is full the message is dropped and counted, it never blocks;
 - the engine thread (`_run`) turns messages into notes, feeds each call note to the model as
   it arrives (`Responder.hear`), decides when the phrase has ended, and streams the answer:
   the first note is sampled at once, each next one while the previous one sounds;
@@ -95,7 +95,7 @@ class Engine:
                                        end_cc=self.config.controls.end_cc, bars=self.config.bars,
                                        lookahead=BAR_LOOKAHEAD, clock=self.clock if self.config.bars else None)
         self.state = "listening"  # or "answering"
-        self.received = 0  # input messages the callback was given
+        self.received = 0  # input messages on_midi was given
         self.dropped = 0  # input messages dropped because the queue was full
         self.phrases = 0  # answers started
         self.released_by_timeout = 0  # phrases whose held keys were let go by HELD_KEY_TIMEOUT
@@ -119,7 +119,7 @@ class Engine:
         return self
 
     def on_midi(self, event, data=None) -> None:
-        """python-rtmidi input callback. Contract: timestamp, enqueue, return; never blocks,
+        """The input, with python-rtmidi's callback signature. Contract: timestamp, enqueue, return; never blocks,
         allocates only the queued tuple, drops (and counts) when the queue is full."""
         self.received += 1
         try:

@@ -38,27 +38,11 @@ Control changes (pedal included) are returned to the caller, who routes them
 The current phrase is the list of notes since the last `take_phrase()`. It keeps
 at most `max_notes` notes (oldest dropped, counted in `skipped.dropped`), so a
 player who never stops cannot grow it without bound.
-
-`PortReader` takes messages off a python-rtmidi input port from a thread of its own
-and hands them on (to `Engine.on_midi`), instead of a callback. On JACK a Python
-callback runs in JACK's process thread and must wait there for the GIL; when another
-thread holds it past the end of the cycle (the engine thread between bytecodes, the
-sender's spin, a busy machine), RtMidi goes on reading that cycle's events from a
-buffer JACK has already reused: the callback is handed copies of an earlier message,
-or messages of the next cycle, in place of the rest (measured: bursts of 38 messages
-into an engine answering calls came out wrong 6 times in 60; read by a PortReader,
-never), and a cycle missed altogether is lost. Nothing above RtMidi can tell: a lost or copied
-note-off leaves a key held, and the phrase waits for the held-key timeout. Without a
-callback RtMidi queues each event in its own ring buffer (`queue_size_limit`
-messages, 1024 by default; more are dropped) without Python, and the reader drains
-it every `interval` seconds: a message is timestamped up to `interval` late.
 """
 from __future__ import annotations
 
-import threading
-from time import sleep
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from .melody import Melody, Note
 
@@ -206,38 +190,6 @@ class LiveInput:
         return NoteOff(time, note)
 
 
-class PortReader:
-    """Drains a python-rtmidi MidiIn (with no callback set) from a thread, giving each message
-    to `deliver((message, delta), None)`, the callback signature (`Engine.on_midi`), in order.
-    Stop it before deleting the port; `deliver` must be quick (it is the engine's enqueue)."""
-
-    def __init__(self, midi_in, deliver: Callable, interval: float = 0.0005):
-        self.midi_in = midi_in
-        self.deliver = deliver
-        self.interval = interval  # s between polls of an empty port: the most a message waits
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> "PortReader":
-        self._thread = threading.Thread(target=self._run, name="liveimpro-input", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _run(self) -> None:
-        get, deliver, interval, stopping = self.midi_in.get_message, self.deliver, self.interval, self._stop.is_set
-        while not stopping():
-            event = get()
-            if event is None:
-                sleep(interval)
-            else:
-                deliver(event, None)
-
-
 def _classify(message: Sequence[int]) -> str:
     """'channel' for a well-formed channel message, else the SkipCounts field it counts under."""
     try:
@@ -288,4 +240,4 @@ def phrase_melody(notes: Iterable[PlayedNote], tempo: float, origin: float | Non
 
 
 __all__ = ["LiveInput", "PlayedNote", "NoteOn", "NoteOff", "ControlChange", "SkipCounts", "phrase_melody",
-           "MIN_DURATION_BEATS", "RELEASING_CONTROLS", "PortReader"]
+           "MIN_DURATION_BEATS", "RELEASING_CONTROLS"]

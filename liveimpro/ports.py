@@ -1,13 +1,30 @@
 """Open MIDI ports through python-rtmidi on the first MIDI system that works on this machine.
 
-    from liveimpro.ports import open_input, open_output
+    from liveimpro.ports import PortReader, open_input, open_output
     midi_in = open_input(None)          # virtual port "liveimpro in" that a keyboard or DAW plays into
+    reader = PortReader(midi_in, engine.on_midi).start()   # ... reader.stop() before midi_in.delete()
     midi_out = open_output("fluid")     # first output port whose name contains "fluid"
 
 The MIDI API is, in this order: the `api` argument, the environment variable
 LIVEIMPRO_MIDI_API, or the first API of this platform whose client can be created
 (Linux: ALSA then JACK; macOS: CoreMIDI; Windows: Windows MM), probed once per process.
 Every rtmidi error is re-raised as `PortError` with a message a user can act on.
+
+`PortReader` takes messages off an input port from a thread of its own
+and hands them on (to `Engine.on_midi`), instead of a callback. On JACK a Python
+callback runs in JACK's process thread and must wait there for the GIL; when another
+thread holds it past the end of the cycle (the engine thread between bytecodes, the
+sender's spin, a busy machine), RtMidi goes on reading that cycle's events from a
+buffer JACK has already reused: the callback is handed copies of an earlier message,
+or messages of the next cycle, in place of the rest (measured: bursts of 38 messages
+into an engine answering calls came out wrong 6 times in 60; read by a PortReader,
+never), and a cycle missed altogether is lost. Nothing above RtMidi can tell: a lost or copied
+note-off leaves a key held, and the phrase waits for the held-key timeout. Such a callback
+also deadlocks the deletion of any other JACK client of the process (python-rtmidi holds
+the GIL in delete(); JACK waits for every client's cycle to end). Without a callback
+RtMidi queues each event in its own buffer without Python (`open_input` makes room for
+`INPUT_QUEUE` messages; more are dropped), and the reader drains it every `interval`
+seconds: a message is timestamped up to `interval` late.
 
 Names: the client is "liveimpro", its virtual ports "liveimpro in" and "liveimpro out". JACK wants
 a unique name per client and rtmidi opens one client per port, so on JACK the second client of
@@ -19,6 +36,9 @@ import contextlib
 import functools
 import os
 import sys
+import threading
+from time import sleep
+from typing import Callable
 
 import rtmidi
 
@@ -26,6 +46,7 @@ from .errors import PortError
 
 ENV_VAR = "LIVEIMPRO_MIDI_API"
 CLIENT_NAME = "liveimpro"
+INPUT_QUEUE = 1 << 16  # messages RtMidi holds for a PortReader: 1,024 (its default) fill in 16 ms of a flood
 
 # Our API names -> rtmidi constants; the keys are what --api and LIVEIMPRO_MIDI_API accept.
 RTMIDI_APIS = {
@@ -87,6 +108,38 @@ def open_input(name: str | None, api: str | None = None, client_name: str = CLIE
     """A virtual input port "<client_name> in" when `name` is None, else the first input port whose
     name contains `name` (case-insensitive; an exact match wins). The caller closes it with `.delete()`."""
     return _open(rtmidi.MidiIn, "input", name, api, client_name, f"{client_name} in")
+
+
+class PortReader:
+    """Drains a python-rtmidi MidiIn (with no callback set) from a thread, giving each message
+    to `deliver((message, delta), None)`, the callback signature (`Engine.on_midi`), in order.
+    Stop it before deleting the port; `deliver` must be quick (it is the engine's enqueue)."""
+
+    def __init__(self, midi_in, deliver: Callable, interval: float = 0.0005):
+        self.midi_in = midi_in
+        self.deliver = deliver
+        self.interval = interval  # s between polls of an empty port: the most a message waits
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "PortReader":
+        self._thread = threading.Thread(target=self._run, name="liveimpro-input", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        get, deliver, interval, stopping = self.midi_in.get_message, self.deliver, self.interval, self._stop.is_set
+        while not stopping():
+            event = get()
+            if event is None:
+                sleep(interval)
+            else:
+                deliver(event, None)
 
 
 def open_output(name: str | None, api: str | None = None, client_name: str = CLIENT_NAME) -> rtmidi.MidiOut:
@@ -160,9 +213,10 @@ def _first_working_api() -> str:
 def _create_client(midi_class, api: str, client_name: str):
     if RTMIDI_APIS[api] not in rtmidi.get_compiled_api():
         raise ApiUnavailable(api, "not built into python-rtmidi")
+    queue = {"queue_size_limit": INPUT_QUEUE} if midi_class is rtmidi.MidiIn else {}
     try:
         with stderr_silenced():
-            return midi_class(RTMIDI_APIS[api], name=client_name)
+            return midi_class(RTMIDI_APIS[api], name=client_name, **queue)
     except rtmidi.RtMidiError as exc:
         raise ApiUnavailable(api, _why_not(api, exc)) from exc
 

@@ -5,7 +5,7 @@ back, and after a JACK server restart every port is opened again.
                               audio=[synth_sink], on_input_lost=engine.release_all_keys, say=print)
     connections.start()      # opens the input; the sink's port was opened by its owner
     ...
-    connections.stop()       # stops watching; the input's callback is cancelled and the port deleted
+    connections.stop()       # stops watching; the input's reader stops and the port is deleted
 
 A watch thread looks every `interval` seconds:
 
@@ -28,7 +28,7 @@ import threading
 
 from .errors import PortError
 from .jackwatch import JackWatch
-from .ports import find_port, list_ports, open_input, open_output
+from .ports import PortReader, find_port, list_ports, open_input, open_output
 
 log = logging.getLogger(__name__)
 INTERVAL = 0.5  # s between looks at the port list
@@ -39,7 +39,7 @@ class Connections:
                  audio=(), on_input_lost=None, say=log.warning, interval: float = INTERVAL):
         self.names = {"input": input_name, "output": output_name}  # None: our virtual port
         self.api = api
-        self.on_midi = on_midi  # the input callback (liveimpro.engine.Engine.on_midi)
+        self.on_midi = on_midi  # takes each input message (liveimpro.engine.Engine.on_midi), via a PortReader
         self.sink = sink  # the liveimpro.sinks.MidiPortSink to keep connected, or None
         # liveimpro.synth.FluidSynthSinks playing through JACK: restarted with the server
         self.audio = [a for a in audio if getattr(a, "driver", None) == "jack"]
@@ -48,6 +48,7 @@ class Connections:
         self.interval = interval
         self.reconnections = 0  # ports opened again after they went away
         self._midi_in = None
+        self._reader: PortReader | None = None
         self._connected = {"input": False, "output": sink is not None}
         self._watch: JackWatch | None = None
         self._stopping = threading.Event()
@@ -136,15 +137,14 @@ class Connections:
             midi_in = open_input(self.names["input"], api=self.api)
             # sysex is of no use to the engine; the MIDI clock (timing) is
             midi_in.ignore_types(sysex=True, timing=False, active_sense=True)
-            midi_in.set_callback(self.on_midi)
-            self._midi_in = midi_in
+            self._midi_in, self._reader = midi_in, PortReader(midi_in, self.on_midi).start()
         else:
             self.sink.replace_port(open_output(self.names["output"], api=self.api))
         self._connected[kind] = True
 
     def _close_input(self) -> None:
         if self._midi_in is not None:
-            self._midi_in.cancel_callback()  # first: JACK's thread may be running it
+            self._reader.stop()  # first: it reads the port
             self._midi_in.close_port()
             self._midi_in.delete()
             self._midi_in = None

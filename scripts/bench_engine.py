@@ -78,7 +78,7 @@ def rss_mb() -> float:
 def run_engine(model: Path, prime: bool, rounds: int, notes: int, flood_args=None) -> dict:
     from liveimpro.controls import parse_cc_option
     from liveimpro.engine import Engine, EngineConfig
-    from liveimpro.ports import open_input
+    from liveimpro.ports import PortReader, open_input
     from liveimpro.responder import Responder
     from liveimpro.runtime import Improviser
     from liveimpro.sinks import MidiPortSink
@@ -88,7 +88,7 @@ def run_engine(model: Path, prime: bool, rounds: int, notes: int, flood_args=Non
     engine = Engine(responder, sink, EngineConfig(controls=parse_cc_option(f"end={END_CC}"))).start()
     midi_in = open_input(None, api="jack", client_name="bench-engine")
     midi_in.ignore_types(sysex=False, timing=False, active_sense=False)
-    midi_in.set_callback(engine.on_midi)
+    reader = PortReader(midi_in, engine.on_midi).start()
     before = rss_mb()
     script = Path(__file__).resolve()
     flooder = None
@@ -99,7 +99,7 @@ def run_engine(model: Path, prime: bool, rounds: int, notes: int, flood_args=Non
     flooded = int(flooder.communicate(timeout=120)[0]) if flooder else 0
     time.sleep(0.5)
     after = rss_mb()
-    midi_in.cancel_callback()
+    reader.stop()
     midi_in.delete()
     engine.stop()
     sink.close()

@@ -152,14 +152,15 @@ class Player:
     """Two JACK ports of this process: plays into "liveimpro in", listens to "liveimpro out"."""
 
     def __init__(self, server: str):
-        from liveimpro.ports import open_input, open_output
-        self.received: list = []  # (perf_counter, message): appended by the callback, read by the main thread
+        from liveimpro.ports import PortReader, open_input, open_output
+        self.received: list = []  # (perf_counter, message): appended by the reader, read by the main thread
         self.sent: list = []  # (when it was due, perf_counter after the send, message)
         self._held: set = set()  # (status, pitch) of the player's keys down
         self.midi_in = open_input("liveimpro out", api="jack", client_name="soak-listener")
         self.midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
-        # callback contract: one timestamp, one append; nothing else in rtmidi's thread
-        self.midi_in.set_callback(lambda event, data=None: self.received.append((time.perf_counter(), event[0])))
+        # read from a thread of ours, not a callback in JACK's thread (see liveimpro.ports.PortReader)
+        self.reader = PortReader(self.midi_in, lambda event, _: self.received.append((time.perf_counter(), event[0])))
+        self.reader.start()
         self.out = open_output("liveimpro in", api="jack", client_name="soak-player")
         _wait_for_connections(server, ["liveimpro in", "liveimpro out"])
 
@@ -178,7 +179,7 @@ class Player:
     def close(self) -> None:
         for channel, pitch in sorted(self._held):  # a call cut short by Ctrl-C: keys up all the same
             self.out.send_message([0x80 | channel, pitch, 0])
-        self.midi_in.cancel_callback()
+        self.reader.stop()
         for port in (self.midi_in, self.out):
             port.close_port()
             port.delete()
@@ -650,14 +651,12 @@ def count_xruns(server) -> dict | None:
     """What jackd logged: `late_clients`, per JACK client, the cycles in which it had not finished
     its process callback in time (JACK 2's default asynchronous mode then drops or repeats MIDI on
     its ports), and `timer`, dummy-driver cycles that woke late (microseconds, harmless on their
-    own). JackServer keeps the log in a private file object; None when it is not there."""
-    log = getattr(server, "_log", None)
-    if log is None:
+    own). None for a server that is not ours (--server)."""
+    if server is None:
         return None
-    log.seek(0)
     late: dict[str, int] = {}
     timer = 0
-    for line in log.read().decode(errors="replace").splitlines():
+    for line in server.log_text().splitlines():
         match = re.search(r"client = (.+?) was not finished", line)
         if match:
             late[match.group(1)] = late.get(match.group(1), 0) + 1

@@ -59,8 +59,10 @@ def main():
         midi_in.open_port(find(midi_in.get_ports(), "liveimpro out"))
     connected = (["liveimpro in"] if out.is_port_open() and not script.get("source_port") else []) + (
         [] if script.get("sink_port") else ["liveimpro out"])
-    received = []  # from before the connections: what arrives as they are made (note-offs of lost notes) too
-    midi_in.set_callback(lambda event, data=None: received.append((time.perf_counter(), event[0])))
+    # read by polling in the loop below, not by a callback: a Python callback in JACK's thread that
+    # waits for the GIL gets garbled messages (see liveimpro.ports.PortReader). What arrives while
+    # the connections are made (note-offs of notes lost before) is kept too.
+    received = []
     wait_for_connections(script.get("await", connected), script.get("timeout", 3.0))
     print("ready", flush=True, file=sys.stderr)
 
@@ -78,6 +80,8 @@ def main():
     pending = list(events)
     while time.perf_counter() < end:
         now = time.perf_counter()
+        while (event := midi_in.get_message()) is not None:
+            received.append((now, event[0]))
         while pending and t0 + pending[0][0] <= now:
             _, message = pending.pop(0)
             out.send_message(message)
@@ -90,7 +94,6 @@ def main():
                 pending += [(at, [0x90, 72, 100]), (at + 0.1, [0x80, 72, 0])]
                 pending.sort(key=lambda e: e[0])
         time.sleep(0.0002)
-    midi_in.cancel_callback()
     json.dump({"received": [(t - t0, m) for t, m in received], "sent": sent}, sys.stdout)
 
 

@@ -115,7 +115,7 @@ def test_output_port_vanishing_leaves_the_engine_running(duet, tmp_path):
 def test_exception_in_the_engine_releases_every_note(jack_server, tmp_path):
     from liveimpro.engine import Engine, EngineConfig
     from liveimpro.options import DEFAULT_MODEL
-    from liveimpro.ports import open_input
+    from liveimpro.ports import PortReader, open_input
     from liveimpro.recorder import SessionRecorder
     from liveimpro.responder import Responder
     from liveimpro.runtime import Improviser
@@ -139,11 +139,11 @@ def test_exception_in_the_engine_releases_every_note(jack_server, tmp_path):
     session = tmp_path / "session.mid"
     engine = Engine(responder, sink, EngineConfig(), SessionRecorder(session)).start()
     midi_in = open_input(None, api="jack")
-    midi_in.set_callback(engine.on_midi)
+    reader = PortReader(midi_in, engine.on_midi).start()
     try:
         result = run_peer(tmp_path, {"events": call_events(), "listen": 8.0})
     finally:
-        midi_in.cancel_callback()
+        reader.stop()
         midi_in.delete()
         engine.stop()
         sink.close()

@@ -1,7 +1,7 @@
 """Bad input on the wire: every message goes through a real JACK port into an in-process Engine.
 
 The sender is a python-rtmidi JACK MidiOut connected to the engine's virtual input "liveimpro in",
-read by a `liveimpro.live_input.PortReader` (not a callback: see its docstring) with duet's
+read by a `liveimpro.ports.PortReader` (not a callback: see its docstring) with duet's
 `ignore_types`; the answers leave through a real MidiPortSink, recorded by a JACK MidiIn here for
 arrival and by a wrapper for the engine's own note-off bookkeeping. After each burst of bad input a
 valid call is played and the engine must answer it; at the end every note-on the engine sent must
@@ -44,8 +44,7 @@ from hypothesis import strategies as st
 
 import liveimpro.engine
 from liveimpro.engine import Engine, EngineConfig
-from liveimpro.live_input import PortReader
-from liveimpro.ports import open_input
+from liveimpro.ports import PortReader, open_input
 from liveimpro.sinks import MidiPortSink, control_change
 
 # Real ports, real time: JACK may lose a message on a loaded machine (measured: a few in 8,000). A test
@@ -127,14 +126,9 @@ class Wire:
         self.sink = MidiPortSink.open(None, api="jack")
         self.output = RecordingSink(self.sink)  # what the engine sent to it
         self.engine = CountingEngine(responder, self.output, config or EngineConfig()).start()
-        if polled:  # as open_input makes it, with a queue for 65,536 messages (the default 1,024 fill
-            # in 16 ms of a flood whenever the reader waits for the GIL or a CPU; RtMidi drops the rest)
-            self.midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="liveimpro", queue_size_limit=1 << 16)
-            self.midi_in.open_virtual_port("liveimpro in")
-        else:
-            self.midi_in = open_input(None, api="jack")
+        self.midi_in = open_input(None, api="jack")  # with room for INPUT_QUEUE messages, as duet opens it
         self.midi_in.ignore_types(sysex=ignore_sysex, timing=False, active_sense=True)  # as duet opens it
-        # read by a PortReader (see liveimpro.live_input), or with polled=False by a callback in JACK's thread
+        # read by a PortReader (see liveimpro.ports), or with polled=False by a callback in JACK's thread
         self.reader = PortReader(self.midi_in, self._on_input).start() if polled else None
         if not polled:
             self.midi_in.set_callback(self._on_input)
