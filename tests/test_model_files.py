@@ -294,28 +294,33 @@ def hostile_script(path: Path, marker: Path) -> None:
     torch.jit.save(torch.jit.script(HostileScript(str(marker))), str(path))
 
 
-def test_a_pickle_that_would_run_code_is_refused(lstm, tmp_path):
-    marker = tmp_path / "pickle-ran"
-    weights = torch.load(lstm / "weights.pt", weights_only=True)
-    torch.save({**weights, "embed.weight": Touch(marker)}, tmp_path / "hostile.pt")
-    torch.load(tmp_path / "hostile.pt", weights_only=False)  # what plain unpickling would do
-    assert marker.exists()
+def hostile_pickle(path: Path, marker: Path, weights_from: Path) -> None:
+    weights = torch.load(weights_from, weights_only=True)
+    torch.save({**weights, "embed.weight": Touch(marker)}, path)
+
+
+# a hostile weights.pt: how to write one, what plain loading does with it (and so what it does run),
+# the words of liveimpro's refusal
+HOSTILE_WEIGHTS = {
+    "pickle": (lambda path, marker, lstm: hostile_pickle(path, marker, lstm / "weights.pt"),
+               lambda path: torch.load(path, weights_only=False), ("not plain weights", "Unsupported global")),
+    "torchscript": (lambda path, marker, lstm: hostile_script(path, marker),
+                    lambda path: torch.jit.load(str(path)),  # what the version 1 loader did with model.pt
+                    ("a TorchScript archive", "can run code")),
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_WEIGHTS))
+def test_weights_that_would_run_code_are_refused_unrun(lstm, tmp_path, kind):
+    write, plain_load, words = HOSTILE_WEIGHTS[kind]
+    marker = tmp_path / f"{kind}-ran"
+    write(tmp_path / "hostile.pt", marker, lstm)
+    plain_load(tmp_path / "hostile.pt")
+    assert marker.exists()  # the file really runs code when loaded the plain way
     marker.unlink()
     shutil.copy(tmp_path / "hostile.pt", lstm / "weights.pt")
     rehash(lstm, "weights.pt")
-    refused(load_model_folder, lstm, lstm / "weights.pt", "not plain weights", "Unsupported global")
-    assert not marker.exists()
-
-
-def test_torchscript_as_weights_is_refused_unread(lstm, tmp_path):
-    marker = tmp_path / "torchscript-ran"
-    hostile_script(tmp_path / "hostile.pt", marker)
-    torch.jit.load(str(tmp_path / "hostile.pt"))  # what the version 1 loader did with model.pt
-    assert marker.exists()
-    marker.unlink()
-    shutil.copy(tmp_path / "hostile.pt", lstm / "weights.pt")
-    rehash(lstm, "weights.pt")
-    refused(load_model_folder, lstm, lstm / "weights.pt", "a TorchScript archive", "can run code")
+    refused(load_model_folder, lstm, lstm / "weights.pt", *words)
     assert not marker.exists()
 
 
