@@ -37,7 +37,7 @@ END_CC = 85
 
 def play(rounds: int, notes: int) -> None:
     """Player subprocess: `rounds` calls of `notes` notes, each ended by the footswitch."""
-    from liveimpro.ports import open_output
+    from liveimpro.midi.ports import open_output
     port = open_output(ENGINE_PORT, api="jack", client_name="bench-player")
     rng = np.random.default_rng(0)
     time.sleep(0.3)
@@ -56,7 +56,7 @@ def play(rounds: int, notes: int) -> None:
 
 def flood(rate: int, seconds: float) -> None:
     """Flood subprocess: `rate` messages a second, in batches every millisecond."""
-    from liveimpro.ports import open_output
+    from liveimpro.midi.ports import open_output
     port = open_output(ENGINE_PORT, api="jack", client_name="bench-flood")
     kinds = [[0xD0, 64], [0xE0, 0, 64], [0xB0, 1, 64], [0xF8], [0xA0, 60, 10], [0x42, 0x42]]
     sent, start = 0, time.perf_counter()
@@ -76,12 +76,13 @@ def rss_mb() -> float:
 
 
 def run_engine(model: Path, prime: bool, rounds: int, notes: int, flood_args=None) -> dict:
-    from liveimpro.controls import parse_cc_option
-    from liveimpro.engine import Engine, EngineConfig
-    from liveimpro.ports import PortReader, open_input
-    from liveimpro.responder import Responder
-    from liveimpro.runtime import Improviser
-    from liveimpro.sinks import MidiPortSink
+    from liveimpro.live.controls import parse_cc_option
+    from liveimpro.live.engine import Engine, EngineConfig
+    from liveimpro.midi.reader import PortReader
+    from liveimpro.midi.ports import open_input
+    from liveimpro.music.responder import Responder
+    from liveimpro.lstm.improviser import Improviser
+    from liveimpro.live.sinks import MidiPortSink
 
     responder = Responder(Improviser.load(model, np.random.default_rng(0)), prime=prime)
     sink = MidiPortSink.open(None, api="jack", client_name="bench-engine")
@@ -131,8 +132,8 @@ def main() -> int:
         flood(int(args.flood_child[0]), args.flood_child[1])
         return 0
 
-    from liveimpro.jack import JackServer
-    from liveimpro.options import DEFAULT_MODEL
+    from liveimpro.jackserver import JackServer
+    from liveimpro.cli.options import DEFAULT_MODEL
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so the private JACK server is stopped
     model = args.model or DEFAULT_MODEL
     print("command:", " ".join([os.path.relpath(sys.executable)] + sys.argv))

@@ -6,7 +6,7 @@ the two ways of writing one step, and training throughput.
 
 0. Load time of the model folder (Improviser.load: check, rebuild, read the weights, script), the
    first in the process (it compiles the step module) and again.
-1. Latency through the runtime (liveimpro.runtime.Improviser, one torch thread): observe (one
+1. Latency through the runtime (liveimpro.lstm.improviser.Improviser, one torch thread): observe (one
    step), propose (sampling with pitch-range and scale masks, top-p), commit; median, p99, max.
 2. The same next-note prediction at context lengths 16..1024: the cached step (one token on top
    of the kept state) against re-running the whole context with no cache, either with the fused
@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from liveimpro.model import ModelConfig, NextTokenLSTM
-from liveimpro.modelfolder import quiet_torchscript
-from liveimpro.runtime import Improviser
-from liveimpro.tokenizer import BOS, Event
+from liveimpro.lstm.network import ModelConfig, NextTokenLSTM
+from liveimpro.modelcard import quiet_torchscript
+from liveimpro.lstm.improviser import Improviser
+from liveimpro.tokens.base import BOS, Event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_lstm  # noqa: E402  (the trainer's own batching, loss and optimizer)
@@ -178,7 +178,7 @@ class LengthOneLSTMStep(nn.Module):
 
 
 def bench_step_forms(card: dict, repeats: int) -> None:
-    from liveimpro.model import CachedStepLSTM, script_for_inference, standalone_torchscript
+    from liveimpro.lstm.network import CachedStepLSTM, script_for_inference, standalone_torchscript
 
     print(f"\n3. one step, four ways, same weights (microseconds)\n   {'':44s} {STATS_HEADER}")
     cfg = ModelConfig(**card["model_config"])
@@ -220,7 +220,7 @@ def bench_training(card: dict, tunes: list[np.ndarray], seconds: float) -> None:
 
 def training_tunes(imp: Improviser, data: str, rng) -> tuple[list[np.ndarray], str]:
     try:
-        from liveimpro.dataset import Dataset
+        from liveimpro.data.dataset import Dataset
         dataset = Dataset.load(data)
         if dataset.tokenizer(imp.tokenizer.kind).to_json() == imp.tokenizer.to_json():
             return dataset.tokens(imp.tokenizer.kind, "train"), f"{data} training split"

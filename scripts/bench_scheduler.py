@@ -20,7 +20,7 @@ subprocess with an rtmidi MidiIn on our port takes time.perf_counter() in its ca
 (CLOCK_MONOTONIC, shared by processes on Linux) and the table gives delivered - scheduled;
 this includes up to one JACK period, since JACK moves MIDI once per period, and "send p99"
 is the lateness at sink.send of the same run. Messages are lost when jackd (started without
-real-time priority by liveimpro.jack) misses its cycles: the xruns column counts those.
+real-time priority by liveimpro.jackserver) misses its cycles: the xruns column counts those.
 """
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ import time
 
 import numpy as np
 
-from liveimpro.scheduler import Scheduler, SendLog
-from liveimpro.sinks import MemorySink, MidiPortSink, control_change
+from liveimpro.live.scheduler import Scheduler, SendLog
+from liveimpro.live.sinks import MemorySink, MidiPortSink
+from liveimpro.midi.messages import control_change
 
 END_MARKER = control_change(15, 127, 127)  # tells the receiver the run is over
 LEAD_IN = 0.3  # seconds between scheduling and the first event
@@ -187,7 +188,7 @@ def receive(port_name: str) -> None:
 
 def count_xruns(jack) -> int | None:
     """How many xruns (cycles in which a client was late: MIDI written then can be lost) jackd has
-    reported so far, read from the log file liveimpro.jack gives it; None if there is none."""
+    reported so far, read from the log file liveimpro.jackserver gives it; None if there is none."""
     log = getattr(jack, "_log", None)
     if log is None:
         return None
@@ -196,8 +197,8 @@ def count_xruns(jack) -> int | None:
 
 
 def over_jack(args, rng) -> None:
-    from liveimpro.jack import JackServer
-    from liveimpro.ports import open_output
+    from liveimpro.jackserver import JackServer
+    from liveimpro.midi.ports import open_output
     with JackServer(f"liveimpro-bench-{os.getpid()}") as jack:
         sink = MidiPortSink(open_output(None, api="jack", client_name="liveimpro-bench"), name="bench out")
         print(f"\nThrough JACK (dummy driver, {'real-time' if jack.realtime else 'not real-time'}, period {jack.period} frames = {jack.period_ms:.2f} ms): "

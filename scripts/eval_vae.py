@@ -32,11 +32,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from liveimpro.dataset import Dataset
+from liveimpro.data.dataset import Dataset
 from liveimpro.errors import UserError
 from liveimpro.melody import Melody
-from liveimpro.vae_repr import HOLD, REST, SHAPES, STEPS_PER_BEAT, shape_id, shape_windows, steps_to_notes
-from liveimpro.variation import MelodyVAE, slerp
+from liveimpro.vae.melody_vae import MelodyVAE, slerp
+from liveimpro.vae.steps import (
+    HOLD,
+    REST,
+    SHAPES,
+    shape_id,
+    shape_windows,
+    steps_to_notes,
+)
 
 LN2 = math.log(2)
 TEMPLATE = Melody(time_signature=(4, 4))
@@ -119,14 +126,14 @@ class LSTMScore:
     """Bits per note of a melody under an exported LSTM, as `liveimpro evaluate` counts them."""
 
     def __init__(self, folder):
-        from liveimpro.evaluate import LSTMPredictor
-        from liveimpro.modelfolder import load_model_folder
+        from liveimpro.cli.evaluate import LSTMPredictor
+        from liveimpro.lstm.folder import load_model_folder
 
         loaded = load_model_folder(folder)
         self.tokenizer, self.predictor = loaded.tokenizer, LSTMPredictor(loaded)
 
     def __call__(self, melodies: list[Melody]) -> tuple[float, float]:
-        from liveimpro.evaluate import score
+        from liveimpro.cli.evaluate import score
 
         tally = score(self.tokenizer, [self.tokenizer.encode(m) for m in melodies if m.notes],
                       [self.predictor])[self.predictor.name]
@@ -183,7 +190,7 @@ def latency(vae: MelodyVAE, phrase: Melody, other: Melody, lstm_folder, repeats:
              "vary": timings(lambda: vae.vary(phrase, 0.5, rng), repeats),
              "morph": timings(lambda: vae.morph(phrase, other, 0.5), repeats)}
     if lstm_folder is not None:
-        from liveimpro.runtime import Improviser
+        from liveimpro.lstm.improviser import Improviser
 
         imp = Improviser.load(lstm_folder, rng=rng)
         notes = len(phrase)
@@ -218,7 +225,7 @@ def main(argv=None) -> int:
     valid = dataset.melodies("valid")
     rng = np.random.default_rng(args.seed)
     windows = [rows[rng.permutation(len(rows))[:args.windows]] for rows in shape_windows(valid)]
-    print(f"validation windows (steps per unit x units): "
+    print("validation windows (steps per unit x units): "
           + ", ".join(f"{u}x{n}: {len(w)}" for (u, n), w in zip(SHAPES, windows)))
     lstm_folder = args.lstm if Path(args.lstm).is_dir() else None
     if lstm_folder is None:

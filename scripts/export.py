@@ -4,8 +4,8 @@
     python scripts/export.py runs/curve-lstm/ckpt.pt models/curve-lstm --torchscript curve-lstm.ts
 
 Takes the best weights of the run (lowest validation loss), writes the folder (data only:
-liveimpro.modelfolder), reads it back as a user's load does, and checks that the loaded step
-form (liveimpro.model.CachedStepLSTM) gives the trained network's logits step by step on a
+liveimpro.modelcard), reads it back as a user's load does, and checks that the loaded step
+form (liveimpro.lstm.network.CachedStepLSTM) gives the trained network's logits step by step on a
 validation-length sequence. --torchscript also writes the step form as one frozen TorchScript
 file (init_state, step, forward_sequence) for hosts outside liveimpro, e.g. a C++ plugin through
 libtorch; liveimpro itself never loads TorchScript (loading it can run code).
@@ -21,10 +21,11 @@ import sys
 import torch
 
 from liveimpro.errors import UserError
-from liveimpro.model import ModelConfig, NextTokenLSTM, standalone_torchscript
-from liveimpro.modelfolder import load_model_folder, quiet_torchscript, save_model_folder
-from liveimpro.dataset import tokenizer_class
-from liveimpro.tokenizer import BOS
+from liveimpro.lstm.network import ModelConfig, NextTokenLSTM, standalone_torchscript
+from liveimpro.lstm.folder import load_model_folder, save_model_folder
+from liveimpro.modelcard import quiet_torchscript
+from liveimpro.data.dataset import tokenizer_class
+from liveimpro.tokens.base import BOS
 
 DATA_DESCRIPTION = ("Essen folk song collection (music21 corpus, essenFolksong/*.abc) minus kinder0.abc, "
                     "which is held out for evaluation; split into train/valid by tune")

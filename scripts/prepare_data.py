@@ -4,7 +4,7 @@
     python scripts/prepare_data.py songs/ extra.mid --out data/mine --transpose 5
 
 Reads MIDI, ABC, MusicXML and kern files (folders are searched), in parallel
-tune by tune, with a cache of parsed files (see liveimpro.corpus). A file or
+tune by tune, with a cache of parsed files (see liveimpro.data.corpus). A file or
 tune that cannot be read is skipped, counted and named in the summary; it never
 stops the run. Files reserved for evaluation are never used. The summary is
 printed at the end and saved in the dataset (dataset.json).
@@ -16,8 +16,8 @@ import os
 import sys
 import time
 
-from liveimpro.corpus import essen_files, find_files, is_reserved, read_many, reserved_essen_files, skip_summary
-from liveimpro.dataset import KINDS, Dataset
+from liveimpro.data.corpus import essen_files, find_files, is_reserved, read_many, reserved_essen_files, skip_summary
+from liveimpro.data.dataset import KINDS, Dataset
 from liveimpro.errors import UserError
 
 NAMES_SHOWN = 8  # names printed per skip reason; dataset.json keeps them all

@@ -152,13 +152,14 @@ class Player:
     """Two JACK ports of this process: plays into "liveimpro in", listens to "liveimpro out"."""
 
     def __init__(self, server: str):
-        from liveimpro.ports import PortReader, open_input, open_output
+        from liveimpro.midi.reader import PortReader
+        from liveimpro.midi.ports import open_input, open_output
         self.received: list = []  # (perf_counter, message): appended by the reader, read by the main thread
         self.sent: list = []  # (when it was due, perf_counter after the send, message)
         self._held: set = set()  # (status, pitch) of the player's keys down
         self.midi_in = open_input("liveimpro out", api="jack", client_name="soak-listener")
         self.midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
-        # read from a thread of ours, not a callback in JACK's thread (see liveimpro.ports.PortReader)
+        # read from a thread of ours, not a callback in JACK's thread (see liveimpro.midi.reader.PortReader)
         self.reader = PortReader(self.midi_in, lambda event, _: self.received.append((time.perf_counter(), event[0])))
         self.reader.start()
         self.out = open_output("liveimpro in", api="jack", client_name="soak-player")
@@ -695,9 +696,9 @@ def main() -> int:
     if not 20 <= args.bpm[0] <= args.bpm[1] <= 300:
         parser.error("--bpm wants LOW <= HIGH, both in 20..300")
 
-    from liveimpro.controls import ControlMap, parse_cc_option
+    from liveimpro.live.controls import ControlMap, parse_cc_option
     from liveimpro.errors import UserError
-    from liveimpro.jack import JackServer
+    from liveimpro.jackserver import JackServer
     args.end_cc = (parse_cc_option(args.cc) if args.cc else ControlMap()).end_cc
     # the receive callback runs in JACK's process thread and needs the GIL: while the sender spins,
     # hand it over within 0.2 ms (a late JACK client loses MIDI, see count_xruns)

@@ -33,10 +33,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from liveimpro.dataset import Dataset
+from liveimpro.data.dataset import Dataset
 from liveimpro.errors import UserError
-from liveimpro.model import ModelConfig, NextTokenLSTM
-from liveimpro.vocab import PAD
+from liveimpro.lstm.network import ModelConfig, NextTokenLSTM
+from liveimpro.tokens.vocab import PAD
 
 LN2 = math.log(2)
 

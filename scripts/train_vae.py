@@ -4,7 +4,7 @@
     python scripts/train_vae.py --decoder flat --out runs/melody-vae-flat        # the comparison model
     python scripts/train_vae.py --out runs/melody-vae --resume [--max-steps 6000] [--export DIR]
 
-Data: every window of 2 and 4 units (liveimpro.vae_repr: 16-step units for duple meters, 12-step ones for
+Data: every window of 2 and 4 units (liveimpro.vae.steps: 16-step units for duple meters, 12-step ones for
 triple) starting on a bar line of a training-split tune, at least half sounding, duplicates removed; the
 validation split gives the validation windows. A step's batch has one shape (unit length x units), drawn
 with probability proportional to its number of windows, then its rows uniformly, each moved by a random
@@ -21,7 +21,7 @@ pass that learns (Duckworth et al. 2019's parallel scheduled sampling: it keeps 
 
 Writes to --out: ckpt.pt (weights, optimizer, config, history; read back with torch.load(weights_only=True))
 and loss.png. With --export DIR the final weights are written as a model folder at the end
-(liveimpro.variation.save_vae_folder: weights.pt, representation.json, card.json) and read back as a user's
+(liveimpro.vae.folder.save_vae_folder: weights.pt, representation.json, card.json) and read back as a user's
 load does; --resume --export on a finished run just exports. Final, not "best":
 with beta annealed and free bits the validation ELBO is lowest early, while the KL is still small and
 the reconstructions poor, and the runs here see less than two epochs of windows, so they do not overfit.
@@ -47,10 +47,10 @@ from export import DATA_DESCRIPTION  # noqa: E402
 import train_lstm  # noqa: E402
 from train_lstm import learning_rate, make_optimizer  # noqa: E402
 
-from liveimpro.dataset import Dataset  # noqa: E402
-from liveimpro.errors import UserError  # noqa: E402
-from liveimpro.vae import DECODERS, VAEConfig, build_vae  # noqa: E402
-from liveimpro.vae_repr import MAX_PITCH, MIN_PITCH, NUM_CLASSES, SHAPES, pitch_class, shape_windows  # noqa: E402
+from liveimpro.data.dataset import Dataset
+from liveimpro.errors import UserError
+from liveimpro.vae.network import DECODERS, VAEConfig, build_vae
+from liveimpro.vae.steps import MAX_PITCH, MIN_PITCH, NUM_CLASSES, SHAPES, pitch_class, shape_windows
 
 LN2 = math.log(2)
 
@@ -220,7 +220,8 @@ def plot_history(history: dict, path: str, free_bits: float) -> None:
 
 def export_folder(ckpt: dict, folder: str, valid: list[np.ndarray]) -> dict:
     """Write the checkpoint's weights as a model folder and read it back (the checks a user's load makes)."""
-    from liveimpro.variation import MelodyVAE, save_vae_folder
+    from liveimpro.vae.melody_vae import MelodyVAE
+    from liveimpro.vae.folder import save_vae_folder
 
     model = build_vae(VAEConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])

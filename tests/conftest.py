@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from duet_harness import start_duet
-from liveimpro.jack import JackServer
+from liveimpro.jackserver import JackServer
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,7 @@ def main():
     connected = (["liveimpro in"] if out.is_port_open() and not script.get("source_port") else []) + (
         [] if script.get("sink_port") else ["liveimpro out"])
     # read by polling in the loop below, not by a callback: a Python callback in JACK's thread that
-    # waits for the GIL gets garbled messages (see liveimpro.ports.PortReader). What arrives while
+    # waits for the GIL gets garbled messages (see liveimpro.midi.reader.PortReader). What arrives while
     # the connections are made (note-offs of notes lost before) is kept too.
     received = []
     wait_for_connections(script.get("await", connected), script.get("timeout", 3.0))

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from liveimpro import scores
+from liveimpro.data import scores
 from liveimpro.cli import main
-from liveimpro.corpus import read_any
+from liveimpro.data.corpus import read_any
 from liveimpro.errors import MidiFileError
 from liveimpro.melody import melody_from_tuples
-from liveimpro.midifile import read_midi, read_midi_tracks, write_midi
-from liveimpro.scores import AbcTune, parse_abc_tune, time_limit
-from liveimpro.smf import MAX_BEATS, MAX_FILE_BYTES, MAX_NOTES
+from liveimpro.midi.files import read_midi, read_midi_tracks, write_midi
+from liveimpro.data.scores import AbcTune, parse_abc_tune, time_limit
+from liveimpro.midi.smf import MAX_BEATS, MAX_FILE_BYTES, MAX_NOTES
 from script_modules import load_script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -329,7 +329,7 @@ SKIPPED_TUNES = {"meter-huge.abc X:1": "beats a bar", "some-tunes-broken.abc X:2
 
 
 def test_evaluate_skips_counts_and_names_the_bad_files(corpus, capsys):
-    from liveimpro.evaluate import print_table
+    from liveimpro.cli.evaluate import print_table
 
     code = main(["evaluate", "--model", str(MODEL), "--data", str(corpus / "no-dataset"), "--json", str(corpus)])
     assert code == 0

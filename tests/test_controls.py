@@ -2,7 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from liveimpro.controls import CONTROLS, DEFAULT_CCS, ControlMap, LiveSettings, control_value, parse_cc_option
+from liveimpro.live.controls import CONTROLS, DEFAULT_CCS, ControlMap, control_value, parse_cc_option
+from liveimpro.music.settings import LiveSettings
 from liveimpro.errors import UserError
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liveimpro.corpus import FileResult
-from liveimpro.dataset import FORMAT_VERSION, Dataset, split_of, transposed_copies
+from liveimpro.data.corpus import FileResult
+from liveimpro.data.dataset import FORMAT_VERSION, Dataset, split_of, transposed_copies
 from liveimpro.errors import UserError
 from liveimpro.melody import melody_from_tuples
-from liveimpro.midifile import write_midi
-from liveimpro.tokenizer import BOS, EOS
+from liveimpro.midi.files import write_midi
+from liveimpro.tokens.base import BOS, EOS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -113,13 +113,14 @@ def test_output_port_vanishing_leaves_the_engine_running(duet, tmp_path):
 
 
 def test_exception_in_the_engine_releases_every_note(jack_server, tmp_path):
-    from liveimpro.engine import Engine, EngineConfig
-    from liveimpro.options import DEFAULT_MODEL
-    from liveimpro.ports import PortReader, open_input
-    from liveimpro.recorder import SessionRecorder
-    from liveimpro.responder import Responder
-    from liveimpro.runtime import Improviser
-    from liveimpro.sinks import MidiPortSink
+    from liveimpro.live.engine import Engine, EngineConfig
+    from liveimpro.cli.options import DEFAULT_MODEL
+    from liveimpro.midi.reader import PortReader
+    from liveimpro.midi.ports import open_input
+    from liveimpro.live.recorder import SessionRecorder
+    from liveimpro.music.responder import Responder
+    from liveimpro.lstm.improviser import Improviser
+    from liveimpro.live.sinks import MidiPortSink
 
     class FailingResponder(Responder):
         """The model fails while the answer's third note is sampled."""
@@ -158,7 +159,7 @@ def test_a_lost_note_off_does_not_keep_the_engine_from_answering(duet, tmp_path)
     events = call_events()[:-1]  # the last note's note-off never comes
     result = run_peer(tmp_path, {"events": events, "listen": 16.0})
     notes, _ = notes_of(result["received"])
-    from liveimpro.engine import HELD_KEY_TIMEOUT
+    from liveimpro.live.engine import HELD_KEY_TIMEOUT
     last_onset = max(t for t, m in events if m[0] == 0x90)
     assert notes and notes[0][0] > last_onset + HELD_KEY_TIMEOUT  # answered once the key counts as released
     assert stop(proc)[0] == 0

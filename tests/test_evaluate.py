@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from liveimpro.baselines import Mixture, ShortTermOnly, Uniform
+from liveimpro.data.baselines import Mixture, ShortTermOnly, Uniform
 from liveimpro.cli import main
-from liveimpro.corpus import FileResult
-from liveimpro.dataset import Dataset
-from liveimpro.evaluate import LSTMPredictor, note_pitches, score
+from liveimpro.data.corpus import FileResult
+from liveimpro.data.dataset import Dataset
+from liveimpro.cli.evaluate import LSTMPredictor, note_pitches, score
 from liveimpro.melody import melody_from_tuples
-from liveimpro.midifile import write_midi
-from liveimpro.model import ModelConfig, NextTokenLSTM
-from liveimpro.modelfolder import load_model_folder, save_model_folder
-from liveimpro.vocab import PAD
+from liveimpro.midi.files import write_midi
+from liveimpro.lstm.network import ModelConfig, NextTokenLSTM
+from liveimpro.lstm.folder import load_model_folder, save_model_folder
+from liveimpro.tokens.vocab import PAD
 
 REPO = Path(__file__).resolve().parents[1]
 SCALE = [0, 2, 4, 5, 7, 9, 11, 12]

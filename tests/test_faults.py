@@ -14,7 +14,7 @@ import pytest
 
 from duet_harness import (Lines, assert_valid_session, call_events, notes_of, ports_listed, run_peer, start_duet,
                           stop)
-from liveimpro.jack import JackServer
+from liveimpro.jackserver import JackServer
 
 # Real ports, real processes, real time: a failure is rerun (reported in pytest's summary).
 pytestmark = pytest.mark.flaky(reruns=2)

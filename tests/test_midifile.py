@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from liveimpro.errors import MidiFileError
 from liveimpro.melody import Melody, Note, melody_from_tuples
-from liveimpro.midifile import TICKS_PER_BEAT, read_midi, read_midi_tracks, write_midi
+from liveimpro.midi.files import TICKS_PER_BEAT, read_midi, read_midi_tracks, write_midi
 
 TICK = 1 / TICKS_PER_BEAT
 

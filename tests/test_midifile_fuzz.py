@@ -2,9 +2,9 @@
 
 Property: reading returns a Melody, or raises MidiFileError whose message is one line starting with the file's
 name (or the ABC tune's label); never any other exception, never a hang.
-- MIDI (liveimpro.midifile, through liveimpro.smf): mutations of valid files (byte flips, truncations,
+- MIDI (liveimpro.midi.files, through liveimpro.midi.smf): mutations of valid files (byte flips, truncations,
   inserted and deleted bytes, edited chunk lengths, track counts and time divisions) and raw bytes.
-- ABC (liveimpro.scores, through music21, ~30 tunes/s): mutations of a valid tune (inserted ABC symbols,
+- ABC (liveimpro.data.scores, through music21, ~30 tunes/s): mutations of a valid tune (inserted ABC symbols,
   deleted and repeated spans, edited M:/L:/Q: fields, inserted bytes decoded as Latin-1). music21 running
   into the parse timer (a ParseTimeout reason) counts as a failure: the size and meter limits must stop
   whatever is slow before parsing starts.
@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from liveimpro.errors import MidiFileError
 from liveimpro.melody import Melody, melody_from_tuples
-from liveimpro.midifile import one_line, read_midi, read_midi_tracks, write_midi
-from liveimpro.scores import AbcTune, parse_abc_tune
+from liveimpro.files import one_line
+from liveimpro.midi.files import read_midi, read_midi_tracks, write_midi
+from liveimpro.data.scores import AbcTune, parse_abc_tune
 
 FUZZ = settings(max_examples=300, derandomize=True, database=None, deadline=2000,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -20,10 +20,12 @@ import torch
 
 from liveimpro.errors import ModelError
 from liveimpro.melody import melody_from_tuples
-from liveimpro.midifile import write_midi
-from liveimpro.modelfolder import load_model_folder, sha256_of
-from liveimpro.runtime import Improviser
-from liveimpro.variation import MelodyVAE, save_vae_folder
+from liveimpro.midi.files import write_midi
+from liveimpro.lstm.folder import load_model_folder
+from liveimpro.files import sha256_of
+from liveimpro.lstm.improviser import Improviser
+from liveimpro.vae.melody_vae import MelodyVAE
+from liveimpro.vae.folder import save_vae_folder
 from test_model import tiny_model_folder
 from test_vae import tiny_vae
 

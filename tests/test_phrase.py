@@ -1,11 +1,12 @@
 import pytest
 
-from liveimpro.clock import CLOCK, START, MidiClock
-from liveimpro.keys import KeyTracker
-from liveimpro.live_input import ControlChange, LiveInput, NoteOff, NoteOn, phrase_melody
+from liveimpro.midi.clock import CLOCK, START, MidiClock
+from liveimpro.music.keys import KeyTracker
+from liveimpro.live.input import ControlChange, LiveInput, NoteOff, NoteOn
+from liveimpro.music.played import phrase_melody
 from liveimpro.melody import melody_from_tuples
-from liveimpro.phrase import AnswerLength, PhraseDetector, PhraseEnd, answer_length
-from liveimpro.tempo import estimate_tempo, quantize
+from liveimpro.music.phrase import AnswerLength, PhraseDetector, PhraseEnd, answer_length
+from liveimpro.music.tempo import estimate_tempo, quantize
 
 
 def play(detector, notes):

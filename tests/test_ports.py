@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import rtmidi
 
-from liveimpro import ports
+from liveimpro.midi import ports
 from liveimpro.errors import PortError
-from liveimpro.ports import choose_api, find_port, list_ports, open_input, open_output
+from liveimpro.midi.ports import choose_api, find_port, list_ports, open_input, open_output
 
 REPO = Path(__file__).resolve().parents[1]
 HAS_ALSA_SEQUENCER = os.path.exists("/dev/snd/seq")
@@ -41,7 +41,7 @@ def close_client(client) -> None:
 
 
 def second_client(midi_class, target: str, opened):
-    """A second rtmidi client, not using liveimpro.ports, connected to the port named `target`."""
+    """A second rtmidi client, not using liveimpro.midi.ports, connected to the port named `target`."""
     client = midi_class(rtmidi.API_UNIX_JACK, name="tester")
     opened(client)
     names = client.get_ports()

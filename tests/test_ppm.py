@@ -1,5 +1,5 @@
-"""PPM (liveimpro.ppm) and live adaptation (liveimpro.adapt), checked against a plain-Python
-reference written straight from the formulas in liveimpro/ppm.py's docstring."""
+"""PPM (liveimpro.lstm.ppm) and live adaptation (liveimpro.lstm.adapt), checked against a plain-Python
+reference written straight from the formulas in liveimpro/lstm/ppm.py's docstring."""
 from __future__ import annotations
 
 import math
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from liveimpro.adapt import SHORT_TERM, AdaptiveMixer, ShortTermPPM, mix
-from liveimpro.ppm import PPM, PPMConfig
+from liveimpro.lstm.adapt import SHORT_TERM, AdaptiveMixer, ShortTermPPM, mix
+from liveimpro.lstm.ppm import PPM, PPMConfig
 
 BOS, EOS = 1, 2
 CONFIGS = [PPMConfig(order, escape, exclusion, update)

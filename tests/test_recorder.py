@@ -8,7 +8,7 @@ import pytest
 
 from liveimpro.melody import melody_from_tuples
 from liveimpro.pianoroll import plot_pianoroll
-from liveimpro.recorder import SessionRecorder
+from liveimpro.live.recorder import SessionRecorder
 
 CALL = melody_from_tuples([(60, 0, 1), (62, 1, 1), (64, 2, 2)], tempo=100, key="C major")
 ANSWER = melody_from_tuples([(67, 0, 1), (65, 1, 1), (64, 2, 2)], tempo=100)
@@ -68,7 +68,7 @@ def test_cut_ends_an_answer_stopped_by_barge_in(tmp_path):
 def test_an_unwritable_path_warns_once_and_the_session_goes_on(tmp_path, caplog):
     recorder = SessionRecorder(tmp_path / "no-such-dir" / "session.mid")
     recorder.add("call", CALL, start=recorder.origin)
-    with caplog.at_level(logging.WARNING, logger="liveimpro.recorder"):
+    with caplog.at_level(logging.WARNING, logger="liveimpro.live.recorder"):
         assert recorder.write() is False
         recorder.add("answer", ANSWER, start=recorder.origin + 3)
         assert recorder.write() is False

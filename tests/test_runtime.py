@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from liveimpro.errors import ModelError
-from liveimpro.runtime import Improviser
-from liveimpro.tokenizer import EOS, Event
+from liveimpro.lstm.improviser import Improviser
+from liveimpro.tokens.base import EOS, Event
 from test_model import synthetic_melodies, tiny_model_folder
 
 REPO = Path(__file__).resolve().parents[1]

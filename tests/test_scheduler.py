@@ -9,8 +9,9 @@ import time
 import pytest
 
 from liveimpro.melody import melody_from_tuples
-from liveimpro.scheduler import Scheduler, SendLog, melody_events
-from liveimpro.sinks import MemorySink, Sink, control_change, is_note_off, note_off, note_on
+from liveimpro.live.scheduler import Scheduler, SendLog, melody_events
+from liveimpro.live.sinks import MemorySink, Sink
+from liveimpro.midi.messages import control_change, is_note_off, note_off, note_on
 
 
 def wait_for(condition, timeout=5.0):

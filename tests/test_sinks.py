@@ -9,11 +9,11 @@ import time
 import pytest
 import rtmidi
 
-from liveimpro.jack import JackServer
-from liveimpro.ports import open_output
-from liveimpro.scheduler import Scheduler
-from liveimpro.sinks import (ALL_NOTES_OFF, ALL_SOUND_OFF, FanoutSink, MemorySink, MidiPortSink, SoundingNotes,
-                             Sink, control_change, note_off, note_on)
+from liveimpro.jackserver import JackServer
+from liveimpro.midi.ports import open_output
+from liveimpro.live.scheduler import Scheduler
+from liveimpro.midi.messages import ALL_NOTES_OFF, ALL_SOUND_OFF, control_change, note_off, note_on
+from liveimpro.live.sinks import FanoutSink, MemorySink, MidiPortSink, SoundingNotes, Sink
 
 
 def wait_for(condition, timeout=5.0):
@@ -177,7 +177,7 @@ def test_a_port_that_raises_is_marked_gone_and_reports_its_sounding_notes(caplog
     both = FanoutSink([sink, memory])
     scheduler = Scheduler(both).start()
     now = time.perf_counter()
-    with caplog.at_level(logging.WARNING, logger="liveimpro.sinks"):
+    with caplog.at_level(logging.WARNING, logger="liveimpro.live.sinks"):
         scheduler.schedule_many([(now + 0.01 * i, note_on(0, 60 + i, 90)) for i in range(4)])
         wait_for(lambda: memory.sounding.notes() == [(0, 60), (0, 61), (0, 62), (0, 63)])
         scheduler.stop()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from liveimpro.melody import melody_from_tuples
-from liveimpro.tempo import TempoEstimate, estimate_tempo, quantize
+from liveimpro.music.tempo import TempoEstimate, estimate_tempo, quantize
 
 # rhythms in beats (IOIs), the last note's length left out: what a player might play
 RHYTHMS = {

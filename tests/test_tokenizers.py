@@ -8,13 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liveimpro import grid
-from liveimpro.curve_tokens import MAX_INTERVAL, CurveTokenizer, fold_interval
+from liveimpro.tokens import grid
+from liveimpro.tokens.curve import MAX_INTERVAL, CurveTokenizer, fold_interval
 from liveimpro.errors import ModelError
 from liveimpro.melody import Melody, Note, melody_from_tuples
-from liveimpro.note_tokens import NoteTokenizer, normal_order, stack
-from liveimpro.tokenizer import BOS, EOS, PAD, TIME_SCALE, Event, load_tokenizer
-from liveimpro.vocab import Vocabulary
+from liveimpro.tokens.note import NoteTokenizer, normal_order, stack
+from liveimpro.tokens.base import BOS, EOS, PAD, TIME_SCALE, Event
+from liveimpro.tokens.registry import load_tokenizer
+from liveimpro.tokens.vocab import Vocabulary
 
 KINDS = (CurveTokenizer, NoteTokenizer)
 HALF_GAP = 1 / 12 + 1e-9  # beats: half the widest gap of the grid (1/6 beat)
@@ -25,7 +26,7 @@ HALF_GAP = 1 / 12 + 1e-9  # beats: half the widest gap of the grid (1/6 beat)
 def essen():
     """56 tunes of two small Essen files (never kinder0.abc, reserved for evaluation)."""
     music21 = pytest.importorskip("music21")
-    from liveimpro.scores import read_score
+    from liveimpro.data.scores import read_score
 
     folder = os.path.join(os.path.dirname(music21.__file__), "corpus", "essenFolksong")
     melodies = [m for name in ("erk5.abc", "variant0.abc") for m in read_score(os.path.join(folder, name))]

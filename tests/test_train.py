@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from liveimpro.corpus import FileResult
-from liveimpro.dataset import Dataset
+from liveimpro.data.corpus import FileResult
+from liveimpro.data.dataset import Dataset
 from liveimpro.errors import UserError
-from liveimpro.model import ModelConfig, NextTokenLSTM
-from liveimpro.modelfolder import load_model_folder
-from liveimpro.runtime import Improviser
-from liveimpro.tokenizer import BOS
+from liveimpro.lstm.network import ModelConfig, NextTokenLSTM
+from liveimpro.lstm.folder import load_model_folder
+from liveimpro.lstm.improviser import Improviser
+from liveimpro.tokens.base import BOS
 from test_model import synthetic_melodies
 from script_modules import load_script
 

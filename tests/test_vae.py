@@ -11,15 +11,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from liveimpro.corpus import FileResult
-from liveimpro.dataset import Dataset
+from liveimpro.data.corpus import FileResult
+from liveimpro.data.dataset import Dataset
 from liveimpro.errors import ModelError
 from liveimpro.melody import Melody, Note, melody_from_tuples
-from liveimpro.vae import VAEConfig, build_vae
-from liveimpro.vae_repr import (HOLD, MAX_PITCH, MIN_PITCH, NUM_CLASSES, REST, SHAPES, bar_phase, from_windows, layout,
-                                length_in_bars, melody_to_steps, meter_unit, pitch_class, steps_to_notes, to_windows,
-                                training_windows)
-from liveimpro.variation import Code, MelodyVAE, save_vae_folder, slerp
+from liveimpro.vae.network import VAEConfig, build_vae
+from liveimpro.vae.steps import HOLD, MAX_PITCH, MIN_PITCH, NUM_CLASSES, REST, SHAPES, bar_phase, from_windows, layout, length_in_bars, melody_to_steps, meter_unit, pitch_class, steps_to_notes, to_windows, training_windows
+from liveimpro.vae.melody_vae import Code, MelodyVAE, slerp
+from liveimpro.vae.folder import save_vae_folder
 from script_modules import load_script
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
@@ -196,7 +195,7 @@ def test_model_in_a_folder_gives_the_same_output(tmp_path):
     folder = tmp_path / "vae"
     save_vae_folder(folder, model, {"name": "tiny"})
     vae = MelodyVAE.load(folder)
-    assert isinstance(vae.module, torch.jit.ScriptModule)  # rebuilt from liveimpro.vae and scripted at load
+    assert isinstance(vae.module, torch.jit.ScriptModule)  # rebuilt from liveimpro.vae.network and scripted at load
     steps = torch.randint(0, NUM_CLASSES, (2, 48))
     with torch.no_grad():
         mu, _ = model.encode(steps, 3)

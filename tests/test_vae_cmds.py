@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from liveimpro.melody import melody_from_tuples
-from liveimpro.midifile import read_midi, write_midi
-from liveimpro.variation import MelodyVAE, save_vae_folder
+from liveimpro.midi.files import read_midi, write_midi
+from liveimpro.vae.melody_vae import MelodyVAE
+from liveimpro.vae.folder import save_vae_folder
 from test_vae import tiny_vae
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """Bad input on the wire: every message goes through a real JACK port into an in-process Engine.
 
 The sender is a python-rtmidi JACK MidiOut connected to the engine's virtual input "liveimpro in",
-read by a `liveimpro.ports.PortReader` (not a callback: see its docstring) with duet's
+read by a `liveimpro.midi.reader.PortReader` (not a callback: see its docstring) with duet's
 `ignore_types`; the answers leave through a real MidiPortSink, recorded by a JACK MidiIn here for
 arrival and by a wrapper for the engine's own note-off bookkeeping. After each burst of bad input a
 valid call is played and the engine must answer it; at the end every note-on the engine sent must
@@ -42,10 +42,12 @@ import rtmidi
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-import liveimpro.engine
-from liveimpro.engine import Engine, EngineConfig
-from liveimpro.ports import PortReader, open_input
-from liveimpro.sinks import MidiPortSink, control_change
+import liveimpro.live.engine
+from liveimpro.live.engine import Engine, EngineConfig
+from liveimpro.midi.reader import PortReader
+from liveimpro.midi.ports import open_input
+from liveimpro.live.sinks import MidiPortSink
+from liveimpro.midi.messages import control_change
 
 # Real ports, real time: JACK may lose a message on a loaded machine (measured: a few in 8,000). A test
 # that fails is run again (twice at most) and the rerun is reported in pytest's summary.
@@ -63,9 +65,9 @@ NOTE_LENGTH = 0.07  # s
 @pytest.fixture(scope="module")
 def responder():
     """One model for the module (loading it is the slow part); every engine shares it."""
-    from liveimpro.options import DEFAULT_MODEL
-    from liveimpro.responder import Responder
-    from liveimpro.runtime import Improviser
+    from liveimpro.cli.options import DEFAULT_MODEL
+    from liveimpro.music.responder import Responder
+    from liveimpro.lstm.improviser import Improviser
 
     rng = np.random.default_rng(7)
     return Responder(Improviser.load(DEFAULT_MODEL, rng, adapt=True), rng=rng)
@@ -128,7 +130,7 @@ class Wire:
         self.engine = CountingEngine(responder, self.output, config or EngineConfig()).start()
         self.midi_in = open_input(None, api="jack")  # with room for INPUT_QUEUE messages, as duet opens it
         self.midi_in.ignore_types(sysex=ignore_sysex, timing=False, active_sense=True)  # as duet opens it
-        # read by a PortReader (see liveimpro.ports), or with polled=False by a callback in JACK's thread
+        # read by a PortReader (see liveimpro.midi.ports), or with polled=False by a callback in JACK's thread
         self.reader = PortReader(self.midi_in, self._on_input).start() if polled else None
         if not polled:
             self.midi_in.set_callback(self._on_input)
@@ -515,7 +517,7 @@ def test_controllers_and_program_changes(jack_server, responder):
 def test_a_lost_note_off_delays_one_answer_not_every_later_one(jack_server, responder, monkeypatch):
     """A key whose note-off never came is let go after HELD_KEY_TIMEOUT; it must be forgotten then,
     or every later phrase would wait for the timeout too (its silence never starts)."""
-    monkeypatch.setattr(liveimpro.engine, "HELD_KEY_TIMEOUT", 1.0)
+    monkeypatch.setattr(liveimpro.live.engine, "HELD_KEY_TIMEOUT", 1.0)
     with wire(responder) as rig:
         lost = rig.play([(0.0, [0x90, 50, 90]), (0.1, [0x90, 52, 90]), (0.2, [0x80, 52, 0])])  # 50 stays down
         rig.wait_answer(lost + 0.2)
@@ -753,7 +755,7 @@ def test_memory_stays_bounded_through_a_100k_message_storm(jack_server, responde
 def test_an_overlong_phrase_keeps_following_the_player(responder):
     """Past `max_notes` the phrase drops its oldest notes and keeps its length: the tempo must still
     follow what is played (it was estimated once more only when the count of onsets changed)."""
-    from liveimpro.live_input import LiveInput
+    from liveimpro.live.input import LiveInput
 
     live = LiveInput(max_notes=8)
     responder.start_call()

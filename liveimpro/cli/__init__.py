@@ -1,0 +1,58 @@
+"""The `liveimpro` command line: one sub-command per module, imported only when used.
+
+Each command module defines `add_arguments(parser)` and `run(args) -> int`.
+Errors that a user can act on are raised as `liveimpro.errors.UserError` and
+printed as one line, never as a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from ..errors import UserError
+
+# name -> (module, one-line help). The module is imported only when its command runs,
+# so `liveimpro --help` and `liveimpro ports` start fast (no torch import).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "duet": ("liveimpro.cli.duet", "play a phrase, hear an answer: the live engine on MIDI ports"),
+    "demo": ("liveimpro.cli.demo", "two calls through the engine, no hardware needed; MIDI, WAV, PNG"),
+    "evaluate": ("liveimpro.cli.evaluate", "score models and baselines in bits per note"),
+    "ports": ("liveimpro.cli.ports", "list MIDI input and output ports and the MIDI backend in use"),
+    "respond": ("liveimpro.cli.respond", "answer a call in a MIDI file, offline, as the engine would"),
+    "sample": ("liveimpro.cli.sample", "melodies decoded from random points of the melody VAE"),
+    "morph": ("liveimpro.cli.morph", "morph one melody into another through the melody VAE, step by step"),
+    "vary": ("liveimpro.cli.vary", "variations of a phrase from the melody VAE"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liveimpro", description="A real-time MIDI improviser.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(cmd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    # warnings of the modules (a port gone, a session file not written) as one line each
+    logging.basicConfig(level=logging.WARNING, format=f"liveimpro {args.command}: warning: %(message)s")
+    try:
+        return importlib.import_module(args._module).run(args) or 0
+    except UserError as exc:
+        print(f"liveimpro {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""`liveimpro duet`: play a phrase, hear an answer. With no arguments it opens its own virtual
+ports "liveimpro in" and "liveimpro out", so a keyboard or a DAW can be routed to it.
+
+Ctrl-C (SIGINT) or SIGTERM ends the session cleanly: the answer stops, every note is released,
+All Notes Off is sent, and the session file is complete.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .options import add_answer_arguments
+
+STATUS_INTERVAL = 0.25  # s between refreshes of the terminal status line
+
+
+def add_arguments(parser) -> None:
+    from ..midi.ports import add_api_argument
+
+    parser.add_argument("--in", dest="input", metavar="PORT", default=None,
+                        help="MIDI input to listen to (part of its name); default: a virtual port 'liveimpro in'")
+    parser.add_argument("--out", dest="output", metavar="PORT", default=None,
+                        help="MIDI output for the answers (part of its name); default: a virtual port 'liveimpro out'")
+    parser.add_argument("--no-midi-out", action="store_true", help="no MIDI output (use with --synth)")
+    parser.add_argument("--synth", action="store_true", help="also play the answers through FluidSynth")
+    parser.add_argument("--soundfont", type=Path, default=None, help="General MIDI .sf2 for --synth")
+    parser.add_argument("--program", type=int, default=0, help="GM program 0..127 for --synth (default 0: piano)")
+    parser.add_argument("--cc", default=None, metavar="SPEC",
+                        help="CC mapping, e.g. 'temperature=21,length=22,mode=23,end=85' (see README)")
+    parser.add_argument("--silence-beats", type=float, default=1.0,
+                        help="beats of silence that end a phrase (default 1; at least 0.35 s)")
+    parser.add_argument("--bars", type=int, default=None,
+                        help="with a MIDI clock running: the phrase ends after this many bars")
+    parser.add_argument("--sync", choices=("bar", "beat"), default="bar",
+                        help="with a MIDI clock running: answers start on the next bar or beat (default bar)")
+    parser.add_argument("--record", type=Path, default=None,
+                        help="session MIDI file (default: liveimpro-session-DATE-TIME.mid here)")
+    parser.add_argument("--no-record", action="store_true", help="do not record the session")
+    add_api_argument(parser)
+    add_answer_arguments(parser)
+
+
+def run(args) -> int:
+    from ..live.controls import ControlMap, parse_cc_option
+    from ..live.engine import Engine, EngineConfig
+    from ..errors import UserError
+    from .options import load_responder, settings_from_args
+    from ..midi.ports import choose_api
+    from ..midi.reconnect import Connections
+    from ..live.recorder import SessionRecorder
+    from ..live.sinks import FanoutSink, MidiPortSink
+
+    # from the start: a signal while the model loads ends the session before any port opens
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    controls = parse_cc_option(args.cc) if args.cc else ControlMap()
+    responder = load_responder(args)
+    if stop.is_set():
+        return 130
+    api = choose_api(args.api)
+    port_sink = None if args.no_midi_out else MidiPortSink.open(args.output, api=api)
+    sinks = [] if port_sink is None else [port_sink]
+    if args.synth:
+        from ..live.synth import FluidSynthSink
+        try:
+            sinks.append(FluidSynthSink(args.soundfont, program=args.program))
+        except UserError as exc:
+            if not sinks:
+                raise
+            _say(f"warning: {exc}; playing to MIDI only")
+    if not sinks:
+        raise UserError("nothing to play to: drop --no-midi-out or add --synth")
+    sink = sinks[0] if len(sinks) == 1 else FanoutSink(sinks)
+    recorder = None if args.no_record else SessionRecorder(
+        args.record or Path(time.strftime("liveimpro-session-%Y%m%d-%H%M%S.mid")))
+    config = EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync, controls=controls,
+                          settings=settings_from_args(args))
+    engine = Engine(responder, sink, config, recorder)
+    connections = Connections(args.input, args.output, api, engine.on_midi, sink=port_sink, audio=sinks,
+                              on_input_lost=engine.release_all_keys, say=_say)
+    try:
+        engine.start()
+        connections.start()
+        print(f"liveimpro duet: listening on {args.input or 'liveimpro in'}, answering on {sink.name}"
+              + (f", recording to {recorder.path}" if recorder else "") + "; Ctrl-C ends", flush=True)
+        _show_status(engine, stop)
+    finally:
+        connections.stop()  # the input first: nothing new reaches the engine...
+        engine.stop()  # the answer in progress is recorded; every note is released...
+        sink.close()  # ...and All Notes Off sent
+    if engine.error is not None:
+        raise UserError(f"the engine stopped: {type(engine.error).__name__}: {engine.error}")
+    if recorder is not None and recorder.problem:
+        _say(f"warning: the session was not recorded: {recorder.problem}")
+    print(f"liveimpro duet: {engine.phrases} phrases answered; {engine.received} messages heard, "
+          f"{engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped", file=sys.stderr)
+    return 0
+
+
+def _say(message: str) -> None:
+    print(f"liveimpro duet: {message}", file=sys.stderr, flush=True)
+
+
+def _show_status(engine, stop: threading.Event) -> None:
+    """A live status line on a terminal; elsewhere (a log) one line per answered phrase."""
+    tty, phrases = sys.stdout.isatty(), 0
+    while not stop.wait(STATUS_INTERVAL) and engine.running:
+        s = engine.status()
+        if not tty and s["phrases"] == phrases:
+            continue
+        phrases = s["phrases"]
+        line = (f"{s['state']:9} | {_fmt(s['bpm'], '{:.0f} bpm')} | {s['key'] or 'key ?'} | "
+                f"temp {s['temperature']:.2f} | {s['mode']} | reaction {_fmt(s['reaction_ms'], '{:.2f} ms')} | "
+                f"late p99 {s['late_p99_ms']:.2f} ms | phrases {phrases} | dropped {s['dropped']} "
+                f"skipped {s['skipped']}")
+        print(("\r" + line + "\x1b[K") if tty else line, end="" if tty else "\n", flush=True)
+    if tty:
+        print()
+
+
+def _fmt(value, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)

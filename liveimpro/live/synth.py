@@ -1,0 +1,238 @@
+"""Sound without a synthesizer of one's own: FluidSynth (through pyfluidsynth) live, or rendered to WAV.
+
+    sink = FluidSynthSink(program=0)                       # live audio, a GM piano
+    render_wav(melody_events(melody), "answer.wav")        # offline: no audio driver at all
+
+Live settings favour latency: periods of 64 frames, 2 of them (about 3 ms at 44.1 kHz where
+the driver honours them: ALSA, JACK follows its server's period, PulseAudio adds its own
+buffering), one synthesis thread (synth.cpu-cores 1: the engine and the sender need the other
+cores), reverb and chorus off (a dry sound, less CPU; reverb=True turns both on). The audio
+driver is JACK on Linux when a JACK server runs (it is never started: a stray jackd would seize
+the sound card), else PulseAudio, else ALSA; CoreAudio on macOS, WASAPI on Windows.
+A FluidSynth that cannot start raises UserError with the reasons in one line; MIDI output
+does not depend on it.
+
+The soundfont is the one given, else $LIVEIMPRO_SOUNDFONT, else the first *.sf2 found in
+/usr/share/sounds/sf2, /usr/share/soundfonts, ~/.local/share/soundfonts and
+~/Library/Audio/Sounds/Banks (default-GM.sf2 first). `program` is a General MIDI program number
+0..127 for every channel, or {channel: program}; channel 9 (MIDI channel 10) plays drum kits. Events for render() are (seconds, MIDI message bytes).
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+import wave
+from pathlib import Path
+
+from ..errors import UserError
+from .sinks import Sink
+
+SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts", "~/.local/share/soundfonts",
+                  "~/Library/Audio/Sounds/Banks")
+SOUNDFONT_ENV = "LIVEIMPRO_SOUNDFONT"
+_FLUID_ERR = 1  # FluidSynth log level of errors
+_LOG_FUNCTION = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+
+
+def find_soundfont(path=None) -> Path:
+    """The soundfont to use (see the module doc); UserError naming the places looked at if none."""
+    if path is None:
+        path = os.environ.get(SOUNDFONT_ENV) or None
+    if path is not None:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise UserError(f"soundfont {str(path)!r} not found")
+        return path
+    for folder in SOUNDFONT_DIRS:
+        # Debian's default-GM.sf2 names the system's chosen GM soundfont
+        found = sorted(Path(folder).expanduser().glob("*.sf2"), key=lambda p: (p.name != "default-GM.sf2", p.name))
+        if found:
+            return found[0]
+    raise UserError(f"no soundfont (.sf2) found in {', '.join(SOUNDFONT_DIRS)}: install one "
+                    f"(Debian: apt-get install fluid-soundfont-gm) or set ${SOUNDFONT_ENV}")
+
+
+def _fluidsynth():
+    try:
+        import fluidsynth
+    except ImportError as exc:  # pyfluidsynth raises ImportError when libfluidsynth is missing
+        raise UserError(f"FluidSynth is not available ({exc}): install it (Debian: apt-get install "
+                        "libfluidsynth3; macOS: brew install fluid-synth)") from None
+    return fluidsynth
+
+
+@contextlib.contextmanager
+def _fluid_errors():
+    """Collect FluidSynth's error messages (for our one-line errors) and keep fd 2 quiet meanwhile:
+    ALSA, JACK and PulseAudio print their own noise there when a driver cannot start."""
+    from ..midi.ports import stderr_silenced
+    library = ctypes.CDLL(_fluidsynth().lib)
+    library.fluid_set_log_function.restype = ctypes.c_void_p
+    library.fluid_set_log_function.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+    messages: list[str] = []
+    collect = _LOG_FUNCTION(lambda level, text, data: messages.append(text.decode(errors="replace")))
+    previous = library.fluid_set_log_function(_FLUID_ERR, ctypes.cast(collect, ctypes.c_void_p), None)
+    try:
+        with stderr_silenced():
+            yield messages
+    finally:
+        library.fluid_set_log_function(_FLUID_ERR, previous, None)
+
+
+def _new_synth(soundfont, program: int | dict[int, int], sample_rate: int, gain: float, reverb: bool,
+               **settings):
+    """A fluidsynth.Synth with the soundfont loaded and `program` (GM number 0..127, or
+    {channel: program}) selected on the channels."""
+    fluidsynth = _fluidsynth()
+    path = find_soundfont(soundfont)
+    programs = program if isinstance(program, dict) else {channel: program for channel in range(16)}
+    for channel, number in programs.items():
+        if not 0 <= channel <= 15:
+            raise ValueError(f"channel must be in range 0..15, got {channel!r}")
+        if not 0 <= number <= 127:
+            raise ValueError(f"program must be in range 0..127, got {number!r}")
+    synth = fluidsynth.Synth(gain=gain, samplerate=sample_rate, channels=16, **{
+        "synth.reverb.active": int(reverb), "synth.chorus.active": int(reverb), "synth.cpu-cores": 1,
+        **settings})
+    with _fluid_errors() as errors:
+        font = synth.sfload(str(path))
+    if font < 0:
+        synth.delete()
+        raise UserError(f"cannot load soundfont {str(path)!r}: {errors[0] if errors else 'not a SoundFont 2 file'}")
+    for channel, number in programs.items():
+        synth.program_select(channel, font, 128 if channel == 9 else 0, number)  # bank 128: drum kits
+    return synth
+
+
+def _apply(synth, message: bytes) -> None:
+    """Play one MIDI message on a fluidsynth.Synth; kinds FluidSynth has no call for are ignored."""
+    kind, channel = message[0] & 0xF0, message[0] & 0x0F
+    if kind == 0x90:
+        synth.noteon(channel, message[1], message[2])  # velocity 0 is a note-off for FluidSynth too
+    elif kind == 0x80:
+        synth.noteoff(channel, message[1])
+    elif kind == 0xB0:
+        synth.cc(channel, message[1], message[2])  # includes All Notes Off / All Sound Off
+    elif kind == 0xC0:
+        synth.program_change(channel, message[1])
+    elif kind == 0xE0:
+        synth.pitch_bend(channel, (message[1] | message[2] << 7) - 8192)
+
+
+def _jack_running() -> bool:
+    """Whether a JACK server (the one $JACK_DEFAULT_SERVER names, else the default) runs; never starts one."""
+    from ..midi.jackwatch import JackWatch
+    watch = JackWatch.connect("liveimpro-probe")
+    if watch is not None:
+        watch.close()
+    return watch is not None
+
+
+def audio_drivers() -> list[str]:
+    """FluidSynth audio drivers to try here, in order."""
+    if sys.platform == "darwin":
+        return ["coreaudio"]
+    if sys.platform == "win32":
+        return ["wasapi", "dsound"]
+    return (["jack"] if _jack_running() else []) + ["pulseaudio", "alsa"]
+
+
+class FluidSynthSink(Sink):
+    """Live audio from FluidSynth. close() releases every note, then stops the driver."""
+
+    def __init__(self, soundfont=None, program: int | dict[int, int] = 0, driver: str | None = None,
+                 sample_rate: int = 48000, gain: float = 1.0, reverb: bool = False):
+        super().__init__()
+        self._synth = _new_synth(soundfont, program, sample_rate, gain, reverb, **{
+            "audio.period-size": 64, "audio.periods": 2,
+            "audio.jack.id": "liveimpro synth", "audio.jack.autoconnect": 1})
+        reasons = []
+        os.environ.setdefault("JACK_NO_START_SERVER", "1")  # a JACK driver must not start jackd
+        for name in [driver] if driver else audio_drivers():
+            self._synth.setting("audio.driver", name)
+            reason = self._start_driver()
+            if reason is None:
+                self.driver = name
+                self.name = f"FluidSynth ({name})"
+                return
+            reasons.append(f"{name}: {reason}")
+        self._synth.delete()
+        raise UserError("FluidSynth could not start audio: " + "; ".join(reasons))
+
+    def _start_driver(self) -> str | None:
+        """Start the audio driver the settings name; None when it runs, else FluidSynth's reason."""
+        with _fluid_errors() as errors:
+            handle = _fluidsynth().new_fluid_audio_driver(self._synth.settings, self._synth.synth)
+        if not handle:
+            return errors[-1] if errors else "failed"
+        self._synth.audio_driver = handle  # Synth.delete() deletes it
+        return None
+
+    def stop_audio(self) -> None:
+        """Stop the audio driver (its JACK server went away); notes sent meanwhile are dropped."""
+        with self._lock:
+            if self._synth.audio_driver:
+                _fluidsynth().delete_fluid_audio_driver(self._synth.audio_driver)
+                self._synth.audio_driver = None
+            for message in self.sounding.release() + self.sounding.panic_messages():
+                _apply(self._synth, message)  # silent inside the synth too, before a new driver plays it
+            self.gone = True
+
+    def start_audio(self) -> bool:
+        """Start the audio driver again (its JACK server is back); False, and still gone, if it cannot."""
+        with self._lock:
+            if self._synth.audio_driver is None and self._start_driver() is None:
+                self.gone = False
+        return not self.gone
+
+    def _write(self, message: bytes) -> None:
+        _apply(self._synth, message)
+
+    def _close(self) -> None:
+        self._synth.delete()
+
+
+def render(events, soundfont=None, program: int | dict[int, int] = 0, sample_rate: int = 44100,
+           gain: float = 1.0, reverb: bool = False, tail: float = 1.0):
+    """Render (seconds, message) events offline: a float32 array [frames, 2] in -1..1, lasting until
+    `tail` seconds after the last event. Events take effect at FluidSynth's 64-frame blocks."""
+    import numpy as np
+    synth = _new_synth(soundfont, program, sample_rate, gain, reverb)
+    chunks, frame = [], 0
+    try:
+        for seconds, message in sorted(events, key=lambda e: e[0]):
+            target = round(seconds * sample_rate)
+            if target > frame:
+                chunks.append(synth.get_samples(target - frame))
+                frame = target
+            _apply(synth, bytes(message))
+        chunks.append(synth.get_samples(max(1, round(tail * sample_rate))))
+    finally:
+        synth.delete()
+    return (np.concatenate(chunks).reshape(-1, 2) / 32768.0).astype(np.float32)
+
+
+def write_wav(path, samples, sample_rate: int = 44100) -> None:
+    """16-bit stereo WAV from a float array [frames, 2]; UserError if the file cannot be written."""
+    import numpy as np
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    try:
+        with open(path, "wb") as file, wave.open(file, "wb") as out:
+            out.setnchannels(2)
+            out.setsampwidth(2)
+            out.setframerate(sample_rate)
+            out.writeframes(pcm.tobytes())
+    except OSError as exc:
+        raise UserError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+
+
+def render_wav(events, path, sample_rate: int = 44100, **options):
+    """render() then write_wav(); returns the samples. options: soundfont, program, gain, reverb, tail."""
+    samples = render(events, sample_rate=sample_rate, **options)
+    write_wav(path, samples, sample_rate)
+    return samples
+
+
+__all__ = ["FluidSynthSink", "render", "render_wav", "write_wav", "find_soundfont", "audio_drivers"]

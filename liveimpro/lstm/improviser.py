@@ -1,0 +1,178 @@
+"""The live side of a model: feed events one at a time, sample the next one. One model step per call.
+
+    imp = Improviser.load("models/curve-lstm")
+    imp.reset()                          # fresh state, BOS fed
+    imp.observe(event)                   # a note or chord somebody played
+    ev = imp.propose(temperature=0.9, top_p=0.95, pitch_range=(48, 84), scale={0, 2, 4, 5, 7, 9, 11})
+    imp.commit(ev)                       # we play it: the model hears it too
+
+The recurrent state is explicit and cached, so a call never re-reads the past and costs the
+same at the 5th note as at the 5000th. Events live in the caller's beat timeline: a proposal's
+onset is the previous event's onset plus the sampled inter-onset interval (0 for the first
+event after reset), and its pitches follow the previous event as it was observed (not as its
+token rounds it), so the answer continues from what was really played.
+
+Live adaptation (`adapt=True`): a short-term PPM learns every token stepped in this session
+(calls and answers alike) and is mixed with the model (liveimpro.lstm.adapt), so a motif the player
+repeats becomes likely; `reset()` only starts a new melody in it. Proposals then sample from the
+mixture.
+
+Sampling (numpy, on the model's logits): specials are never proposed (the probability of
+ending, EOS, is in `next_distribution()`); tokens whose top pitch falls outside `pitch_range`
+or whose pitch class is not in `scale` are masked out; if the masks leave nothing, the
+proposal falls back to every playable token (the unmasked distribution), so a call always
+answers. Then temperature, then top-p (nucleus) truncation, then one draw from `rng`.
+
+Threads: loading sets torch to one thread (process-wide). A step is a few small matrix-vector
+products; spreading it over cores only adds wake-up latency.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .adapt import AdaptiveMixer
+from ..errors import ModelError
+from .folder import ModelFolder, load_model_folder
+from ..tokens.base import BOS, Event
+
+_MASK_CACHE_SIZE = 64  # (pitch_range, scale) masks kept; a live session uses a handful
+
+
+class Improviser:
+    def __init__(self, folder: ModelFolder, rng: np.random.Generator | None = None, adapt: bool = False):
+        import torch
+
+        torch.set_num_threads(1)
+        self._torch = torch
+        self.folder = folder
+        self.tokenizer = folder.tokenizer
+        self.card = folder.card
+        self._model = folder.module
+        self._rng = rng if rng is not None else np.random.default_rng()
+        self._masks: dict[tuple, np.ndarray] = {}
+        # live adaptation: a short-term model of every token stepped since loading (reset() only
+        # marks a new melody with BOS), mixed into the proposals (liveimpro.lstm.adapt)
+        self.adapt = AdaptiveMixer(len(self.tokenizer)) if adapt else None
+        self.reset()
+
+    @classmethod
+    def load(cls, folder, rng: np.random.Generator | None = None, adapt: bool = False) -> "Improviser":
+        """Read a model folder (ModelError if it is missing or damaged); `rng` for propose(rng=None);
+        `adapt`: learn the session's melodies as they are heard (live adaptation)."""
+        return cls(load_model_folder(folder), rng, adapt)
+
+    @property
+    def previous(self) -> Event | None:
+        """The last observed or committed event; None right after reset()."""
+        return self._prev
+
+    @property
+    def steps(self) -> int:
+        """Tokens fed since reset(), BOS included."""
+        return self._steps
+
+    def reset(self) -> None:
+        """Forget the context: a fresh state with BOS fed (the start of a melody)."""
+        self._state = self._model.init_state()
+        self._prev: Event | None = None
+        self._steps = 0
+        self._step(BOS)
+
+    def _step(self, token: int) -> None:
+        with self._torch.inference_mode():
+            logits, self._state = self._model.step(token, self._state)
+        self._logits = logits.numpy()
+        self._proposal: tuple[Event, int] | None = None
+        self._steps += 1
+        if self.adapt is not None:
+            self.adapt.observe(token)
+
+    def observe(self, event: Event) -> None:
+        """Advance by an event somebody played (one step; nearest token when out of vocabulary)."""
+        token = self.tokenizer.event_token(self._prev, event)
+        self._step(token)
+        self._prev = event
+
+    def observe_token(self, token: int) -> None:
+        """Advance by a token id, e.g. from `tokenizer.encode` when scoring; the event is what it decodes to."""
+        event = self.tokenizer.token_event(self._prev, token)
+        if event is None:
+            raise ValueError(f"token {token} is a special or cannot follow {self._prev}")
+        self._step(token)
+        self._prev = event
+
+    def commit(self, event: Event) -> None:
+        """Advance by the event we play: usually the one `propose` just returned (its token is reused)."""
+        if self._proposal is not None and self._proposal[0] == event:
+            token = self._proposal[1]
+        else:
+            token = self.tokenizer.event_token(self._prev, event)
+        self._step(token)
+        self._prev = event
+
+    def next_distribution(self) -> np.ndarray:
+        """Probabilities [vocab] (float64, sum 1) of the next token, specials included, at temperature 1."""
+        z = self._logits.astype(np.float64)
+        z -= z.max()
+        np.exp(z, out=z)
+        z /= z.sum()
+        return z
+
+    def _pitch_mask(self, pitch_range, scale) -> np.ndarray:
+        """bool[129]: allowed top pitches 0..127; the last entry (index -1, an unplayable token) is False."""
+        key = (tuple(pitch_range) if pitch_range is not None else None,
+               frozenset(scale) if scale is not None else None)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = np.zeros(129, dtype=bool)
+            low, high = key[0] if key[0] is not None else (0, 127)
+            mask[max(0, low):min(127, high) + 1] = True
+            if key[1] is not None:
+                mask[:128] &= np.isin(np.arange(128) % 12, [pc % 12 for pc in key[1]])
+            if len(self._masks) >= _MASK_CACHE_SIZE:
+                self._masks.clear()
+            self._masks[key] = mask
+        return mask
+
+    def propose(self, temperature: float = 1.0, top_p: float = 0.95, pitch_range: tuple[int, int] | None = None,
+                scale=None, rng: np.random.Generator | None = None) -> Event:
+        """Sample the next event without committing it (see the module docstring for the rules).
+
+        temperature: > 0 scales the logits; 0 takes the most likely allowed token.
+        top_p: keep the most likely tokens whose probabilities add up to top_p (1: keep all).
+        pitch_range: (lowest, highest) MIDI pitch allowed for the event's top note, inclusive.
+        scale: allowed pitch classes (0 = C .. 11 = B) of the top note; None allows all.
+        """
+        if not temperature >= 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+        if not 0 < top_p <= 1:
+            raise ValueError(f"top_p must be in range (0, 1], got {top_p!r}")
+        tops = self.tokenizer.next_pitches(self._prev)  # -1 for specials and tokens that cannot follow
+        candidates = np.flatnonzero(self._pitch_mask(pitch_range, scale)[tops])
+        if candidates.size == 0:
+            candidates = np.flatnonzero(tops >= 0)
+            if candidates.size == 0:
+                raise ModelError(f"{self.folder.path}: no token of the vocabulary can follow {self._prev}")
+        if self.adapt is None:
+            z = self._logits[candidates]
+        else:  # the mixture's log-probabilities stand in for the logits
+            z = np.log(self.adapt.mix(self.next_distribution())[candidates] + 1e-300)
+        if temperature == 0:
+            token = int(candidates[np.argmax(z)])
+        else:
+            weights = np.exp((z - z.max()) * (1.0 / temperature))  # unnormalised: the draw scales instead
+            if top_p < 1:
+                order = np.argsort(weights)[::-1]
+                cumulative = np.cumsum(weights[order])
+                kept = int(np.searchsorted(cumulative, top_p * cumulative[-1])) + 1
+                candidates, cumulative = candidates[order[:kept]], cumulative[:kept]
+            else:
+                cumulative = np.cumsum(weights)
+            draw = (rng if rng is not None else self._rng).random() * cumulative[-1]
+            token = int(candidates[min(int(np.searchsorted(cumulative, draw, side="right")), len(cumulative) - 1)])
+        event = self.tokenizer.token_event(self._prev, token)
+        self._proposal = (event, token)
+        return event
+
+
+__all__ = ["Improviser"]

@@ -1,0 +1,223 @@
+"""Open MIDI ports through python-rtmidi on the first MIDI system that works on this machine.
+
+    from liveimpro.midi.ports import PortReader, open_input, open_output
+    midi_in = open_input(None)          # virtual port "liveimpro in" that a keyboard or DAW plays into
+    reader = PortReader(midi_in, engine.on_midi).start()   # ... reader.stop() before midi_in.delete()
+    midi_out = open_output("fluid")     # first output port whose name contains "fluid"
+
+The MIDI API is, in this order: the `api` argument, the environment variable
+LIVEIMPRO_MIDI_API, or the first API of this platform whose client can be created
+(Linux: ALSA then JACK; macOS: CoreMIDI; Windows: Windows MM), probed once per process.
+Every rtmidi error is re-raised as `PortError` with a message a user can act on.
+
+`PortReader` takes messages off an input port from a thread of its own
+and hands them on (to `Engine.on_midi`), instead of a callback. On JACK a Python
+callback runs in JACK's process thread and must wait there for the GIL; when another
+thread holds it past the end of the cycle (the engine thread between bytecodes, the
+sender's spin, a busy machine), RtMidi goes on reading that cycle's events from a
+buffer JACK has already reused: the callback is handed copies of an earlier message,
+or messages of the next cycle, in place of the rest (measured: bursts of 38 messages
+into an engine answering calls came out wrong 6 times in 60; read by a PortReader,
+never), and a cycle missed altogether is lost. Nothing above RtMidi can tell: a lost or copied
+note-off leaves a key held, and the phrase waits for the held-key timeout. Such a callback
+also deadlocks the deletion of any other JACK client of the process (python-rtmidi holds
+the GIL in delete(); JACK waits for every client's cycle to end). Without a callback
+RtMidi queues each event in its own buffer without Python (`open_input` makes room for
+`INPUT_QUEUE` messages; more are dropped), and the reader drains it every `interval`
+seconds: a message is timestamped up to `interval` late.
+
+Names: the client is "liveimpro", its virtual ports "liveimpro in" and "liveimpro out". JACK wants
+a unique name per client and rtmidi opens one client per port, so on JACK the second client of
+a process is renamed by the server: "liveimpro:liveimpro in" and "liveimpro-01:liveimpro out".
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+
+import rtmidi
+
+from ..errors import PortError
+
+ENV_VAR = "LIVEIMPRO_MIDI_API"
+CLIENT_NAME = "liveimpro"
+INPUT_QUEUE = 1 << 16  # messages RtMidi holds for a PortReader: 1,024 (its default) fill in 16 ms of a flood
+
+# Our API names -> rtmidi constants; the keys are what --api and LIVEIMPRO_MIDI_API accept.
+RTMIDI_APIS = {
+    "alsa": rtmidi.API_LINUX_ALSA,
+    "jack": rtmidi.API_UNIX_JACK,
+    "coremidi": rtmidi.API_MACOSX_CORE,
+    "winmm": rtmidi.API_WINDOWS_MM,
+}
+DISPLAY_NAMES = {"alsa": "ALSA", "jack": "JACK", "coremidi": "CoreMIDI", "winmm": "Windows MM"}
+# APIs tried, in order, when none is requested (elsewhere: every API, in the order above).
+PLATFORM_APIS = {"linux": ("alsa", "jack"), "darwin": ("coremidi",), "win32": ("winmm",)}
+
+
+class ApiUnavailable(PortError):
+    """A MIDI API whose client cannot be created; `reason` says why without naming the API."""
+
+    def __init__(self, api: str, reason: str):
+        super().__init__(f"{DISPLAY_NAMES[api]}: {reason}")
+        self.reason = reason
+
+
+def add_api_argument(parser) -> None:
+    """The --api option, shared by every command that opens MIDI ports."""
+    parser.add_argument("--api", choices=tuple(RTMIDI_APIS),
+                        help=f"MIDI system to use (default: ${ENV_VAR}, else the first that works: "
+                             "ALSA then JACK on Linux, CoreMIDI on macOS, Windows MM on Windows)")
+
+
+def choose_api(requested: str | None = None) -> str:
+    """The MIDI API to use: `requested`, else $LIVEIMPRO_MIDI_API, else the first that works here.
+
+    A requested API is only checked to be known and built into python-rtmidi; whether its
+    client can be created is reported, with the reason, when a port is opened or listed.
+    """
+    if requested is not None:
+        return _known_api(requested, "unknown MIDI API {!r}")
+    from_env = os.environ.get(ENV_VAR)
+    if from_env:
+        return _known_api(from_env, ENV_VAR + "={!r} is not a MIDI API")
+    return _first_working_api()
+
+
+def list_ports(api: str | None = None, client_name: str = CLIENT_NAME) -> tuple[str, list[str], list[str]]:
+    """(api, inputs, outputs): the ports one can listen to and the ports one can play to."""
+    api = choose_api(api)
+    names = []
+    for midi_class in (rtmidi.MidiIn, rtmidi.MidiOut):
+        midi = _create_client(midi_class, api, client_name)
+        try:
+            names.append(midi.get_ports())
+        except rtmidi.RtMidiError as exc:
+            raise PortError(f"{DISPLAY_NAMES[api]}: cannot list ports: {exc}") from exc
+        finally:
+            midi.delete()
+    return api, names[0], names[1]
+
+
+def open_input(name: str | None, api: str | None = None, client_name: str = CLIENT_NAME) -> rtmidi.MidiIn:
+    """A virtual input port "<client_name> in" when `name` is None, else the first input port whose
+    name contains `name` (case-insensitive; an exact match wins). The caller closes it with `.delete()`."""
+    return _open(rtmidi.MidiIn, "input", name, api, client_name, f"{client_name} in")
+
+
+def open_output(name: str | None, api: str | None = None, client_name: str = CLIENT_NAME) -> rtmidi.MidiOut:
+    """A virtual output port "<client_name> out" when `name` is None, else the first matching output port."""
+    return _open(rtmidi.MidiOut, "output", name, api, client_name, f"{client_name} out")
+
+
+def find_port(name: str, ports: list[str], kind: str = "port") -> int:
+    """Index of the port named exactly `name` (ignoring case), else of the first whose name contains it."""
+    wanted = name.casefold()
+    folded = [port.casefold() for port in ports]
+    if wanted in folded:
+        return folded.index(wanted)
+    for index, port in enumerate(folded):
+        if wanted in port:
+            return index
+    available = ", ".join(repr(port) for port in ports) or "none"
+    raise PortError(f"no MIDI {kind} port matches {name!r}; available {kind} ports: {available}")
+
+
+def _open(midi_class, kind: str, name: str | None, api: str | None, client_name: str, port_name: str):
+    api = choose_api(api)
+    midi = _create_client(midi_class, api, client_name)
+    try:
+        _connect(midi, kind, name, api, port_name)
+    except BaseException:
+        midi.delete()  # closes the client now, not whenever the garbage collector runs
+        raise
+    return midi
+
+
+def _connect(midi, kind: str, name: str | None, api: str, port_name: str) -> None:
+    try:
+        if name is None:
+            midi.open_virtual_port(port_name)
+        else:
+            midi.open_port(find_port(name, midi.get_ports(), kind), port_name)
+    except rtmidi.UnsupportedOperationError as exc:
+        raise PortError(f"{DISPLAY_NAMES[api]} cannot create virtual ports: install a loopback driver "
+                        f"(loopMIDI), create a port there and give its name") from exc
+    except rtmidi.RtMidiError as exc:
+        target = port_name if name is None else name
+        raise PortError(f"{DISPLAY_NAMES[api]}: cannot open MIDI {kind} port {target!r}: {exc}") from exc
+
+
+def _known_api(name: str, unknown_message: str) -> str:
+    api = name.strip().lower()
+    if api not in RTMIDI_APIS:
+        raise PortError(unknown_message.format(name) + ": choose one of " + ", ".join(RTMIDI_APIS))
+    if RTMIDI_APIS[api] not in rtmidi.get_compiled_api():
+        built = ", ".join(DISPLAY_NAMES[a] for a, value in RTMIDI_APIS.items()
+                          if value in rtmidi.get_compiled_api())
+        raise PortError(f"{DISPLAY_NAMES[api]} is not available in this build of python-rtmidi "
+                        f"(available: {built})")
+    return api
+
+
+@functools.lru_cache(maxsize=None)
+def _first_working_api() -> str:
+    # lru_cache keeps the answer for the process; a failure raises, is not cached, and is probed again.
+    tried = []
+    for api in PLATFORM_APIS.get(sys.platform, tuple(RTMIDI_APIS)):
+        try:
+            _create_client(rtmidi.MidiIn, api, CLIENT_NAME).delete()
+            return api
+        except ApiUnavailable as exc:
+            tried.append(f"{DISPLAY_NAMES[api]} ({exc.reason})")
+    raise PortError("no MIDI system available: tried " + ", ".join(tried))
+
+
+def _create_client(midi_class, api: str, client_name: str):
+    if RTMIDI_APIS[api] not in rtmidi.get_compiled_api():
+        raise ApiUnavailable(api, "not built into python-rtmidi")
+    queue = {"queue_size_limit": INPUT_QUEUE} if midi_class is rtmidi.MidiIn else {}
+    try:
+        with stderr_silenced():
+            return midi_class(RTMIDI_APIS[api], name=client_name, **queue)
+    except rtmidi.RtMidiError as exc:
+        raise ApiUnavailable(api, _why_not(api, exc)) from exc
+
+
+def _why_not(api: str, exc: Exception) -> str:
+    if api == "alsa" and not os.path.exists("/dev/snd/seq"):
+        return "no sequencer: /dev/snd/seq missing"
+    if api == "jack":
+        server = os.environ.get("JACK_DEFAULT_SERVER")
+        if server:
+            return (f"JACK_DEFAULT_SERVER names server {server!r}, which is not running: "
+                    f"start it with `jackd -n {server} -d dummy` or unset JACK_DEFAULT_SERVER")
+        return "no server running: start one with `jackd -d dummy` or QjackCtl"
+    return str(exc)
+
+
+@contextlib.contextmanager
+def stderr_silenced():
+    """Send file descriptor 2 to the null device while a MIDI client is created.
+
+    libasound and libjack print to fd 2 directly ("ALSA lib seq_hw.c: ... open /dev/snd/seq failed",
+    "Cannot connect to server socket", "jack server is not running") when their system is missing;
+    the user should see only our one-line reason. Anything other threads write to stderr during
+    these few milliseconds is lost too, which is why this wraps client creation only.
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 to protect (e.g. a GUI process without a console)
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)

@@ -1,0 +1,154 @@
+"""Keep duet's MIDI ports open by name: a port that goes away is connected again when it comes
+back, and after a JACK server restart every port is opened again.
+
+    connections = Connections(input_name, output_name, api, on_midi=engine.on_midi, sink=port_sink,
+                              audio=[synth_sink], on_input_lost=engine.release_all_keys, say=print)
+    connections.start()      # opens the input; the sink's port was opened by its owner
+    ...
+    connections.stop()       # stops watching; the input's reader stops and the port is deleted
+
+A watch thread looks every `interval` seconds:
+
+- a named port (`--in`, `--out`) missing from the port list is gone: the user is told once, our
+  side of the connection is closed — an input's held keys count as released (the phrase ends and
+  is answered), an output's sounding notes are remembered. When a port of that name is listed
+  again, a new connection is opened, the user is told, and the remembered notes get note-offs;
+- on JACK, a server that stops (`liveimpro.midi.jackwatch`) takes every port of ours with it, and
+  FluidSynth's JACK audio: they are closed, and opened again — virtual ports too — when a server
+  runs again. Whoever connected the virtual ports (a session manager, the user) connects them again.
+
+Reconnection follows a port's return, never a connection removed by hand: what the user
+disconnects stays disconnected. Port lists come from the watch's own JACK client on JACK (no
+client is created per look) and from `liveimpro.midi.ports.list_ports` elsewhere.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from ..errors import PortError
+from .jackwatch import JackWatch
+from .reader import PortReader
+from .ports import find_port, list_ports, open_input, open_output
+
+log = logging.getLogger(__name__)
+INTERVAL = 0.5  # s between looks at the port list
+
+
+class Connections:
+    def __init__(self, input_name: str | None, output_name: str | None, api: str, on_midi, sink=None,
+                 audio=(), on_input_lost=None, say=log.warning, interval: float = INTERVAL):
+        self.names = {"input": input_name, "output": output_name}  # None: our virtual port
+        self.api = api
+        self.on_midi = on_midi  # takes each input message (liveimpro.live.engine.Engine.on_midi), via a PortReader
+        self.sink = sink  # the liveimpro.live.sinks.MidiPortSink to keep connected, or None
+        # liveimpro.live.synth.FluidSynthSinks playing through JACK: restarted with the server
+        self.audio = [a for a in audio if getattr(a, "driver", None) == "jack"]
+        self.on_input_lost = on_input_lost  # called when the input goes away
+        self.say = say  # tells the user, one line
+        self.interval = interval
+        self.reconnections = 0  # ports opened again after they went away
+        self._midi_in = None
+        self._reader: PortReader | None = None
+        self._connected = {"input": False, "output": sink is not None}
+        self._watch: JackWatch | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "Connections":
+        if self.api == "jack":
+            self._watch = JackWatch.connect()
+        self._open("input")
+        self._thread = threading.Thread(target=self._run, name="liveimpro-connections", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._close_input()
+        if self._watch is not None:
+            self._watch.close()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            try:
+                if self._watch is not None and self._watch.server_stopped.is_set():
+                    self._server_stopped()
+                else:
+                    self._look()
+            except PortError as exc:  # the MIDI system refused a listing or an open: look again later
+                log.warning("%s", exc)
+
+    def _look(self) -> None:
+        for kind in ("input", "output") if self.sink is not None else ("input",):
+            name = self.names[kind]
+            if name is None:
+                if not self._connected[kind]:  # our virtual port, gone with a JACK server
+                    self._open(kind)
+                continue
+            present = self._is_listed(kind, name)
+            if self._connected[kind] and not present:
+                message = f"{kind} port {name!r} is gone; waiting for it to come back"
+                self.say(message)
+                self._lose(kind, message)
+            elif not self._connected[kind] and present:
+                self._open(kind)
+                self.reconnections += 1
+                self.say(f"{kind} port {name!r} is back; reconnected")
+
+    def _is_listed(self, kind: str, name: str) -> bool:
+        ports = self._watch.ports(kind) if self._watch is not None else list_ports(self.api)[1 if kind == "input" else 2]
+        try:
+            find_port(name, ports, kind)
+        except PortError:
+            return False
+        return True
+
+    def _server_stopped(self) -> None:
+        self.say("the JACK server stopped; waiting for it to come back")
+        for kind in self._connected:
+            if self._connected[kind]:
+                self._lose(kind, "the JACK server stopped")
+        for synth in self.audio:
+            synth.stop_audio()
+        self._watch.close()  # libjack keeps the dead server's state until its last client is closed
+        self._watch = None
+        while not self._stopping.wait(self.interval):
+            self._watch = JackWatch.connect()
+            if self._watch is not None:
+                self.say("the JACK server is back; reopening the ports")
+                for synth in self.audio:
+                    if not synth.start_audio():
+                        self.say(f"{synth.name} could not start again; MIDI output goes on")
+                return
+
+    def _lose(self, kind: str, reason: str) -> None:
+        self._connected[kind] = False
+        if kind == "input":
+            self._close_input()
+            if self.on_input_lost is not None:
+                self.on_input_lost()
+        else:
+            self.sink.replace_port(None, reason)
+
+    def _open(self, kind: str) -> None:
+        if kind == "input":
+            midi_in = open_input(self.names["input"], api=self.api)
+            # sysex is of no use to the engine; the MIDI clock (timing) is
+            midi_in.ignore_types(sysex=True, timing=False, active_sense=True)
+            self._midi_in, self._reader = midi_in, PortReader(midi_in, self.on_midi).start()
+        else:
+            self.sink.replace_port(open_output(self.names["output"], api=self.api))
+        self._connected[kind] = True
+
+    def _close_input(self) -> None:
+        if self._midi_in is not None:
+            self._reader.stop()  # first: it reads the port
+            self._midi_in.close_port()
+            self._midi_in.delete()
+            self._midi_in = None
+
+
+__all__ = ["Connections", "INTERVAL"]

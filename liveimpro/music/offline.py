@@ -1,0 +1,45 @@
+"""The engine's decisions without ports or threads: answer a call read from a file.
+
+The call is played to the `Responder` exactly as the live engine would hear it: note by note
+in seconds of the file's tempo, with `hear()` after every onset (a note still held at that
+moment has no release yet); the phrase ends `silence_beats` after the last release, on the next
+beat of the player's grid, and the answer starts there. Sampling draws from the responder's
+random generator, so a seed gives the same answer every time.
+"""
+from __future__ import annotations
+
+from .played import PlayedNote
+from ..melody import Melody, Note
+from .responder import cut
+
+
+def played_notes(melody: Melody, channel: int = 0) -> list[PlayedNote]:
+    """The melody as a player would have played it: seconds from its first beat."""
+    spb = melody.seconds_per_beat()
+    return [PlayedNote(n.pitch, n.velocity, channel, n.onset * spb, n.end * spb) for n in melody.notes]
+
+
+def heard_at(notes: list[PlayedNote], t: float) -> list[PlayedNote]:
+    """What the engine knows at time t: notes started by then, keys released by then."""
+    return [n if n.release <= t else PlayedNote(n.pitch, n.velocity, n.channel, n.onset)
+            for n in notes if n.onset <= t]
+
+
+def respond(responder, call: Melody, silence_beats: float = 1.0, min_silence: float = 0.35) -> Melody:
+    """The answer to `call` as a Melody in the call's beats (it starts where the live engine
+    would start it) and the call's tempo."""
+    if not call.notes:
+        raise ValueError("the call has no notes")
+    notes = played_notes(call)
+    responder.start_call()
+    for onset in sorted({n.onset for n in notes}):
+        responder.hear(heard_at(notes, onset), onset)
+    last_release = max(n.release for n in notes)
+    silence = max(min_silence, silence_beats * responder.tempo.period)
+    decision = responder.next_beat(last_release + silence)
+    spb = call.seconds_per_beat()
+    line = list(responder.answer(notes, decision, decision))
+    line = [cut(a, b.time) for a, b in zip(line, line[1:])] + line[-1:]
+    answer = [Note(pitch, a.time / spb, a.duration / spb, a.velocity) for a in line for pitch in a.pitches
+              if a.duration > 0]
+    return Melody(tuple(answer), call.tempo, call.time_signature, call.key, name="answer")

@@ -1,0 +1,53 @@
+"""TODO docstring."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from ..melody import Melody, Note
+
+MIN_DURATION_BEATS = 1 / 64  # a note too short to measure still needs a positive length
+
+
+@dataclass(frozen=True, slots=True)
+class PlayedNote:
+    pitch: int  # MIDI note number
+    velocity: int  # 1..127
+    channel: int  # 0..15
+    onset: float  # seconds (perf_counter clock); the onset of its chord
+    release: float | None = None  # seconds; None while the key is held
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from onset to release; None while held (the duration is still open)."""
+        return None if self.release is None else self.release - self.onset
+
+
+def phrase_melody(notes: Iterable[PlayedNote], tempo: float, origin: float | None = None, now: float | None = None,
+                  **melody_kw) -> Melody:
+    """Played notes (seconds) as a Melody (beats) at `tempo` quarter notes per minute.
+
+    Beat 0 is `origin` (seconds): by default the first note's onset; pass a beat time from
+    the tempo estimate, or the bar line from the MIDI clock, to put the phrase on the grid.
+    Notes that start before the origin start at beat 0. A held note (release None) lasts
+    until `now`, or until the latest known onset/release when `now` is None. Every note
+    lasts at least MIN_DURATION_BEATS. Extra keywords (time_signature, key, name) go to Melody.
+    """
+    notes = list(notes)
+    if not notes:
+        return Melody(tempo=tempo, **melody_kw)
+    if origin is None:
+        origin = min(n.onset for n in notes)
+    if now is None:
+        now = max(max(n.onset for n in notes), max((n.release for n in notes if n.release is not None), default=0))
+    beat = tempo / 60.0
+    converted = []
+    for n in notes:
+        end = n.release if n.release is not None else max(now, n.onset)
+        onset = max(0.0, (n.onset - origin) * beat)
+        duration = max(MIN_DURATION_BEATS, (end - n.onset) * beat)
+        converted.append(Note(n.pitch, onset, duration, n.velocity))
+    return Melody(notes=tuple(converted), tempo=tempo, **melody_kw)
+
+
+__all__ = ["MIN_DURATION_BEATS", "PlayedNote", "phrase_melody"]

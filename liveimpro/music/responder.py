@@ -1,0 +1,217 @@
+"""The musician in the engine: hears a call note by note, then answers it one note at a time.
+
+`Responder` is the musical core shared by the live engine (`liveimpro.live.engine`) and the
+offline path (`liveimpro respond`, `liveimpro demo`); it knows nothing of ports or threads.
+Times in, times out are seconds on one clock (perf_counter live, the file's own timeline
+offline), so both paths make the same decisions.
+
+    responder.hear(played_notes, now)         # after every onset: primes the model incrementally
+    answer = responder.answer(now, start)     # at the phrase end: an iterator of AnswerNote
+    for note in answer: ...                   # each next() is one model step (propose + commit)
+
+Priming: the model is reset at the start of each call (the call is a new tune to it) and hears
+every call note as soon as the next onset fixes its inter-onset interval, at the running tempo
+estimate; so when the phrase ends only the last note is left to feed. The tempo is estimated
+from the call's onsets (with the previous phrase's tempo as prior, `liveimpro.music.tempo`), the key
+from a running pitch-class histogram over the session (`liveimpro.music.keys.KeyTracker`).
+
+Modes (settings.mode): "answer" continues the call with the LSTM, note by note, as below;
+"vary" answers with the melody VAE's variation of the call (settings.morph = how far it moves),
+"morph" with the melody settings.morph of the way from the previous call to this one; both
+decode the whole phrase at the phrase end (the VAE's latency is on that path, see the README).
+
+The answer: starts at `start` (seconds; on the player's beat grid or the DAW's bar line, the
+engine decides), keeps the call's tempo, as long as the call in bars or notes (settings), in
+the call's register (its pitch range widened by `REGISTER_MARGIN`, at least an octave), with the
+call's velocities cycled, and in the call's key: pitches are masked to the estimated key's scale
+(or the settings' scale lock; `follow_key=False` and no lock leave them free). Each note is
+yielded as soon as it is sampled; the caller cuts it where the next one begins (`cut`). The first answer note is re-timed to `start`
+and committed as such, so the model hears the answer as it sounds.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Iterator, Sequence
+
+from .settings import LiveSettings
+from .keys import KeyEstimate, KeyTracker, scale_pitch_classes
+from .played import PlayedNote, phrase_melody
+from ..melody import Melody
+from .phrase import answer_length
+from .tempo import TempoEstimate, estimate_tempo
+
+REGISTER_MARGIN = 4  # semitones the answer may go beyond the call's lowest and highest notes
+MIN_TEMPO_ONSETS = 3  # below this many onsets the tempo is the previous one (or DEFAULT_BPM)
+DEFAULT_BPM = 100.0
+MAX_ANSWER_NOTES = 256  # a bound for answers measured in beats (a model of only tiny durations)
+MIN_KEY_CONFIDENCE = 0.02  # a weaker key estimate leaves the pitches unmasked
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerNote:
+    pitches: tuple[int, ...]  # one pitch, or a chord with the note tokenizer
+    time: float  # seconds: when it starts
+    duration: float  # seconds
+    velocity: int  # 1..127
+    beat: float  # beats from the answer's start (for the session file)
+    beats: float  # duration in beats
+
+
+class Responder:
+    def __init__(self, improviser, settings: LiveSettings | None = None, rng=None, follow_key: bool = True,
+                 prime: bool = True, vae=None):
+        self.improviser = improviser  # a liveimpro.lstm.improviser.Improviser
+        self.vae = vae  # a liveimpro.vae.melody_vae.MelodyVAE for the vary and morph modes; None: answer only
+        # feed the model while the player plays; False re-reads the whole call at the phrase end
+        # instead (Magenta's MIDI interface does that): the baseline of scripts/bench_engine.py
+        self.prime = prime
+        self.follow_key = follow_key  # without a scale lock, keep to the estimated key
+        self.settings = settings or LiveSettings()  # the engine replaces it when a CC moves
+        self.rng = rng  # numpy Generator for sampling; None: the improviser's own
+        self.keys = KeyTracker()
+        self.tempo: TempoEstimate | None = None  # of the current (or last) call
+        self.key: KeyEstimate | None = None  # of the session so far, updated at each phrase end
+        self._previous_bpm: float | None = None
+        self._fed = 0  # events of the current call the model has heard
+        self.origin = 0.0  # seconds: the beat line the current call is counted from (its beat 0)
+        self._estimated_from = None  # (first onset, last onset) the tempo estimate was made from
+        self._heard = None  # (first note, notes, released notes, final) at the last hear(): skip repeats
+        self._previous_call: Melody | None = None  # the call before this one (morph mode)
+
+    # --- listening -----------------------------------------------------------------------------
+    def start_call(self) -> None:
+        self.improviser.reset()
+        self._fed = 0
+        self.tempo, self._estimated_from, self._heard = None, None, None
+
+    def call_melody(self, notes: Sequence[PlayedNote], now: float) -> Melody:
+        """The call so far in beats of the running tempo, beat 0 on the beat line it started on."""
+        tempo = self.tempo or self._estimate(notes)
+        self.origin = tempo.origin_for(notes[0].onset)
+        return phrase_melody(notes, tempo.bpm, self.origin, now)
+
+    def hear(self, notes: Sequence[PlayedNote], now: float, final: bool = False) -> None:
+        """Called after each onset (and with final=True at the phrase end): re-estimate the tempo
+        and feed the model every event whose length is known (all of them when final)."""
+        if not notes:
+            return
+        # the first note too: an over-long phrase drops its oldest notes and keeps its length
+        heard = (notes[0], len(notes), sum(n.release is not None for n in notes), final)
+        if heard == self._heard:  # nothing new since the last call: the phrase-end path is free
+            return
+        self._heard = heard
+        onsets = (notes[0].onset, notes[-1].onset)  # notes come in onset order
+        if onsets != self._estimated_from:  # only a new onset changes the tempo estimate
+            self.tempo, self._estimated_from = self._estimate(notes), onsets
+        if self.prime:
+            self._feed(notes, now, final)
+
+    def _feed(self, notes: Sequence[PlayedNote], now: float, final: bool) -> None:
+        events = self.improviser.tokenizer.events(self.call_melody(notes, now))
+        upto = len(events) if final else len(events) - 1
+        for event in events[self._fed:upto]:
+            self.improviser.observe(event)
+        self._fed = max(self._fed, upto)
+
+    def _estimate(self, notes: Sequence[PlayedNote]) -> TempoEstimate:
+        onsets = sorted({n.onset for n in notes})
+        if len(onsets) < MIN_TEMPO_ONSETS:
+            bpm = self._previous_bpm or DEFAULT_BPM
+            return TempoEstimate(bpm, onsets[0], 0.0)
+        return estimate_tempo(onsets, self._previous_bpm)
+
+    def next_beat(self, t: float) -> float:
+        """The first beat of the player's grid at or after t (t itself before any tempo is known)."""
+        if self.tempo is None:
+            return t
+        phase, period = self.tempo.phase, self.tempo.period
+        return phase + math.ceil((t - phase) / period - 1e-6) * period
+
+    # --- answering -----------------------------------------------------------------------------
+    def answer(self, notes: Sequence[PlayedNote], now: float, start: float,
+               bpm: float | None = None) -> Iterator[AnswerNote]:
+        """End the call (feeding what is left) and return the answer as a lazy iterator.
+        `start`: seconds at which the answer begins; `bpm`: a tempo to use instead of the
+        call's (the DAW's clock)."""
+        self.hear(notes, now, final=True)
+        if not self.prime:
+            self.improviser.reset()
+            self._fed = 0
+            self._feed(notes, now, final=True)
+        call = self.call_melody(notes, now)
+        self.key = self.keys.observe(call.notes)
+        self._previous_bpm = self.tempo.bpm
+        previous, self._previous_call = self._previous_call, call
+        mode = self.settings.mode if self.vae is not None else "answer"
+        if mode == "answer":
+            return self._answer_notes(call, start, bpm or self.tempo.bpm)
+        if mode == "morph" and previous is not None:
+            melody = self.vae.morph(previous, call, self.settings.morph)
+        else:  # vary (and morph on the first call, which has nothing to morph from)
+            melody = self.vae.vary(call, self.settings.morph, self.rng)
+        return self._melody_notes(melody, call, start, bpm or self.tempo.bpm)
+
+    def _melody_notes(self, melody: Melody, call: Melody, start: float, bpm: float) -> Iterator[AnswerNote]:
+        """A whole answer melody (from the VAE) as AnswerNotes, with the call's velocities."""
+        velocities = [n.velocity for n in call.notes] or [80]
+        seconds_per_beat = 60.0 / bpm
+        for index, note in enumerate(melody.notes):
+            yield AnswerNote((note.pitch,), start + note.onset * seconds_per_beat, note.duration * seconds_per_beat,
+                             velocities[index % len(velocities)], note.onset, note.duration)
+
+    def _mask(self, call: Melody):
+        pitches = [n.pitch for n in call.notes]
+        low, high = min(pitches) - REGISTER_MARGIN, max(pitches) + REGISTER_MARGIN
+        if high - low < 12:
+            low, high = (low + high) // 2 - 6, (low + high) // 2 + 6
+        lock = self.settings.scale
+        if lock is not None:
+            scale = scale_pitch_classes(lock)
+        elif self.follow_key and self.key is not None and self.key.confidence >= MIN_KEY_CONFIDENCE:
+            scale = scale_pitch_classes(self.key) | _minor_leading_tone(self.key)
+        else:
+            scale = None
+        return (max(0, low), min(127, high)), scale
+
+    def _answer_notes(self, call: Melody, start: float, bpm: float) -> Iterator[AnswerNote]:
+        """Each note is yielded as soon as it is sampled and committed to the model only when the
+        next one is asked for: on the phrase-end path there is one proposal, no model step."""
+        imp, settings = self.improviser, self.settings
+        length = answer_length(call, settings.length_mode, settings.length_ratio)
+        end = math.inf if length.beats is None else length.beats
+        pitch_range, scale = self._mask(call)
+        velocities = [n.velocity for n in call.notes] or [80]
+        seconds_per_beat = 60.0 / bpm
+        # The model's timeline puts the call's first note at beat 0 (tokenizer.events drops the
+        # leading silence); the answer's first note goes where `start` falls on it.
+        origin = (start - self.origin) / self.tempo.period - call.notes[0].onset
+        origin = max(origin, imp.previous.onset if imp.previous is not None else 0.0)
+        for index in range(MAX_ANSWER_NOTES if length.notes is None else length.notes):
+            event = imp.propose(settings.temperature, settings.top_p, pitch_range, scale, self.rng)
+            if index == 0:  # the first note sounds at `start`, whatever gap the model wanted
+                event = replace(event, onset=origin)
+            beat = event.onset - origin
+            if beat >= end - 1e-9:
+                return
+            beats = min(event.duration, end - beat)
+            yield AnswerNote(event.pitches, start + beat * seconds_per_beat, beats * seconds_per_beat,
+                             velocities[index % len(velocities)], beat, beats)
+            imp.commit(event)
+
+
+def cut(note: AnswerNote, until: float) -> AnswerNote:
+    """The note ended at `until` (seconds) if it would sound longer: an answer is a line of
+    events, each cut where the next begins, never a pile-up of held notes."""
+    if note.time + note.duration <= until:
+        return note
+    seconds = max(0.0, until - note.time)
+    return replace(note, duration=seconds, beats=note.beats * seconds / note.duration)
+
+
+def _minor_leading_tone(key: KeyEstimate) -> frozenset[int]:
+    """Minor keys also allow the raised 7th (harmonic minor), as folk and classical tunes use it."""
+    return frozenset({(key.tonic_pc + 11) % 12}) if key.mode == "minor" else frozenset()
+
+
+__all__ = ["Responder", "AnswerNote", "cut"]
