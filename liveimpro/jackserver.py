@@ -3,8 +3,15 @@
 Used by the test suite, the benchmarks and `liveimpro demo`, each under a server
 name of its own so that it never touches a musician's running JACK server:
 
-    with JackServer("liveimpro-test") as jack:   # sets JACK_DEFAULT_SERVER for this process
+    with JackServer.for_purpose("test") as jack:  # "liveimpro-test"; sets JACK_DEFAULT_SERVER here
         ...                                       # rtmidi's JACK API now sees this server
+
+Names are stable, one per purpose ("liveimpro-test", "liveimpro-demo", ...), never one per
+process: JACK 2 keeps its servers in a table of 8 entries (`REGISTRY`) and frees the entry of a
+killed server only when a server of the same name starts again. With a name per process, eight
+killed runs would fill the table and no jackd would start on the machine again; with stable
+names the next run of the same purpose reclaims what a killed one left. When the name is taken by
+a server still running (two runs at once), `for_purpose` takes the next of a few numbered ones.
 """
 from __future__ import annotations
 
@@ -34,6 +41,22 @@ class JackServer:
         self._previous_env: str | None = None
         self._log = None  # jackd's output
 
+    @classmethod
+    def for_purpose(cls, purpose: str, slots: int = 4, **options) -> "JackServer":
+        """A started server named "liveimpro-PURPOSE", or "liveimpro-PURPOSE-2" .. "-SLOTS" when the
+        names before are taken by running servers; UserError naming them when all are."""
+        failures = []
+        for slot in range(1, slots + 1):
+            name = f"liveimpro-{purpose}" + (f"-{slot}" if slot > 1 else "")
+            if is_running(name):
+                failures.append(f"{name}: running")
+                continue
+            try:
+                return cls(name, **options).start()
+            except UserError as error:  # started by another process in the meantime, or jackd failed
+                failures.append(f"{name}: {error}")
+        raise UserError(f"no JACK server could be started for {purpose!r} ({'; '.join(failures)})")
+
     @property
     def period_ms(self) -> float:
         return 1000.0 * self.period / self.sample_rate
@@ -60,11 +83,7 @@ class JackServer:
                 reason = next((line for line in err if re.search(r"error|cannot|failed|too many|unable", line, re.I)),
                               err[-1] if err else "no message")
                 raise UserError(f"jackd exited at start: {reason}{_full_registry_hint()}")
-            # JACK_NO_START_SERVER: a client that finds no server starts one of its own by default,
-            # which would take the name from the jackd starting here (it then exits)
-            probe = subprocess.run(["jack_lsp", "-s", self.name], capture_output=True,
-                                   env={**os.environ, "JACK_NO_START_SERVER": "1"})
-            if probe.returncode == 0:
+            if is_running(self.name):
                 return self
             time.sleep(0.05)
         self.stop()
@@ -105,10 +124,19 @@ class JackServer:
             os.environ["JACK_DEFAULT_SERVER"] = self._previous_env
 
     def __enter__(self) -> "JackServer":
-        return self.start()
+        return self if self._process is not None else self.start()  # for_purpose() has started it
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def is_running(name: str) -> bool:
+    """Whether a JACK server of this name answers a client now."""
+    # JACK_NO_START_SERVER: a client that finds no server starts one of its own by default, which
+    # would take the name (from a jackd being started, or from nobody)
+    probe = subprocess.run(["jack_lsp", "-s", name], capture_output=True,
+                           env={**os.environ, "JACK_NO_START_SERVER": "1"})
+    return probe.returncode == 0
 
 
 REGISTRY = Path("/dev/shm/jack-shm-registry")  # JACK 2's table of servers, shared by all of them

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from liveimpro.cli import run_reporting_errors
+
 ENGINE_PORT = "bench-engine in"
 END_CC = 85
 
@@ -139,7 +141,7 @@ def main() -> int:
     print("command:", " ".join([os.path.relpath(sys.executable)] + sys.argv))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"model {model}")
-    with JackServer(f"liveimpro-bench-engine-{os.getpid()}") as jack:
+    with JackServer.for_purpose("bench-engine") as jack:
         print(f"JACK dummy driver, period {jack.period_ms:.2f} ms")
         print(f"\nreaction: phrase-end decision -> first answer note sent (ms)\n"
               f"{'engine':26} {'calls':>6} {'median':>9} {'p99':>9} {'max':>9}")
@@ -169,4 +171,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_errors("bench_engine", main))

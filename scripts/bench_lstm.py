@@ -27,19 +27,19 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 from torch import nn
 
+from liveimpro.cli import run_reporting_errors
+from liveimpro.data.training import make_optimizer
+from liveimpro.data.tune_batches import collate, epoch_batches, train_step
 from liveimpro.lstm.network import ModelConfig, NextTokenLSTM
 from liveimpro.modelcard import quiet_torchscript
 from liveimpro.lstm.improviser import Improviser
 from liveimpro.tokens.base import BOS, Event
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import train_lstm  # noqa: E402  (the trainer's own batching, loss and optimizer)
 
 CONTEXTS = (16, 64, 256, 1024)
 
@@ -197,21 +197,20 @@ def bench_step_forms(card: dict, repeats: int) -> None:
 
 
 def bench_training(card: dict, tunes: list[np.ndarray], seconds: float) -> None:
-    cfg = train_lstm.TrainConfig(**{**card["config"], "batch_size": 32})
+    cfg = SimpleNamespace(**{**card["config"], "batch_size": 32})  # the trainer's config, saved in the card
     print(f"\n4. training throughput (forward + backward + AdamW, batch 32 tunes, bf16 autocast {cfg.bf16}, "
           f"~{seconds:.0f} s each)")
     for threads in sorted({1, os.cpu_count() or 1}):
         torch.set_num_threads(threads)
         torch.manual_seed(0)
         net = NextTokenLSTM(ModelConfig(**card["model_config"]))
-        optimizer = train_lstm.make_optimizer(net, cfg, fused_ok=False)
+        optimizer = make_optimizer(net, cfg)
         lengths = np.array([len(t) for t in tunes])
-        batches = train_lstm.epoch_batches(lengths, cfg.batch_size, 0, 0)
+        batches = epoch_batches(lengths, cfg.batch_size, 0, 0)
         tokens, started, i = 0, time.perf_counter(), 0
         while time.perf_counter() - started < seconds:
-            batch = train_lstm.collate([tunes[j] for j in batches[i % len(batches)]], cfg.max_len,
-                                       np.random.default_rng(i))
-            train_lstm.train_step(net, optimizer, batch, 1e-3, cfg)
+            batch = collate([tunes[j] for j in batches[i % len(batches)]], cfg.max_len, np.random.default_rng(i))
+            train_step(net, optimizer, batch, 1e-3, cfg.grad_clip, cfg.bf16)
             tokens += int((batch[:, 1:] != 0).sum())
             i += 1
         print(f"   {threads} thread(s): {tokens / (time.perf_counter() - started):10,.0f} tokens/s ({i} steps)")
@@ -271,4 +270,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_errors("bench_lstm", main))

@@ -38,6 +38,7 @@ import time
 
 import numpy as np
 
+from liveimpro.cli import run_reporting_errors
 from liveimpro.live.scheduler import Scheduler, SendLog
 from liveimpro.live.sinks import MemorySink, MidiPortSink
 from liveimpro.midi.messages import control_change
@@ -199,7 +200,7 @@ def count_xruns(jack) -> int | None:
 def over_jack(args, rng) -> None:
     from liveimpro.jackserver import JackServer
     from liveimpro.midi.ports import open_output
-    with JackServer(f"liveimpro-bench-{os.getpid()}") as jack:
+    with JackServer.for_purpose("bench") as jack:
         sink = MidiPortSink(open_output(None, api="jack", client_name="liveimpro-bench"), name="bench out")
         print(f"\nThrough JACK (dummy driver, {'real-time' if jack.realtime else 'not real-time'}, period {jack.period} frames = {jack.period_ms:.2f} ms): "
               "delivered - scheduled, as taken by a receiver process (ms)")
@@ -272,4 +273,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_errors("bench_scheduler", main))

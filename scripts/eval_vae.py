@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from liveimpro.cli import run_reporting_errors
 from liveimpro.data.dataset import Dataset
 from liveimpro.errors import UserError
 from liveimpro.melody import Melody
@@ -126,14 +127,14 @@ class LSTMScore:
     """Bits per note of a melody under an exported LSTM, as `liveimpro evaluate` counts them."""
 
     def __init__(self, folder):
-        from liveimpro.cli.evaluate import LSTMPredictor
+        from liveimpro.data.evaluation import LSTMPredictor
         from liveimpro.lstm.folder import load_model_folder
 
         loaded = load_model_folder(folder)
         self.tokenizer, self.predictor = loaded.tokenizer, LSTMPredictor(loaded)
 
     def __call__(self, melodies: list[Melody]) -> tuple[float, float]:
-        from liveimpro.cli.evaluate import score
+        from liveimpro.data.evaluation import score
 
         tally = score(self.tokenizer, [self.tokenizer.encode(m) for m in melodies if m.notes],
                       [self.predictor])[self.predictor.name]
@@ -270,8 +271,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except UserError as error:
-        print(f"eval_vae: error: {error}", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(run_reporting_errors("eval_vae", main))

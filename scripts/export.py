@@ -20,16 +20,14 @@ import sys
 
 import torch
 
+from liveimpro.cli import run_reporting_errors
+from liveimpro.data.training import DATA_DESCRIPTION
 from liveimpro.errors import UserError
 from liveimpro.lstm.network import ModelConfig, NextTokenLSTM, standalone_torchscript
 from liveimpro.lstm.folder import load_model_folder, save_model_folder
 from liveimpro.modelcard import quiet_torchscript
 from liveimpro.data.dataset import tokenizer_class
 from liveimpro.tokens.base import BOS
-
-DATA_DESCRIPTION = ("Essen folk song collection (music21 corpus, essenFolksong/*.abc) minus kinder0.abc, "
-                    "which is held out for evaluation; split into train/valid by tune")
-
 
 def check_step_matches(trained: NextTokenLSTM, scripted, length: int = 200) -> float:
     """Largest difference between the trained network's logits and a step form's, step by step and whole."""
@@ -102,8 +100,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except UserError as error:
-        print(f"export: error: {error}", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(run_reporting_errors("export", main))

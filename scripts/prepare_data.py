@@ -16,6 +16,7 @@ import os
 import sys
 import time
 
+from liveimpro.cli import run_reporting_errors
 from liveimpro.data.corpus import essen_files, find_files, is_reserved, read_many, reserved_essen_files, skip_summary
 from liveimpro.data.dataset import KINDS, Dataset
 from liveimpro.errors import UserError
@@ -79,7 +80,12 @@ def nothing_read(results) -> str:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    """Exit status; an error the user can act on is one line on stderr (`prepare_data: error: ...`)."""
+    given = sys.argv[1:] if argv is None else argv
+    return run_reporting_errors("prepare_data", prepare, parse_args(argv), given)
+
+
+def prepare(args: argparse.Namespace, given: list[str]) -> int:
     started = time.perf_counter()
     try:
         files = find_files(args.paths) if args.paths else essen_files() + reserved_essen_files()
@@ -94,13 +100,11 @@ def main(argv=None) -> int:
                                 min_count=args.min_count, kinds=args.kinds, dedupe=not args.keep_duplicates,
                                 skipped_files=[(path.name, "reserved for evaluation") for path in reserved])
         dataset.summary["inputs"] = [str(path) for path in files]
-        given = sys.argv[1:] if argv is None else argv
         dataset.summary["command"] = " ".join(["scripts/prepare_data.py", *given])
         dataset.summary["seconds"] = round(time.perf_counter() - started, 1)
         dataset.save(args.out)
-    except (UserError, ValueError) as error:
-        print(f"prepare_data: error: {error}", file=sys.stderr)
-        return 1
+    except ValueError as error:  # options Dataset.build refuses (a share outside 0..1, a negative transposition)
+        raise UserError(str(error)) from None
     print_summary(dataset.summary)
     print(f"saved {args.out} in {dataset.summary['seconds']} s")
     return 0

@@ -18,6 +18,8 @@ bites (no posterior collapse). Teacher forcing with scheduled sampling, in two p
 pass without gradient samples the decoder's own choice at each step, then a share of the decoder's
 inputs (rising linearly to `sampling_max` over `sampling_steps`) is replaced by those samples for the
 pass that learns (Duckworth et al. 2019's parallel scheduled sampling: it keeps the fused LSTM kernel).
+The command line, config, learning-rate schedule, optimizer step and checkpoint are liveimpro.data.training
+(shared with scripts/train_lstm.py).
 
 Writes to --out: ckpt.pt (weights, optimizer, config, history; read back with torch.load(weights_only=True))
 and loss.png. With --export DIR the final weights are written as a model folder at the end
@@ -28,31 +30,26 @@ the reconstructions poor, and the runs here see less than two epochs of windows,
 """
 from __future__ import annotations
 
-import argparse
 import datetime
-import math
 import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # scripts/: the LSTM trainer's shared parts
-from export import DATA_DESCRIPTION  # noqa: E402
-import train_lstm  # noqa: E402
-from train_lstm import learning_rate, make_optimizer  # noqa: E402
-
+from liveimpro.cli import run_reporting_errors
 from liveimpro.data.dataset import Dataset
+from liveimpro.data.training import (DATA_DESCRIPTION, LN2, bits, config_parser, learning_rate, make_optimizer,
+                                     optimizer_step, plot_curves, read_config, save_checkpoint, set_threads,
+                                     show_config)
 from liveimpro.errors import UserError
 from liveimpro.vae.network import DECODERS, VAEConfig, build_vae
 from liveimpro.vae.steps import MAX_PITCH, MIN_PITCH, NUM_CLASSES, SHAPES, pitch_class, shape_windows
-
-LN2 = math.log(2)
 
 
 @dataclass
@@ -93,19 +90,10 @@ CHOICES = {"decoder": DECODERS}
 def parse_args(argv=None) -> tuple[dict, bool, str | None]:
     """(options given on the command line, --resume, --export); only given options, so they can override a
     resumed run's."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], argument_default=argparse.SUPPRESS)
-    for f in fields(TrainConfig):
-        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, choices=CHOICES.get(f.name),
-                            type={"int": int, "float": float, "str": str}[f.type], help=f"default: {f.default!r}")
-    parser.add_argument("--resume", action="store_true", default=False, help="continue the run in --out")
+    parser = config_parser(TrainConfig, __doc__.split("\n\n")[0], CHOICES)
     parser.add_argument("--export", metavar="DIR", default=None, help="write the final weights as a model folder")
     args = vars(parser.parse_args(argv))
     return args, args.pop("resume"), args.pop("export")
-
-
-def read_config(given: dict, resume: bool) -> tuple[TrainConfig, dict | None]:
-    """(config, checkpoint to resume or None): the LSTM trainer's rules, with this trainer's config."""
-    return train_lstm.read_config(given, resume, TrainConfig, FIXED_ON_RESUME)
 
 
 def transpose_rows(rows: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -152,8 +140,7 @@ class Batches:
 
 
 def train_step(model, optimizer, cfg: TrainConfig, shape: int, steps: torch.Tensor, step: int) -> dict:
-    for group in optimizer.param_groups:
-        group["lr"] = learning_rate(cfg, step)
+    """One optimizer step on a batch of windows of one shape; the figures of the step."""
     mu, logvar = model.encode(steps, shape)
     z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
     inputs = decoder_inputs(steps, model.start)
@@ -168,11 +155,7 @@ def train_step(model, optimizer, cfg: TrainConfig, shape: int, steps: torch.Tens
     kl = kl_per_dimension(mu, logvar).sum(dim=1)
     beta = schedule(cfg.beta, cfg.kl_anneal_steps, step)
     loss = (recon + beta * torch.clamp(kl - cfg.free_bits * LN2, min=0.0)).mean()
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if cfg.grad_clip:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-    optimizer.step()
+    optimizer_step(model, optimizer, loss, learning_rate(cfg, step), cfg.grad_clip)
     return {"recon": recon.mean().item() / steps.shape[1], "kl": kl.mean().item(), "beta": beta, "sampling": share}
 
 
@@ -195,27 +178,6 @@ def evaluate(model, windows: list[np.ndarray], seed: int) -> dict:
             step_count += steps.numel()
     model.train()
     return {"recon": recon / step_count, "kl": kl / count, "elbo": (recon + kl) / step_count}
-
-
-def plot_history(history: dict, path: str, free_bits: float) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(history["step"], [x / LN2 for x in history["train_recon"]], label="train")
-    left.plot(history["step"], [x / LN2 for x in history["valid_recon"]], label="valid")
-    left.set_ylabel("reconstruction, bits per step")
-    right.plot(history["step"], [x / LN2 for x in history["train_kl"]], label="train")
-    right.plot(history["step"], [x / LN2 for x in history["valid_kl"]], label="valid")
-    right.axhline(free_bits, color="0.5", linestyle="--", label="free bits")
-    right.set_ylabel("KL, bits per window")
-    for ax in (left, right):
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def export_folder(ckpt: dict, folder: str, valid: list[np.ndarray]) -> dict:
@@ -268,11 +230,9 @@ def loaded_difference(model, scripted, windows: list[np.ndarray]) -> float:
 
 def main(argv=None) -> int:
     given, resume, export_to = parse_args(argv)
-    cfg, ckpt = read_config(given, resume)
-    print(f"{'resuming' if ckpt else 'training'} with config:")
-    for key, value in asdict(cfg).items():
-        print(f"  {key} = {value!r}")
-    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    cfg, ckpt = read_config(given, resume, TrainConfig, FIXED_ON_RESUME)
+    print(show_config(cfg, resuming=ckpt is not None))
+    set_threads(cfg.threads)
 
     dataset = Dataset.load(cfg.data)
     train = shape_windows(dataset.melodies("train"))
@@ -284,7 +244,7 @@ def main(argv=None) -> int:
                           latent=cfg.latent, conductor_hidden=cfg.conductor_hidden, dec_hidden=cfg.dec_hidden)
     torch.manual_seed(cfg.seed)
     model = build_vae(model_cfg)
-    optimizer = make_optimizer(model, cfg, fused_ok=False)
+    optimizer = make_optimizer(model, cfg)
     step, prior_seconds = 0, 0.0
     history = {key: [] for key in ("step", "train_recon", "train_kl", "valid_recon", "valid_kl", "valid_elbo",
                                    "beta", "sampling", "windows_per_s")}
@@ -306,9 +266,12 @@ def main(argv=None) -> int:
                  "config": asdict(cfg), "model_config": asdict(model_cfg), "step": step,
                  "history": history, "train_seconds": prior_seconds + time.perf_counter() - run_start,
                  "windows": windows, "data_summary": dataset.summary}
-        torch.save(state, ckpt_path + ".tmp")
-        os.replace(ckpt_path + ".tmp", ckpt_path)  # a run killed while saving keeps its previous checkpoint
-        plot_history(history, os.path.join(cfg.out, "loss.png"), cfg.free_bits)
+        save_checkpoint(state, ckpt_path)
+        plot_curves(os.path.join(cfg.out, "loss.png"), history["step"], [
+            ("reconstruction, bits per step", {"train": bits(history["train_recon"]),
+                                               "valid": bits(history["valid_recon"])}),
+            ("KL, bits per window", {"train": bits(history["train_kl"]), "valid": bits(history["valid_kl"]),
+                                     "free bits": cfg.free_bits})])
         return state
 
     bar = tqdm(total=cfg.max_steps, initial=step, dynamic_ncols=True, file=sys.stdout)
@@ -353,8 +316,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except UserError as error:
-        print(f"train_vae: error: {error}", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(run_reporting_errors("train_vae", main))

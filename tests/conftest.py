@@ -13,8 +13,7 @@ from liveimpro.jackserver import JackServer
 
 @pytest.fixture(scope="session")
 def jack_server():
-    server = JackServer(f"liveimpro-test-{os.getpid()}")
-    server.start()
+    server = JackServer.for_purpose("test")
     os.environ["LIVEIMPRO_MIDI_API"] = "jack"
     os.environ["JACK_NO_START_SERVER"] = "1"  # no JACK client of the tests ever starts a server of its own
     try:

@@ -3,7 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from liveimpro.midi.clock import CLOCK, CONTINUE, SONG_POSITION, START, STOP, MidiClock
+from liveimpro.midi.clock import MidiClock
+from liveimpro.midi.messages import CLOCK, CONTINUE, SONG_POSITION, START, STOP
 
 
 def send_ticks(clock, start, count, bpm, jitter=0.0, seed=0):

@@ -13,10 +13,12 @@ import pytest
 import torch
 
 from liveimpro.data.baselines import Mixture, ShortTermOnly, Uniform
-from liveimpro.cli import main
+from liveimpro.cli import build_parser, main
+from liveimpro.cli.options import DEFAULT_MODEL
 from liveimpro.data.corpus import FileResult
 from liveimpro.data.dataset import Dataset
-from liveimpro.cli.evaluate import LSTMPredictor, note_pitches, score
+from liveimpro.data.evaluation import (EvaluationOptions, LSTMPredictor, evaluate_models, load_training_data,
+                                       note_pitches, score)
 from liveimpro.melody import melody_from_tuples
 from liveimpro.midi.files import write_midi
 from liveimpro.lstm.network import ModelConfig, NextTokenLSTM
@@ -160,3 +162,57 @@ def test_cli_without_anything_to_score_is_a_one_line_error(capsys):
     assert main(["evaluate"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nothing to score" in err
+
+
+def test_the_library_takes_plain_parameters(tiny):
+    data, model = tiny
+    (report,) = evaluate_models([model], split="valid", dataset=load_training_data(data),
+                                options=EvaluationOptions(limit=5, adapt=True))
+    assert report["melodies"] == 5 and report["mixing"] == {"combination": "arithmetic", "bias": 3.0}
+    assert load_training_data(data.parent / "none") is None
+
+
+def test_defaults_come_from_the_package_not_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["evaluate", "song.mid"])
+    assert args.data == REPO / "data" / "essen" and args.model is None and args.jobs == 1
+    import liveimpro.cli.evaluate as command
+    assert command.DEFAULT_MODEL is DEFAULT_MODEL and DEFAULT_MODEL.is_absolute()
+
+
+def song_folder(folder: Path, count: int) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    for i in range(count):
+        write_midi(folder / f"song{i}.mid", folk_tune(rng, int(rng.integers(55, 70))))
+    return folder
+
+
+def test_jobs_2_gives_the_same_numbers_as_jobs_1(tiny, tmp_path, capsys, monkeypatch):
+    data, model = tiny
+    folder = song_folder(tmp_path / "songs", 6)
+    reports = {}
+    for jobs in (1, 2):
+        monkeypatch.setenv("LIVEIMPRO_CACHE", str(tmp_path / f"cache{jobs}"))  # an empty cache: every file parsed
+        (report,) = evaluate_json(capsys, "--model", model, "--data", data, "--adapt", "--jobs", jobs, folder)["reports"]
+        del report["seconds"]
+        reports[jobs] = report
+        assert len(list((tmp_path / f"cache{jobs}").rglob("*.json.gz"))) == 6
+    assert reports[1]["melodies"] == 6 and reports[1]["notes"] == 6 * 24
+    assert reports[2] == reports[1]
+
+
+def test_missing_training_data_is_one_line_on_stderr_and_the_model_rows_stay(tiny, tmp_path, capsys, monkeypatch):
+    data, model = tiny
+    monkeypatch.setenv("LIVEIMPRO_CACHE", str(tmp_path / "cache"))
+    folder = song_folder(tmp_path / "songs", 2)
+    assert main(["evaluate", "--model", str(model), "--data", str(tmp_path / "none"), str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and err.startswith(f"liveimpro evaluate: no training data at {tmp_path / 'none'}")
+    assert "scripts/prepare_data.py --out " + str((tmp_path / "none").resolve()) in err
+    assert [line.split()[0] for line in out.splitlines() if line.startswith("  ")] == [
+        "note:", "predictor", "uniform", "LSTM"]
+    assert main(["evaluate", "--model", str(model), "--data", str(data), str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and [line.split()[0] for line in out.splitlines() if line.startswith("  ")] == [
+        "predictor", "uniform", "unigram", "PPM", "LSTM"]

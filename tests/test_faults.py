@@ -89,9 +89,8 @@ def test_the_keyboard_unplugged_with_keys_down_ends_the_phrase(duet, tmp_path):
 @pytest.fixture
 def own_jack(jack_server):
     """A JACK server of this test's own, to kill and restart; the session's server is untouched."""
-    name = f"liveimpro-restart-{os.getpid()}"
-    server = JackServer(name)
-    server.start()
+    server = JackServer.for_purpose("restart")
+    name = server.name
     os.environ["JACK_DEFAULT_SERVER"] = jack_server.name  # this process keeps to the session's server
     yield server, {"JACK_DEFAULT_SERVER": name}
     server.stop()

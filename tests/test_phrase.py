@@ -1,6 +1,7 @@
 import pytest
 
-from liveimpro.midi.clock import CLOCK, START, MidiClock
+from liveimpro.midi.clock import MidiClock
+from liveimpro.midi.messages import CLOCK, START
 from liveimpro.music.keys import KeyTracker
 from liveimpro.live.input import ControlChange, LiveInput, NoteOff, NoteOn
 from liveimpro.music.played import phrase_melody

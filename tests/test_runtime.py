@@ -9,7 +9,8 @@ import torch
 
 from liveimpro.errors import ModelError
 from liveimpro.lstm.improviser import Improviser
-from liveimpro.tokens.base import EOS, Event
+from liveimpro.tokens.base import EOS
+from liveimpro.tokens.event import Event
 from test_model import synthetic_melodies, tiny_model_folder
 
 REPO = Path(__file__).resolve().parents[1]

@@ -3,7 +3,6 @@ received by a second rtmidi client."""
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 import pytest
@@ -133,7 +132,7 @@ def test_close_sends_note_offs_then_closes_the_port(jack_server):
 
 def test_jack_server_going_away_mid_stream_does_not_stop_the_scheduler():
     # a JACK server of this test's own: it is killed while the answer plays
-    with JackServer(f"liveimpro-vanish-{os.getpid()}") as server:
+    with JackServer.for_purpose("vanish") as server:
         sink = MidiPortSink(open_output(None, api="jack", client_name="liveimpro-vanish"))
         scheduler = Scheduler(sink).start()
         now = time.perf_counter()

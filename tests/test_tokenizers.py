@@ -13,7 +13,8 @@ from liveimpro.tokens.curve import MAX_INTERVAL, CurveTokenizer, fold_interval
 from liveimpro.errors import ModelError
 from liveimpro.melody import Melody, Note, melody_from_tuples
 from liveimpro.tokens.note import NoteTokenizer, normal_order, stack
-from liveimpro.tokens.base import BOS, EOS, PAD, TIME_SCALE, Event
+from liveimpro.tokens.base import BOS, EOS, PAD, TIME_SCALE
+from liveimpro.tokens.event import Event
 from liveimpro.tokens.registry import load_tokenizer
 from liveimpro.tokens.vocab import Vocabulary
 

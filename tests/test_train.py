@@ -1,5 +1,6 @@
 """scripts/train_lstm.py and scripts/export.py on a tiny synthetic dataset: checkpoint and loss curve,
-repeatable runs, exact resume, PAD masking, torchrun with two CPU processes, export to a model folder."""
+repeatable runs, exact resume, PAD masking, torchrun with two CPU processes, export to a model folder;
+the parts they share (liveimpro.data.training, liveimpro.data.tune_batches)."""
 from __future__ import annotations
 
 import math
@@ -14,6 +15,8 @@ import torch
 
 from liveimpro.data.corpus import FileResult
 from liveimpro.data.dataset import Dataset
+from liveimpro.data.training import learning_rate
+from liveimpro.data.tune_batches import batch_loss, collate, epoch_batches, validation_loss
 from liveimpro.errors import UserError
 from liveimpro.lstm.network import ModelConfig, NextTokenLSTM
 from liveimpro.lstm.folder import load_model_folder
@@ -24,9 +27,6 @@ from script_modules import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
-
-
-
 
 train_lstm = load_script("train_lstm")
 export = load_script("export")
@@ -108,24 +108,24 @@ def test_padding_is_masked_out_of_the_loss():
     net = NextTokenLSTM(ModelConfig(vocab_size=20, embed_dim=8, hidden=8)).eval()
     tunes = [np.array([1, 5, 6, 7, 2]), np.array([1, 9, 2]), np.array([1, 4, 4, 4, 4, 4, 3, 2])]
     with torch.no_grad():
-        batched = train_lstm.batch_loss(net, train_lstm.collate(tunes, 100, None), reduction="sum")
-        alone = sum(train_lstm.batch_loss(net, train_lstm.collate([t], 100, None), reduction="sum") for t in tunes)
+        batched = batch_loss(net, collate(tunes, 100, None), reduction="sum")
+        alone = sum(batch_loss(net, collate([t], 100, None), reduction="sum") for t in tunes)
     torch.testing.assert_close(batched, alone)
 
 
 def test_long_tunes_become_windows_and_every_tune_is_seen_once_per_epoch():
     rng = np.random.default_rng(0)
-    batch = train_lstm.collate([np.arange(1, 40)], 10, rng)
+    batch = collate([np.arange(1, 40)], 10, rng)
     assert batch.shape == (1, 11) and torch.all(batch[0, 1:] - batch[0, :-1] == 1)
     lengths = np.arange(103) % 17 + 3
-    batches = train_lstm.epoch_batches(lengths, 8, seed=1, epoch=4)
+    batches = epoch_batches(lengths, 8, seed=1, epoch=4)
     assert sorted(np.concatenate(batches).tolist()) == list(range(103))
-    assert [b.tolist() for b in batches] == [b.tolist() for b in train_lstm.epoch_batches(lengths, 8, 1, 4)]
+    assert [b.tolist() for b in batches] == [b.tolist() for b in epoch_batches(lengths, 8, 1, 4)]
 
 
 def test_learning_rate_warms_up_then_decays_to_min_lr():
     cfg = train_lstm.TrainConfig(lr=1.0, min_lr=0.1, warmup_steps=10, max_steps=110)
-    rates = [train_lstm.learning_rate(cfg, s) for s in range(120)]
+    rates = [learning_rate(cfg, s) for s in range(120)]
     assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(rates[9:], rates[10:]))
     assert rates[110] == rates[119] == pytest.approx(0.1)
@@ -145,7 +145,7 @@ def test_torchrun_with_two_cpu_processes(data, tmp_path):
     assert ckpt["step"] == 8
     net = NextTokenLSTM(ModelConfig(**ckpt["model_config"]))
     net.load_state_dict(ckpt["model"])
-    alone = train_lstm.evaluate(net, Dataset.load(data).tokens("curve", "valid"), 16, "cpu", 0, 1)
+    alone = validation_loss(net, Dataset.load(data).tokens("curve", "valid"), 16, "cpu", 0, 1)
     assert alone == pytest.approx(ckpt["history"]["valid"][-1], rel=1e-6)  # the two halves added up right
 
 

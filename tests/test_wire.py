@@ -300,7 +300,7 @@ class Wire:
         assert len(improviser._masks) <= 64
         assert improviser.adapt.short_term._length <= improviser.adapt.short_term.max_history
         assert engine.responder.keys.histogram.shape == (12,)
-        assert len(engine._sent) <= 2 * engine.live.max_notes + 256
+        assert len(engine.answer.sent) <= 2 * engine.live.max_notes + 256
 
     def close(self) -> None:
         """Stop everything; what the engine left sounding is checked before the sink's safety net.

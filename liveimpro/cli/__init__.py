@@ -2,7 +2,8 @@
 
 Each command module defines `add_arguments(parser)` and `run(args) -> int`.
 Errors that a user can act on are raised as `liveimpro.errors.UserError` and
-printed as one line, never as a traceback.
+printed as one line, never as a traceback (`run_reporting_errors`, which the
+scripts in scripts/ use too).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import Callable
 
 from ..errors import UserError
 
@@ -45,10 +47,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # warnings of the modules (a port gone, a session file not written) as one line each
     logging.basicConfig(level=logging.WARNING, format=f"liveimpro {args.command}: warning: %(message)s")
+    return run_reporting_errors(f"liveimpro {args.command}", lambda: importlib.import_module(args._module).run(args))
+
+
+def run_reporting_errors(name: str, function: Callable[..., int | None], *args) -> int:
+    """`function(*args)`'s exit status (None: 0), for `liveimpro` and the scripts in scripts/ alike.
+
+    A UserError is one line on stderr, `NAME: error: message`, and status 1, never a traceback;
+    Ctrl-C (KeyboardInterrupt) is status 130, quietly, as a shell reports a program ended by SIGINT.
+    Anything else is a bug, and its traceback shows."""
     try:
-        return importlib.import_module(args._module).run(args) or 0
+        return function(*args) or 0
     except UserError as exc:
-        print(f"liveimpro {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

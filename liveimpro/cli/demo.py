@@ -7,10 +7,10 @@ and a piano roll of calls and answers, and prints the timing figures it measured
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
+from ..midi.messages import note_off, note_on
 from .options import add_answer_arguments
 
 # (pitch, onset beat, length in beats): two 2-bar calls in G major, played at DEMO_BPM
@@ -31,10 +31,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..live.engine import Engine, EngineConfig
+    from ..live.engine import Engine
     from ..errors import UserError
     from ..jackserver import JackServer
-    from .options import load_responder, settings_from_args
+    from .options import build_responder
     from ..midi.reader import PortReader
     from ..midi.ports import open_input, open_output
     from ..live.recorder import SessionRecorder
@@ -43,11 +43,11 @@ def run(args) -> int:
     out_dir = args.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     session_path = out_dir / "liveimpro-demo.mid"
-    responder = load_responder(args)
-    with JackServer(f"liveimpro-demo-{os.getpid()}") as jack:
+    responder = build_responder(args)
+    with JackServer.for_purpose("demo") as jack:
         sink = MidiPortSink.open(None, api="jack")
         recorder = SessionRecorder(session_path)
-        engine = Engine(responder, sink, EngineConfig(settings=settings_from_args(args)), recorder).start()
+        engine = Engine(responder, sink, recorder=recorder).start()
         midi_in = open_input(None, api="jack")
         player = open_output("liveimpro in", api="jack", client_name="demo-player")
         listener = open_input("liveimpro out", api="jack", client_name="demo-listener")
@@ -83,8 +83,8 @@ def _play(port, call) -> None:
     """Play a call in real time (sleep, then a short spin: a player with good timing)."""
     beat = 60.0 / DEMO_BPM
     t0 = time.perf_counter() + 0.2
-    events = sorted([(t0 + on * beat, [0x90, p, PLAYER_VELOCITY]) for p, on, _ in call]
-                    + [(t0 + (on + length) * beat - 0.03, [0x80, p, 0]) for p, on, length in call])
+    events = sorted([(t0 + on * beat, note_on(0, p, PLAYER_VELOCITY)) for p, on, _ in call]
+                    + [(t0 + (on + length) * beat - 0.03, note_off(0, p)) for p, on, length in call])
     for t, message in events:
         while (left := t - time.perf_counter()) > 0.002:
             time.sleep(left - 0.002)

@@ -47,7 +47,7 @@ def run(args) -> int:
     from ..live.controls import ControlMap, parse_cc_option
     from ..live.engine import Engine, EngineConfig
     from ..errors import UserError
-    from .options import load_responder, settings_from_args
+    from .options import build_responder
     from ..midi.ports import choose_api
     from ..midi.reconnect import Connections
     from ..live.recorder import SessionRecorder
@@ -58,7 +58,7 @@ def run(args) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     controls = parse_cc_option(args.cc) if args.cc else ControlMap()
-    responder = load_responder(args)
+    responder = build_responder(args)
     if stop.is_set():
         return 130
     api = choose_api(args.api)
@@ -77,8 +77,7 @@ def run(args) -> int:
     sink = sinks[0] if len(sinks) == 1 else FanoutSink(sinks)
     recorder = None if args.no_record else SessionRecorder(
         args.record or Path(time.strftime("liveimpro-session-%Y%m%d-%H%M%S.mid")))
-    config = EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync, controls=controls,
-                          settings=settings_from_args(args))
+    config = EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync, controls=controls)
     engine = Engine(responder, sink, config, recorder)
     connections = Connections(args.input, args.output, api, engine.on_midi, sink=port_sink, audio=sinks,
                               on_input_lost=engine.release_all_keys, say=_say)

@@ -30,13 +30,13 @@ def run(args) -> int:
     from ..errors import UserError
     from ..midi.files import write_midi
     from ..music.offline import respond
-    from .options import load_responder
+    from .options import build_responder
 
     call = read_any(args.call)[0]  # the first tune with notes (read_any raises when there is none)
     if len(call.notes) > MAX_CALL_NOTES:
         raise UserError(f"{args.call}: {len(call.notes)} notes, more than the {MAX_CALL_NOTES} a call may have "
                         f"(respond answers a phrase, not a song)")
-    responder = load_responder(args)
+    responder = build_responder(args)
     answer = respond(responder, call, args.silence_beats)
     tracks = {"call": call, "answer": answer} if args.with_call else {"answer": answer}
     write_midi(args.output, tracks, tempo=call.tempo)

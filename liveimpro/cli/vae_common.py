@@ -11,16 +11,16 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..melody import Melody
+from .options import DEFAULT_VAE
 
-DEFAULT_MODEL = "models/melody-vae"
 MAX_PHRASE_BARS = 64  # vary and morph work on phrases: a longer file is refused (it would be cut into windows
 # and printed window by window)
 
 
 def add_common_arguments(parser) -> None:
     parser.add_argument("-o", "--out", required=True, metavar="DIR", help="folder for the MIDI files and piano roll")
-    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="DIR",
-                        help=f"melody VAE model folder (default {DEFAULT_MODEL})")
+    parser.add_argument("--vae", "--model", dest="vae", type=Path, default=DEFAULT_VAE, metavar="DIR",
+                        help="melody VAE model folder (default: the shipped one; --model: old spelling)")
     parser.add_argument("--seed", type=int, help="random seed: the same seed gives the same melodies")
 
 
@@ -43,7 +43,7 @@ def share(text: str) -> float:
 def load_model(args):
     from ..vae.melody_vae import MelodyVAE
 
-    return MelodyVAE.load(args.model)
+    return MelodyVAE.load(args.vae)
 
 
 def rng_of(args):

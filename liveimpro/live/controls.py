@@ -1,15 +1,15 @@
-"""Live control by MIDI CC: which controller moves which setting, and the settings.
+"""Live control by MIDI CC: which controller moves which of the live settings (`liveimpro.music.settings`).
 
 Default mapping (change it with `--cc temperature=21,end=85`; `parse_cc_option`):
 
     control      CC   controller (GM name)   value 0 .. 127 maps to
     temperature   1   modulation wheel       0.2 .. 2.0, linear (1.0 near value 56)
     top_p        73   attack time            0.5 .. 1.0, linear
-    length       74   brightness / cutoff    answer length 0.5x .. 2x the call, log scale,
+    length_ratio 74   brightness / cutoff    answer length 0.5x .. 2x the call, log scale,
                                              value 64 = the same length as the call
     mode         71   resonance / timbre     MODES split into equal zones (0..42 answer,
                                              43..85 vary, 86..127 morph)
-    morph        72   release time           morph fraction 0.0 .. 1.0, linear
+    amount       72   release time           vary/morph amount 0.0 .. 1.0, linear
     end          64   sustain pedal          ends the player's phrase on the press edge
                                              (value >= 64 after < 64): handled by
                                              liveimpro.music.phrase.PhraseDetector, not here
@@ -17,6 +17,8 @@ Default mapping (change it with `--cc temperature=21,end=85`; `parse_cc_option`)
 Knobs 71..74 are the "sound controllers" most keyboards put on their knobs, and the
 mod wheel is under the player's hand. If you play with the sustain pedal, move `end`
 to a footswitch (e.g. `--cc end=85`) so pedalling does not end your phrases.
+`--cc` also takes the
+names of release 0.1, `length` and `morph` (`ALIASES`).
 
 `LiveSettings` is frozen: `ControlMap.apply` returns a new one, so the engine can swap
 it in with one assignment and a reader never sees half an update.
@@ -26,10 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..errors import UserError
+from ..midi.messages import SUSTAIN_PEDAL
 from ..music.settings import MODES, TEMPERATURE_RANGE, TOP_P_RANGE, LiveSettings
 
-CONTROLS = ("temperature", "top_p", "length", "mode", "morph", "end")
-DEFAULT_CCS = {"temperature": 1, "top_p": 73, "length": 74, "mode": 71, "morph": 72, "end": 64}
+CONTROLS = ("temperature", "top_p", "length_ratio", "mode", "amount", "end")
+DEFAULT_CCS = {"temperature": 1, "top_p": 73, "length_ratio": 74, "mode": 71, "amount": 72,
+               "end": SUSTAIN_PEDAL}
+ALIASES = {"length": "length_ratio", "morph": "amount"}  # the names of release 0.1, accepted by --cc
 
 
 def _linear(value: int, low: float, high: float) -> float:
@@ -42,17 +47,16 @@ def control_value(control: str, value: int):
         return _linear(value, *TEMPERATURE_RANGE)
     if control == "top_p":
         return _linear(value, *TOP_P_RANGE)
-    if control == "length":  # 2 ** ((v - 64) / 64): 0.5 at 0, 1.0 at 64, ~1.98 at 127
+    if control == "length_ratio":  # 2 ** ((v - 64) / 64): 0.5 at 0, 1.0 at 64, ~1.98 at 127
         return 2.0 ** ((value - 64) / 64)
     if control == "mode":
         return MODES[min(len(MODES) - 1, value * len(MODES) // 128)]
-    if control == "morph":
+    if control == "amount":
         return value / 127
     raise ValueError(f"control {control!r} has no value")
 
 
-_SETTING = {"temperature": "temperature", "top_p": "top_p", "length": "length_ratio", "mode": "mode",
-            "morph": "morph"}
+_SETTINGS = frozenset({"temperature", "top_p", "length_ratio", "mode", "amount"})  # controls named as the setting they move
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,8 @@ class ControlMap:
         if not 0 <= value <= 127:
             return settings
         for control, number in self.ccs.items():
-            if number == control_number and control in _SETTING:
-                settings = replace(settings, **{_SETTING[control]: control_value(control, value)})
+            if number == control_number and control in _SETTINGS:
+                settings = replace(settings, **{control: control_value(control, value)})
         return settings
 
 
@@ -84,6 +88,7 @@ def parse_cc_option(text: str) -> ControlMap:
         if not item:
             continue
         name, sep, number = (s.strip() for s in item.partition("="))
+        name = ALIASES.get(name, name)
         if not sep or not name or not number:
             raise UserError(f"expected CONTROL=CC, got '{item}'")
         if name not in CONTROLS:
@@ -109,4 +114,4 @@ def parse_cc_option(text: str) -> ControlMap:
     return ControlMap(ccs)
 
 
-__all__ = ["LiveSettings", "ControlMap", "parse_cc_option", "control_value", "CONTROLS", "DEFAULT_CCS", "MODES"]
+__all__ = ["ControlMap", "parse_cc_option", "control_value", "CONTROLS", "DEFAULT_CCS", "ALIASES"]

@@ -6,8 +6,9 @@ Three threads, each with one job (python-rtmidi's midifilter/sequencer pattern):
   caller) only timestamps each message and puts it in a bounded queue (`queue_size`); when the
   queue is full the message is dropped and counted, it never blocks;
 - the engine thread (`_run`) turns messages into notes, feeds each call note to the model as
-  it arrives (`Responder.hear`), decides when the phrase has ended, and streams the answer:
-  the first note is sampled at once, each next one while the previous one sounds;
+  it arrives (`Responder.hear`), decides when the phrase has ended, and streams the answer
+  (`liveimpro.live.answer.AnswerStream`): the first note is sampled at once, each next one
+  while the previous one sounds;
 - the sender thread (`liveimpro.live.scheduler.Scheduler`) sends every event at its time.
 
 Turn-taking: a phrase ends after a silence of `silence_beats` of the player's tempo (at least
@@ -27,24 +28,19 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 from ..midi.clock import MidiClock
-from .controls import ControlMap
-from ..music.settings import LiveSettings
-from ..midi.messages import RELEASING_CONTROLS
-from .input import ControlChange, LiveInput, NoteOff, NoteOn
+from ..midi.messages import ALL_NOTES_OFF, RELEASING_CONTROLS, control_change
 from ..music.phrase import PhraseDetector, PhraseEnd
-from ..melody import Melody, Note
-from ..music.responder import AnswerNote, Responder, cut
+from ..music.responder import Responder
+from .answer import AnswerStream, ReactionTimer
+from .controls import ControlMap
+from .input import ControlChange, LiveInput, NoteOff, NoteOn
 from .scheduler import Scheduler
-from ..midi.messages import note_off, note_on
 
 log = logging.getLogger(__name__)
 _STOP = object()  # the sentinel the engine thread stops on
-ANSWER = "answer"  # scheduler tag of the answer's events
-GENERATE_AFTER = 0.004  # s after a note starts before the next is sampled: away from the send
 BAR_LOOKAHEAD = 0.25  # beats before the bar line at which a "bars" phrase end is decided, so that
 # the answer is ready to start on that bar line (a note in the call's last quarter beat is not heard)
 HELD_KEY_TIMEOUT = 8.0  # s: keys "held" this long with nothing else played count as released (a lost
@@ -59,44 +55,22 @@ class EngineConfig:
     bars: int | None = None  # with a running MIDI clock: the phrase ends after this many bars
     sync: str = "bar"  # with a running clock the answer starts on the next "bar" or "beat"
     queue_size: int = 4096  # input messages waiting for the engine thread; more are dropped
-    controls: ControlMap = field(default_factory=ControlMap)  # CC -> live setting
-    settings: LiveSettings = field(default_factory=LiveSettings)  # the live settings at start
-
-
-class ReactionTimer:
-    """Wraps the output sink and times the first answer note-on after `arm()`: the reaction
-    from the phrase-end decision to the note leaving for the port. Called in the sender thread."""
-
-    def __init__(self, sink, history: int = 1000):
-        self.sink = sink
-        self.reactions: deque[float] = deque(maxlen=history)  # seconds
-        self._armed_at: float | None = None
-
-    def arm(self, decision_time: float) -> None:
-        self._armed_at = decision_time
-
-    def send(self, message: bytes) -> None:
-        self.sink.send(message)
-        if self._armed_at is not None and message[0] & 0xF0 == 0x90 and message[2] > 0:
-            self.reactions.append(time.perf_counter() - self._armed_at)
-            self._armed_at = None
+    controls: ControlMap = field(default_factory=ControlMap)  # CC -> live setting (the settings are the responder's)
 
 
 class Engine:
     def __init__(self, responder: Responder, sink, config: EngineConfig | None = None, recorder=None):
         self.config = config or EngineConfig()
-        self.responder = responder
-        self.responder.settings = self.config.settings
+        self.responder = responder  # owns the live settings and the random generator
         self.sink = sink  # closed by the engine's owner, after stop()
         self.timer = ReactionTimer(sink)
         self.scheduler = Scheduler(self.timer)
-        self.recorder = recorder  # liveimpro.live.recorder.SessionRecorder or None
+        self.answer = AnswerStream(responder, self.scheduler, self.timer, recorder)  # recorder: a SessionRecorder
         self.clock = MidiClock()
         self.live = LiveInput()
         self.detector = PhraseDetector(self.config.silence_beats, self.config.min_silence,
                                        end_cc=self.config.controls.end_cc, bars=self.config.bars,
                                        lookahead=BAR_LOOKAHEAD, clock=self.clock if self.config.bars else None)
-        self.state = "listening"  # or "answering"
         self.received = 0  # input messages on_midi was given
         self.dropped = 0  # input messages dropped because the queue was full
         self.phrases = 0  # answers started
@@ -106,12 +80,6 @@ class Engine:
         self._queue: queue.Queue = queue.Queue(self.config.queue_size)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._answer = None  # iterator of AnswerNote while answering
-        self._next_generate: float | None = None  # when to sample the next answer note
-        self._answer_end = 0.0  # when the last scheduled answer note ends
-        self._call: tuple = ()  # the notes of the call being answered
-        self._sent: list[AnswerNote] = []  # answer notes whose note-off is scheduled
-        self._pending: AnswerNote | None = None  # the answer note whose note-off waits for the next
 
     # --- owner side ------------------------------------------------------------------------------
     def start(self) -> "Engine":
@@ -129,7 +97,7 @@ class Engine:
         except queue.Full:
             self.dropped += 1
 
-    feed = on_midi  # for callers that hold messages, not rtmidi events: feed(([0x90, 60, 90], 0))
+    feed = on_midi  # for callers that hold messages, not rtmidi events: feed((note_on(0, 60, 90), 0))
 
     def release_all_keys(self) -> None:
         """The input went away with keys down: they count as released now (All Notes Off on every
@@ -137,7 +105,7 @@ class Engine:
         now = time.perf_counter()
         for channel in range(16):
             try:
-                self._queue.put_nowait((now, [0xB0 | channel, 123, 0]))
+                self._queue.put_nowait((now, control_change(channel, ALL_NOTES_OFF, 0)))
             except queue.Full:
                 self.dropped += 1
 
@@ -155,6 +123,11 @@ class Engine:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def state(self) -> str:
+        """"answering" while an answer is streamed, else "listening"."""
+        return "answering" if self.answer.active else "listening"
 
     def status(self) -> dict:
         r = self.responder
@@ -185,11 +158,11 @@ class Engine:
             log.error("engine stopped: %s: %s", type(exc).__name__, exc)
         finally:
             self.scheduler.cancel_all()
-            self._finish_answer(time.perf_counter())
+            self.answer.finish(time.perf_counter())
 
     def _next_wake(self) -> float | None:
-        if self.state == "answering":
-            return self._next_generate if self._next_generate is not None else self._answer_end
+        if self.answer.active:
+            return self.answer.wake_time()
         return self._decision_time(time.perf_counter())
 
     def _decision_time(self, now: float) -> float | None:
@@ -213,8 +186,8 @@ class Engine:
         if isinstance(event, (NoteOn, NoteOff)):
             self._last_note_time = t
         if isinstance(event, NoteOn):
-            if self.state == "answering":
-                self._barge_in(t)
+            if self.answer.active:
+                self.answer.barge_in(t)
             if not self.detector.in_phrase:
                 self.responder.start_call()
             self.detector.on_note_on(t)
@@ -234,11 +207,8 @@ class Engine:
                 self._phrase_end(end, time.perf_counter())
 
     def _tick(self, now: float) -> None:
-        if self.state == "answering":
-            if self._next_generate is not None and now >= self._next_generate:
-                self._generate()
-            elif self._next_generate is None and now >= self._answer_end:
-                self._finish_answer(now)
+        if self.answer.active:
+            self.answer.tick(now)
             return
         decision = self._decision_time(now)
         if decision is not None and now >= decision:
@@ -255,64 +225,12 @@ class Engine:
         notes = self.live.take_phrase(end.time)
         if not notes:
             return
+        self.phrases += 1
         start = self.clock.next_boundary(decision, self.config.sync)  # None unless the clock runs and ticks
-        synced = start is not None
-        if not synced:
-            start = decision
-        self._answer = self.responder.answer(notes, end.time, start, self.clock.bpm if synced else None)
-        self._call, self._sent = notes, []
-        self.state, self.phrases = "answering", self.phrases + 1
-        if not synced:
-            self.timer.arm(decision)
-        self._generate()
-
-    def _generate(self) -> None:
-        """Sample the next answer note: schedule its note-on, and the previous note's note-off
-        (cut where this one begins)."""
-        note = next(self._answer, None)
-        channel, previous = self.responder.settings.channel, self._pending
-        events = []
-        if previous is not None:
-            previous = cut(previous, note.time if note is not None else previous.time + previous.duration)
-            events += [(previous.time + previous.duration, note_off(channel, p)) for p in previous.pitches]
-            self._sent.append(previous)
-            self._answer_end = previous.time + previous.duration
-        if note is not None:
-            # the first note is due at the decision itself: it goes now (the reaction time says how
-            # long after); the lateness log then measures the scheduler alone
-            on_time = max(note.time, time.perf_counter())
-            events += [(on_time, note_on(channel, p, note.velocity)) for p in note.pitches]
-            self._next_generate = note.time + GENERATE_AFTER
+        if start is None:  # the answer starts at the decision: its reaction is timed
+            self.answer.start(notes, end.time, decision, None, decision=decision)
         else:
-            self._next_generate = None
-        self._pending = note
-        self.scheduler.schedule_many(events, ANSWER)
-
-    def _barge_in(self, now: float) -> None:
-        self.scheduler.cancel(ANSWER)
-        if self._pending is not None and self._pending.time < now:
-            self._sent.append(cut(self._pending, now))
-        self._sent = [n for n in self._sent if n.time < now]
-        self._finish_answer(now)
-
-    def _finish_answer(self, now: float) -> None:
-        if self._answer is None:
-            return
-        if self.recorder is not None and self._call:
-            self._record(now)
-        self._answer, self._pending, self._next_generate, self.state = None, None, None, "listening"
-
-    def _record(self, now: float) -> None:
-        """Call and answer into the session file, written at once (between phrases: a crash
-        loses at most the phrase in progress)."""
-        responder = self.responder
-        self.recorder.add("call", responder.call_melody(self._call, now), responder.origin)
-        if self._sent:
-            start = self._sent[0].time  # the answer in seconds: a melody at 60 bpm, one beat a second
-            notes = [Note(p, n.time - start, n.duration, n.velocity) for n in self._sent for p in n.pitches
-                     if n.duration > 0]
-            self.recorder.add("answer", Melody(tuple(notes), tempo=60.0), start)
-        self.recorder.write()
+            self.answer.start(notes, end.time, start, self.clock.bpm)
 
 
-__all__ = ["Engine", "EngineConfig", "ReactionTimer"]
+__all__ = ["Engine", "EngineConfig"]

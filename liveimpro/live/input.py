@@ -5,13 +5,13 @@ list of ints) with our own `time.perf_counter()` timestamp in seconds, and retur
 what it meant: a `NoteOn`, a `NoteOff`, a `ControlChange`, or None. It never
 raises: a message it cannot use is skipped and counted in `LiveInput.skipped`:
 
-- `malformed`: wrong length for its status, a data byte > 127, a message that
-  starts with a data byte (a stray byte; rtmidi never delivers running status),
-  a value that is not an int 0..255, an empty message;
-- `sysex`: system exclusive (0xF0 ...);
-- `realtime`: clock, start/stop, active sensing, reset (0xF8..0xFF) — feed the
-  clock (`liveimpro.midi.clock.MidiClock.feed`) first; whatever it consumes never
-  reaches here;
+- `malformed`: wrong length for its status (`liveimpro.midi.messages.DATA_BYTES`), a data
+  byte > 127, a message that starts with a data byte (a stray byte; rtmidi never delivers
+  running status), an undefined status, a value that is not an int 0..255, an empty message;
+- `sysex`: system exclusive (SYSEX ... END_OF_EXCLUSIVE);
+- `realtime`: clock, start/stop, active sensing, reset, the undefined real-time bytes
+  (`is_realtime`) — feed the clock (`liveimpro.midi.clock.MidiClock.feed`) first;
+  whatever it consumes never reaches here;
 - `unused`: well-formed but of no use here (program change, pitch bend,
   aftertouch, system common);
 - `orphan_note_offs`: a note-off for a key that is not held.
@@ -45,13 +45,20 @@ from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from ..melody import Melody
-from ..midi.messages import RELEASING_CONTROLS
+from ..midi.messages import (
+    CONTROL_CHANGE,
+    DATA_BYTES,
+    MAX_DATA,
+    NOTE_OFF,
+    NOTE_ON,
+    RELEASING_CONTROLS,
+    STATUS_BIT,
+    SYSEX,
+    channel_of,
+    is_realtime,
+    message_kind,
+)
 from ..music.played import PlayedNote, phrase_melody
-
-# data bytes that follow each channel-message status (high nibble)
-_CHANNEL_DATA_BYTES = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
-# data bytes of the system common messages (0xF1..0xF7); 0xF4, 0xF5 are undefined
-_COMMON_DATA_BYTES = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +122,13 @@ class LiveInput:
         if kind != "channel":
             setattr(self.skipped, kind, getattr(self.skipped, kind) + 1)
             return None
-        status, data = message[0] & 0xF0, message[1:]
-        channel = message[0] & 0x0F
-        if status == 0x90 and data[1] > 0:
+        kind, data = message_kind(message[0]), message[1:]
+        channel = channel_of(message[0])
+        if kind == NOTE_ON and data[1] > 0:
             return self._note_on(channel, data[0], data[1], time)
-        if status in (0x80, 0x90):
+        if kind in (NOTE_OFF, NOTE_ON):
             return self._note_off(channel, data[0], time)
-        if status == 0xB0:
+        if kind == CONTROL_CHANGE:
             if data[0] in RELEASING_CONTROLS:
                 for ch, pitch in [k for k in self._held if k[0] == channel]:
                     self._note_off(ch, pitch, time)
@@ -181,20 +188,20 @@ def _classify(message: Sequence[int]) -> str:
         if not message:
             return "malformed"
         status = message[0]
-        if status == 0xF0 and isinstance(status, int):  # whatever follows: a 64 KB sysex is not scanned
+        if status == SYSEX and isinstance(status, int):  # whatever follows: a 64 KB sysex is not scanned
             return "sysex"
         if not all(isinstance(b, int) and 0 <= b <= 255 for b in message):
             return "malformed"
-        if status < 0x80 or any(b > 127 for b in message[1:]):
+        if status < STATUS_BIT or any(b > MAX_DATA for b in message[1:]):
             return "malformed"
-        if status >= 0xF8:
+        if is_realtime(status):  # the undefined real-time bytes too: one byte, nothing to read
             return "realtime" if len(message) == 1 else "malformed"
-        if status >= 0xF1:
-            expected = _COMMON_DATA_BYTES.get(status)
-            return "unused" if expected is not None and len(message) == expected + 1 else "malformed"
-        return "channel" if len(message) == _CHANNEL_DATA_BYTES[status & 0xF0] + 1 else "malformed"
+        expected = DATA_BYTES.get(message_kind(status))  # None: undefined, or a lone END_OF_EXCLUSIVE
+        if expected is None or len(message) != expected + 1:
+            return "malformed"
+        return "channel" if status < SYSEX else "unused"  # system common: of no use here
     except (TypeError, ValueError):  # not a sequence of ints at all
         return "malformed"
 
 
-__all__ = ["LiveInput", "PlayedNote", "NoteOn", "NoteOff", "ControlChange", "SkipCounts", "phrase_melody", "RELEASING_CONTROLS"]
+__all__ = ["LiveInput", "NoteOn", "NoteOff", "ControlChange", "SkipCounts"]

@@ -3,7 +3,7 @@ and the sinks for a MIDI port, for several sinks at once and for memory.
 
     sink = MidiPortSink.open(None)         # virtual port "liveimpro out"
     sink.send(note_on(0, 60, 90))
-    sink.close()                           # note-offs for what still sounds, then CC 123/120
+    sink.close()                           # note-offs for what still sounds, then CC 123 and 120
 
 Every note-on a sink sends gets its note-off: `SoundingNotes` counts note-ons not yet
 released, and `panic()` / `close()` release them and send All Notes Off (CC 123) and
@@ -28,15 +28,15 @@ from ..midi.messages import (
     ALL_SOUND_OFF,
     NOTE_OFF,
     NOTE_ON,
+    channel_of,
     control_change,
+    message_kind,
     note_off,
 )
 
 log = logging.getLogger(__name__)
 
 CLOSE_FLUSH = 0.05  # seconds between the last message and closing a port: two JACK periods of 1024 frames
-
-
 
 
 class SoundingNotes:
@@ -48,10 +48,10 @@ class SoundingNotes:
         self.channels: set[int] = set()  # every channel a note-on went to, for the panic CCs
 
     def update(self, message: bytes) -> None:
-        kind = message[0] & 0xF0
+        kind = message_kind(message[0])
         if kind not in (NOTE_ON, NOTE_OFF) or len(message) < 3:
             return
-        key = (message[0] & 0x0F, message[1])
+        key = (channel_of(message[0]), message[1])
         if kind == NOTE_ON and message[2] > 0:
             self._counts[key] = self._counts.get(key, 0) + 1
             self.channels.add(key[0])
@@ -257,4 +257,4 @@ class MemorySink(Sink):
         self.messages.append((self.clock(), message))
 
 
-__all__ = ["Sink", "MidiPortSink", "FanoutSink", "MemorySink", "SoundingNotes", "note_off", "control_change", "ALL_NOTES_OFF", "ALL_SOUND_OFF"]
+__all__ = ["Sink", "MidiPortSink", "FanoutSink", "MemorySink", "SoundingNotes"]

@@ -15,7 +15,8 @@ does not depend on it.
 The soundfont is the one given, else $LIVEIMPRO_SOUNDFONT, else the first *.sf2 found in
 /usr/share/sounds/sf2, /usr/share/soundfonts, ~/.local/share/soundfonts and
 ~/Library/Audio/Sounds/Banks (default-GM.sf2 first). `program` is a General MIDI program number
-0..127 for every channel, or {channel: program}; channel 9 (MIDI channel 10) plays drum kits. Events for render() are (seconds, MIDI message bytes).
+0..127 for every channel, or {channel: program}; channel 9 (MIDI channel 10) plays drum kits.
+Events for render() are (seconds, MIDI message bytes).
 """
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ import wave
 from pathlib import Path
 
 from ..errors import UserError
+from ..midi.messages import (
+    CONTROL_CHANGE,
+    NOTE_OFF,
+    NOTE_ON,
+    PITCH_BEND,
+    PROGRAM_CHANGE,
+    channel_of,
+    message_kind,
+)
 from .sinks import Sink
 
 SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts", "~/.local/share/soundfonts",
@@ -108,16 +118,16 @@ def _new_synth(soundfont, program: int | dict[int, int], sample_rate: int, gain:
 
 def _apply(synth, message: bytes) -> None:
     """Play one MIDI message on a fluidsynth.Synth; kinds FluidSynth has no call for are ignored."""
-    kind, channel = message[0] & 0xF0, message[0] & 0x0F
-    if kind == 0x90:
+    kind, channel = message_kind(message[0]), channel_of(message[0])
+    if kind == NOTE_ON:
         synth.noteon(channel, message[1], message[2])  # velocity 0 is a note-off for FluidSynth too
-    elif kind == 0x80:
+    elif kind == NOTE_OFF:
         synth.noteoff(channel, message[1])
-    elif kind == 0xB0:
+    elif kind == CONTROL_CHANGE:
         synth.cc(channel, message[1], message[2])  # includes All Notes Off / All Sound Off
-    elif kind == 0xC0:
+    elif kind == PROGRAM_CHANGE:
         synth.program_change(channel, message[1])
-    elif kind == 0xE0:
+    elif kind == PITCH_BEND:  # FluidSynth wants the bend signed, 0 at the centre (8192)
         synth.pitch_bend(channel, (message[1] | message[2] << 7) - 8192)
 
 

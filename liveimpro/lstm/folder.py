@@ -1,4 +1,11 @@
-"""TODO docstring."""
+"""A next-note LSTM's model folder: weights.pt, vocab.json (the tokenizer) and card.json.
+
+    folder = load_model_folder("models/curve-lstm")   # checked: ModelError (one line) if anything is wrong
+    folder.module.step(token, state)                   # the scripted CachedStepLSTM
+    save_model_folder(out, trained, tokenizer, card)   # what scripts/export.py writes
+
+The card, its checks and the weights file are `liveimpro.modelcard`'s, shared with the melody VAE.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass

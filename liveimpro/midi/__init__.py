@@ -1,1 +1,11 @@
-"""TODO."""
+"""MIDI on the wire and on disk, and nothing else: no engine, no models, no torch.
+
+    messages    the one home of status bytes, data-byte counts, controller numbers, note_on/note_off
+    ports       python-rtmidi ports on the first MIDI system that works (ALSA, JACK, CoreMIDI, WinMM)
+    reader      PortReader: a thread that drains an input port and stamps each message
+    clock       MidiClock: a DAW's tempo, transport, song position and bar lines from MIDI clock
+    jackwatch   JackWatch: learns when the JACK server goes away
+    reconnect   Connections: duet's named ports, reconnected when they come back
+    smf         a bounded Standard MIDI File parser for damaged or hostile files
+    files       read_midi / write_midi: Melodies in and out of MIDI files
+"""

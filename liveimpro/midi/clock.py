@@ -1,13 +1,14 @@
 """Follow a DAW's MIDI clock: tempo, transport, song position, the next bar line.
 
-Messages handled by `MidiClock.feed(message, time)` (time in seconds, injected):
+Messages handled by `MidiClock.feed(message, time)` (time in seconds, injected; the status
+bytes are liveimpro.midi.messages'):
 
-    0xF8 timing clock   24 per quarter note (beat)
-    0xFA start          position 0; the first tick after it is the downbeat at beat 0
-    0xFB continue       resume at the current position (where Stop left it, or SPP)
-    0xFC stop           the position stays where it stopped
-    0xF2 LSB MSB        song position pointer, in sixteenth notes (6 ticks); the first
-                        tick after Continue sounds at that position
+    CLOCK                   timing clock, 24 per quarter note (beat)
+    START                   position 0; the first tick after it is the downbeat at beat 0
+    CONTINUE                resume at the current position (where Stop left it, or SPP)
+    STOP                    the position stays where it stopped
+    SONG_POSITION LSB MSB   song position pointer, in sixteenth notes (6 ticks); the first
+                            tick after Continue sounds at that position
 
 `feed` returns True when it consumed the message (those five), so the caller passes the
 rest on to `liveimpro.live.input.LiveInput`. It never raises; a truncated or damaged
@@ -41,9 +42,11 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Sequence
 
+from .messages import CLOCK, CONTINUE, MAX_DATA, SONG_POSITION, START, STOP
+
 TICKS_PER_BEAT = 24
 TICKS_PER_SIXTEENTH = 6
-CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
+_TRANSPORT = (CLOCK, START, CONTINUE, STOP, SONG_POSITION)  # what feed() consumes; a tuple: any status compares
 MIN_BPM, MAX_BPM = 20.0, 400.0
 
 
@@ -78,7 +81,7 @@ class MidiClock:
             status = message[0]
         except (TypeError, IndexError, KeyError):
             return False
-        if status not in (CLOCK, START, CONTINUE, STOP, SONG_POSITION):
+        if status not in _TRANSPORT:
             return False
         if not isinstance(time, (int, float)) or not math.isfinite(time):
             self.malformed += 1
@@ -91,7 +94,7 @@ class MidiClock:
             self.running, self._tick, self._transport_time = True, None, time
         elif status == STOP:
             self.running = False
-        elif len(message) == 3 and all(isinstance(b, int) and 0 <= b <= 127 for b in message[1:]):
+        elif len(message) == 3 and all(isinstance(b, int) and 0 <= b <= MAX_DATA for b in message[1:]):
             self._next_tick = (message[1] | message[2] << 7) * TICKS_PER_SIXTEENTH
             self._tick = None  # the next tick sounds at the new position
         else:
@@ -172,4 +175,4 @@ class MidiClock:
         return max(now, self.time_of_beat(target))
 
 
-__all__ = ["MidiClock", "TICKS_PER_BEAT", "CLOCK", "START", "CONTINUE", "STOP", "SONG_POSITION"]
+__all__ = ["MidiClock", "TICKS_PER_BEAT"]

@@ -30,7 +30,7 @@ from pathlib import Path
 import mido
 
 from ..errors import MidiFileError
-from ..files import midi_file_error, one_line, read_limited
+from ..files import midi_file_error, read_limited
 from ..melody import Melody, Note
 from .smf import (
     MAX_BEATS,
@@ -46,7 +46,6 @@ TICKS_PER_BEAT = 480  # divisible by 4 and 6: straight and triplet sixteenths ar
 TEMPO_RANGE = (10.0, 1000.0)  # beats per minute taken from a file; a tempo outside is ignored (120): a set_tempo
 # can say 3.6 .. 60 million, and an answer placed in seconds at such a tempo lands beyond what a file can hold
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the longest gap between two events a MIDI file can hold
-
 
 
 def _load(path) -> SmfFile:
@@ -157,7 +156,10 @@ def _midi_key(key: str | None) -> str | None:
         return None
     tonic, _, mode = key.partition(" ")
     name = {"major": tonic, "minor": tonic + "m"}.get(mode)
-    return name if name in mido.midifiles.meta._key_signature_encode else None
+    try:  # mido checks the name against the keys a key signature can hold
+        return None if name is None else mido.MetaMessage("key_signature", key=name).key
+    except ValueError:
+        return None
 
 
 def write_midi(path, tracks: dict[str, Melody] | Melody, tempo: float | None = None,
@@ -214,5 +216,5 @@ def write_midi(path, tracks: dict[str, Melody] | Melody, tempo: float | None = N
         raise midi_file_error(path, f"cannot write ({error.strerror or error})") from None
 
 
-__all__ = ["read_midi", "read_midi_tracks", "write_midi", "midi_file_error", "read_limited", "one_line",
-           "TICKS_PER_BEAT", "TEMPO_RANGE", "MAX_FILE_BYTES", "MAX_NOTES", "MAX_BEATS"]
+__all__ = ["read_midi", "read_midi_tracks", "write_midi", "TICKS_PER_BEAT", "TEMPO_RANGE", "MAX_FILE_BYTES", "MAX_NOTES",
+           "MAX_BEATS"]

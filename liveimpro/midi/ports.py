@@ -1,6 +1,7 @@
 """Open MIDI ports through python-rtmidi on the first MIDI system that works on this machine.
 
-    from liveimpro.midi.ports import PortReader, open_input, open_output
+    from liveimpro.midi.ports import open_input, open_output
+    from liveimpro.midi.reader import PortReader
     midi_in = open_input(None)          # virtual port "liveimpro in" that a keyboard or DAW plays into
     reader = PortReader(midi_in, engine.on_midi).start()   # ... reader.stop() before midi_in.delete()
     midi_out = open_output("fluid")     # first output port whose name contains "fluid"
@@ -10,21 +11,8 @@ LIVEIMPRO_MIDI_API, or the first API of this platform whose client can be create
 (Linux: ALSA then JACK; macOS: CoreMIDI; Windows: Windows MM), probed once per process.
 Every rtmidi error is re-raised as `PortError` with a message a user can act on.
 
-`PortReader` takes messages off an input port from a thread of its own
-and hands them on (to `Engine.on_midi`), instead of a callback. On JACK a Python
-callback runs in JACK's process thread and must wait there for the GIL; when another
-thread holds it past the end of the cycle (the engine thread between bytecodes, the
-sender's spin, a busy machine), RtMidi goes on reading that cycle's events from a
-buffer JACK has already reused: the callback is handed copies of an earlier message,
-or messages of the next cycle, in place of the rest (measured: bursts of 38 messages
-into an engine answering calls came out wrong 6 times in 60; read by a PortReader,
-never), and a cycle missed altogether is lost. Nothing above RtMidi can tell: a lost or copied
-note-off leaves a key held, and the phrase waits for the held-key timeout. Such a callback
-also deadlocks the deletion of any other JACK client of the process (python-rtmidi holds
-the GIL in delete(); JACK waits for every client's cycle to end). Without a callback
-RtMidi queues each event in its own buffer without Python (`open_input` makes room for
-`INPUT_QUEUE` messages; more are dropped), and the reader drains it every `interval`
-seconds: a message is timestamped up to `interval` late.
+An input port is read by a `liveimpro.midi.reader.PortReader`, not through a callback: its
+module says why. `open_input` makes room in RtMidi's own queue for `INPUT_QUEUE` messages.
 
 Names: the client is "liveimpro", its virtual ports "liveimpro in" and "liveimpro out". JACK wants
 a unique name per client and rtmidi opens one client per port, so on JACK the second client of

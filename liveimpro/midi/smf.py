@@ -17,14 +17,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .messages import (
+    DATA_BYTES,
+    END_OF_EXCLUSIVE,
+    MAX_DATA,
+    META_EVENT,
+    NOTE_OFF,
+    NOTE_ON,
+    STATUS_BIT,
+    SYSEX,
+    channel_of,
+    message_kind,
+)
+
 MAX_FILE_BYTES = 4 * 2**20  # the largest orchestral MIDI files are ~1 MB; "black MIDI" runs to 100s of MB
 MAX_NOTES = 100_000  # a dense piano piece has 10,000-30,000
 MAX_BEATS = 100_000  # over 8 hours at 200 beats per minute
 MAX_DELTA_BYTES = 4  # a variable-length number is at most 4 bytes (0x0FFFFFFF)
 PERCUSSION_CHANNEL = 9  # General MIDI channel 10
 
-_CHANNEL_DATA_BYTES = {0x8: 2, 0x9: 2, 0xA: 2, 0xB: 2, 0xC: 1, 0xD: 1, 0xE: 2}  # by the status's high nibble
-_SYSTEM_DATA_BYTES = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0, 0xFE: 0}
+# what only files have (status bytes and data-byte counts are liveimpro.midi.messages')
+_SMPTE_DIVISION = 0x8000  # the header's division has this bit set when it counts SMPTE frames, not ticks per beat
+_CONTINUES = 0x80  # a byte of a variable-length number with this bit set has another after it
+_TRACK_NAME, _SET_TEMPO, _TIME_SIGNATURE, _KEY_SIGNATURE = 0x03, 0x51, 0x58, 0x59  # meta event types
 _MAJOR_KEYS = ("Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#")  # -7..7 sharps
 _MINOR_KEYS = ("Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#", "D#", "A#")
 
@@ -66,7 +81,7 @@ def parse(data: bytes) -> SmfFile:
     file_format, track_count, division = (int.from_bytes(data[i:i + 2], "big") for i in (8, 10, 12))
     if file_format > 2:
         raise SmfError(f"not a readable MIDI file (unknown format {file_format})")
-    if division & 0x8000:
+    if division & _SMPTE_DIVISION:
         raise SmfError(f"unsupported time division: SMPTE ({256 - (division >> 8)} frames per second); "
                        f"only ticks per beat are read")
     if division == 0:
@@ -107,8 +122,8 @@ def _read_track(data: bytes, number: int, ticks_per_beat: int, notes_before: int
         value = 0
         for _ in range(MAX_DELTA_BYTES):
             byte = take(1)[0]
-            value = (value << 7) | (byte & 0x7F)
-            if byte < 0x80:
+            value = (value << 7) | (byte & ~_CONTINUES)
+            if not byte & _CONTINUES:
                 return value
         raise damaged(f"a variable-length number longer than {MAX_DELTA_BYTES} bytes")
 
@@ -117,28 +132,28 @@ def _read_track(data: bytes, number: int, ticks_per_beat: int, notes_before: int
         tick += number_of_bytes()
         if tick > max_tick:
             raise SmfError(f"too long: more than the {MAX_BEATS} beats read here")
-        kind = take(1)[0]
-        if kind < 0x80:  # running status: this was the first data byte
+        status_byte = take(1)[0]
+        if status_byte < STATUS_BIT:  # running status: this was the first data byte
             if status is None:
-                raise damaged(f"data byte 0x{kind:02x} where a status byte belongs")
-            kind, pos = status, pos - 1
-        if kind == 0xFF:
+                raise damaged(f"data byte 0x{status_byte:02x} where a status byte belongs")
+            status_byte, pos = status, pos - 1
+        if status_byte == META_EVENT:
             meta_type = take(1)[0]
             _meta_event(track, tick, meta_type, take(number_of_bytes()))
-        elif kind in (0xF0, 0xF7):  # sysex: skipped
+        elif status_byte in (SYSEX, END_OF_EXCLUSIVE):  # a sysex, or a sysex escape: skipped
             take(number_of_bytes())
-        elif kind >= 0xF0:
-            if kind not in _SYSTEM_DATA_BYTES:
-                raise damaged(f"undefined status byte 0x{kind:02x}")
-            take(_SYSTEM_DATA_BYTES[kind])
+        elif status_byte > SYSEX:
+            if status_byte not in DATA_BYTES:
+                raise damaged(f"undefined status byte 0x{status_byte:02x}")
+            take(DATA_BYTES[status_byte])
         else:
-            status = kind
-            values = take(_CHANNEL_DATA_BYTES[kind >> 4])
-            if max(values) >= 0x80:
+            status, kind = status_byte, message_kind(status_byte)
+            values = take(DATA_BYTES[kind])
+            if max(values) > MAX_DATA:
                 raise damaged(f"data byte 0x{max(values):02x} where 0..127 belongs")
-            if kind >> 4 in (0x8, 0x9):
-                is_on = kind >> 4 == 0x9 and values[1] > 0
-                track.notes.append((tick, is_on, kind & 0x0F, values[0], values[1]))
+            if kind in (NOTE_OFF, NOTE_ON):
+                is_on = kind == NOTE_ON and values[1] > 0
+                track.notes.append((tick, is_on, channel_of(status), values[0], values[1]))
                 notes += is_on
                 if notes > MAX_NOTES:
                     raise SmfError(f"too many notes: more than the {MAX_NOTES} read here")
@@ -147,13 +162,13 @@ def _read_track(data: bytes, number: int, ticks_per_beat: int, notes_before: int
 
 
 def _meta_event(track: Track, tick: int, meta_type: int, data: bytes) -> None:
-    if meta_type == 0x03 and track.name is None:
+    if meta_type == _TRACK_NAME and track.name is None:
         track.name = data.decode("latin-1")
-    elif meta_type == 0x51 and len(data) == 3 and int.from_bytes(data, "big") > 0:
+    elif meta_type == _SET_TEMPO and len(data) == 3 and int.from_bytes(data, "big") > 0:
         track.meta.append((tick, "tempo", int.from_bytes(data, "big")))
-    elif meta_type == 0x58 and len(data) >= 2 and data[0] >= 1 and data[1] <= 5:
+    elif meta_type == _TIME_SIGNATURE and len(data) >= 2 and data[0] >= 1 and data[1] <= 5:
         track.meta.append((tick, "time_signature", (data[0], 2 ** data[1])))
-    elif meta_type == 0x59 and len(data) == 2:
+    elif meta_type == _KEY_SIGNATURE and len(data) == 2:
         sharps = data[0] - 256 if data[0] > 127 else data[0]
         if -7 <= sharps <= 7 and data[1] in (0, 1):
             name = (_MINOR_KEYS if data[1] else _MAJOR_KEYS)[sharps + 7]

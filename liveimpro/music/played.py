@@ -1,4 +1,8 @@
-"""TODO docstring."""
+"""Notes as a player played them: seconds on the input clock, and the phrase as a Melody in beats.
+
+`PlayedNote` is what the listening end (`liveimpro.live.input.LiveInput`) makes of note-on and
+note-off messages and what the `Responder` hears; `phrase_melody` puts played notes on a beat grid.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -16,8 +16,8 @@ from the call's onsets (with the previous phrase's tempo as prior, `liveimpro.mu
 from a running pitch-class histogram over the session (`liveimpro.music.keys.KeyTracker`).
 
 Modes (settings.mode): "answer" continues the call with the LSTM, note by note, as below;
-"vary" answers with the melody VAE's variation of the call (settings.morph = how far it moves),
-"morph" with the melody settings.morph of the way from the previous call to this one; both
+"vary" answers with the melody VAE's variation of the call (settings.amount = how far it moves),
+"morph" with the melody settings.amount of the way from the previous call to this one; both
 decode the whole phrase at the phrase end (the VAE's latency is on that path, see the README).
 
 The answer: starts at `start` (seconds; on the player's beat grid or the DAW's bar line, the
@@ -67,7 +67,7 @@ class Responder:
         # instead (Magenta's MIDI interface does that): the baseline of scripts/bench_engine.py
         self.prime = prime
         self.follow_key = follow_key  # without a scale lock, keep to the estimated key
-        self.settings = settings or LiveSettings()  # the engine replaces it when a CC moves
+        self.settings = settings or LiveSettings()  # its one owner; the engine swaps in a new one when a CC moves
         self.rng = rng  # numpy Generator for sampling; None: the improviser's own
         self.keys = KeyTracker()
         self.tempo: TempoEstimate | None = None  # of the current (or last) call
@@ -147,9 +147,9 @@ class Responder:
         if mode == "answer":
             return self._answer_notes(call, start, bpm or self.tempo.bpm)
         if mode == "morph" and previous is not None:
-            melody = self.vae.morph(previous, call, self.settings.morph)
+            melody = self.vae.morph(previous, call, self.settings.amount)
         else:  # vary (and morph on the first call, which has nothing to morph from)
-            melody = self.vae.vary(call, self.settings.morph, self.rng)
+            melody = self.vae.vary(call, self.settings.amount, self.rng)
         return self._melody_notes(melody, call, start, bpm or self.tempo.bpm)
 
     def _melody_notes(self, melody: Melody, call: Melody, start: float, bpm: float) -> Iterator[AnswerNote]:

@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""The live settings: how the answer is made, one frozen value with its checks.
+
+`LiveSettings` is built once per session, from the command line (`liveimpro.cli.options`), and
+owned by the `Responder`; a CC moving (`liveimpro.live.controls.ControlMap.apply`) swaps in a new
+one with one assignment, so a reader never sees half an update.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,12 +24,12 @@ TEMPERATURE_RANGE, TOP_P_RANGE, LENGTH_RATIO_RANGE = (0.2, 2.0), (0.5, 1.0), (0.
 
 @dataclass(frozen=True)
 class LiveSettings:
-    temperature: float = 1.0  # sampling temperature, > 0
+    temperature: float = 0.9  # sampling temperature, > 0 (the one default; the CLI's is this)
     top_p: float = 0.95  # nucleus sampling mass, 0 < top_p <= 1
     length_mode: str = "bars"  # one of LENGTH_MODES: what "as long as the call" counts
     length_ratio: float = 1.0  # answer length / call length, > 0
     mode: str = "answer"  # one of MODES
-    morph: float = 0.5  # 0..1: how far a vary answer moves from the call; where a morph answer lies
+    amount: float = 0.5  # 0..1: vary: how far the answer moves from the call; morph: where between the calls it lies
     scale: str | None = None  # scale lock, e.g. "D dorian" (see liveimpro.music.keys), None = free
     channel: int = 0  # MIDI channel 0..15 the answer is played on
 
@@ -39,8 +44,8 @@ class LiveSettings:
             raise UserError(f"length ratio must be > 0, got {self.length_ratio!r}")
         if self.mode not in MODES:
             raise UserError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if not 0 <= self.morph <= 1:
-            raise UserError(f"morph must be in range 0..1, got {self.morph!r}")
+        if not 0 <= self.amount <= 1:
+            raise UserError(f"amount must be in range 0..1, got {self.amount!r}")
         if self.scale is not None:
             parse_scale(self.scale)
         if not isinstance(self.channel, int) or not 0 <= self.channel <= 15:

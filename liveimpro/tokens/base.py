@@ -1,4 +1,4 @@
-"""Melodies as token sequences: the Event, and the Tokenizer base that both kinds share.
+"""Melodies as token sequences: the Tokenizer base that both kinds share.
 
 A melody becomes a sequence of events, one token each; every token is a triple
 (pitch_part, ioi, duration) with times on the grid of liveimpro.tokens.grid. The
@@ -7,15 +7,9 @@ from an event and read back, and which pitch features nearest-mapping uses;
 everything else lives here:
 
 - events(melody): the melody's notes (reduced by the subclass, e.g. to its
-  skyline) on the grid. The first event is at beat 0 (leading silence is
-  dropped). Each onset is rounded relative to the previous *rounded* onset, so
-  rounding errors do not add up: a decoded onset is within 1/12 beat (half the
-  widest grid gap) of the original, measured from the first note. A gap longer
-  than the ioi cap is shortened to the cap, and timing goes on from there.
-  Notes whose onsets round to the same grid point form one event (the subclass
-  says what is kept). A duration is rounded on its own (1/6..8 beats), then cut
-  at the next event's onset when the note did not overlap that event before
-  rounding, so rounding never creates an overlap.
+  skyline) on the grid, by the rules of liveimpro.tokens.event.grid_timeline;
+  notes whose onsets round to the same grid point form one event (the subclass
+  says what is kept).
 - encode: [BOS, one token per event, EOS]; an empty melody gives [BOS, EOS].
   Encoding is closed-loop: each token is taken relative to the event the
   previous token decodes to, so after an out-of-vocabulary token was mapped to
@@ -30,53 +24,28 @@ everything else lives here:
 - decode: specials are skipped; a token that cannot follow the one before
   (a pitch outside 0..127, a misplaced anchor) raises ValueError naming its
   position. Velocities are not tokenised: decoded notes have velocity 80.
+
+`Event` (liveimpro.tokens.event) and the special ids (liveimpro.tokens.vocab) can be imported
+from here too, with the Tokenizer that uses them.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Hashable, Iterable
 
 import numpy as np
 
-from ..melody import MAX_PITCH, Melody, Note
+from ..melody import Melody, Note
 from . import grid
+from .event import Event, grid_timeline
 from .vocab import BOS, EOS, N_SPECIALS, PAD, Token, Vocabulary, nearest
 
 FORMAT = "liveimpro-tokenizer"
 FORMAT_VERSION = 1
 TIME_SCALE = 0.5  # weight of log2(beats + 1/12) in the nearest-mapping features
-DEFAULT_VELOCITY = 80
-_INTEGERS = (int, np.integer)  # concrete types: much faster to check than numbers.Integral
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """What one token stands for: one note, or notes sounding together (a chord)."""
-
-    pitches: tuple[int, ...]  # MIDI pitches, stored sorted ascending and without repeats
-    onset: float  # beats
-    duration: float  # beats, > 0
-    velocity: int = DEFAULT_VELOCITY
-
-    def __post_init__(self):
-        if not self.pitches or not all(isinstance(p, _INTEGERS) and 0 <= p <= MAX_PITCH for p in self.pitches):
-            raise ValueError(f"pitches must be one or more integers in range 0..127, got {self.pitches!r}")
-        object.__setattr__(self, "pitches", tuple(sorted({int(p) for p in self.pitches})))
-        if not math.isfinite(self.onset):
-            raise ValueError(f"onset must be a finite number of beats, got {self.onset!r}")
-        if not (self.duration > 0 and math.isfinite(self.duration)):
-            raise ValueError(f"duration must be a positive number of beats, got {self.duration!r}")
-        if not isinstance(self.velocity, _INTEGERS) or not 1 <= self.velocity <= 127:
-            raise ValueError(f"velocity must be in range 1..127, got {self.velocity!r}")
-
-    @property
-    def top(self) -> int:
-        return self.pitches[-1]
 
 
 def _time_feature(ticks: np.ndarray) -> np.ndarray:
@@ -165,46 +134,15 @@ class Tokenizer:
 
     # --- melody <-> events ----------------------------------------------------------------------
     def events(self, melody: Melody) -> list[Event]:
-        """The events the tokens stand for: the melody on the grid (rules in the module docstring)."""
+        """The events the tokens stand for: the melody on the grid (see grid_timeline)."""
         events, prev = [], None
-        for onset, duration, notes in self._timeline(self._reduce(melody)):
+        for onset, duration, notes in grid_timeline(self._reduce(melody), self._merge):
             top = max(notes, key=lambda n: n.pitch)
             heard = Event(tuple(n.pitch for n in notes), grid.to_beats(onset), grid.to_beats(duration), top.velocity)
             pitches = self._pitches(prev, self._parse(self._pitch_part(prev, heard)))
             prev = Event(pitches, heard.onset, heard.duration, heard.velocity)
             events.append(prev)
         return events
-
-    def _timeline(self, notes: tuple[Note, ...]) -> list[tuple[int, int, tuple[Note, ...]]]:
-        """(onset ticks, duration ticks, kept notes) of each event."""
-        groups: list[tuple[int, list[Note]]] = []
-        lag = 0.0  # beats: original time minus rounded time
-        for note in notes:
-            if not math.isfinite(note.onset):
-                raise ValueError(f"note onset must be a finite number of beats, got {note.onset!r}")
-            if not groups:
-                lag = note.onset
-                groups.append((0, [note]))
-                continue
-            last = groups[-1][0]
-            gap = note.onset - lag - grid.to_beats(last)
-            ioi = grid.snap_ioi(gap)
-            if ioi == 0:
-                groups[-1][1].append(note)
-                continue
-            if gap > grid.to_beats(grid.MAX_IOI_TICKS):
-                lag = note.onset - grid.to_beats(last + ioi)  # the cut part of a long gap is not carried on
-            groups.append((last + ioi, [note]))
-        timeline = []
-        for i, (onset, group) in enumerate(groups):
-            kept = self._merge(tuple(group))
-            duration = max(grid.snap_duration(n.duration) for n in kept)
-            if i + 1 < len(groups):
-                next_onset, next_group = groups[i + 1]
-                if all(n.end <= next_group[0].onset + 1e-9 for n in kept):
-                    duration = min(duration, next_onset - onset)
-            timeline.append((onset, duration, kept))
-        return timeline
 
     # --- events <-> ids -------------------------------------------------------------------------
     def _quantise(self, prev: Event | None, event: Event) -> Token:
@@ -328,4 +266,4 @@ class Tokenizer:
         return f"{type(self).__name__}({len(self.vocab.tokens)} tokens + {N_SPECIALS} specials)"
 
 
-__all__ = ["Event", "Tokenizer", "PAD", "BOS", "EOS", "N_SPECIALS", "TIME_SCALE", "FORMAT_VERSION", "DEFAULT_VELOCITY"]
+__all__ = ["Tokenizer", "Event", "PAD", "BOS", "EOS", "N_SPECIALS", "TIME_SCALE", "FORMAT", "FORMAT_VERSION"]

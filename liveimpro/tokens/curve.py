@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..melody import MAX_PITCH
-from .base import Event, Tokenizer
+from .base import Tokenizer
+from .event import Event
 from .vocab import N_SPECIALS
 
 MAX_INTERVAL = 24  # semitones; larger intervals are folded by octaves

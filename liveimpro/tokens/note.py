@@ -30,7 +30,8 @@ from typing import Iterable
 import numpy as np
 
 from ..melody import MAX_PITCH
-from .base import Event, Tokenizer
+from .base import Tokenizer
+from .event import Event
 from .vocab import N_SPECIALS
 
 

@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""A saved tokenizer read back, whichever kind it is.
+
+A tokenizer's JSON (a model folder's vocab.json, written by `Tokenizer.save`) names its kind,
+"curve" or "note"; `load_tokenizer` reads it with that kind's class. Whatever cannot be read
+is a ModelError naming the file and the reason, in one line.
+"""
 from __future__ import annotations
 
 import json
@@ -6,27 +11,27 @@ from pathlib import Path
 
 from ..errors import ModelError
 from .base import Tokenizer
+from .curve import CurveTokenizer
+from .note import NoteTokenizer
+
+KINDS: dict[str, type[Tokenizer]] = {cls.kind: cls for cls in (CurveTokenizer, NoteTokenizer)}
 
 
 def load_tokenizer(path) -> Tokenizer:
     """Read a tokenizer's JSON, whichever kind; ModelError naming the file and the reason if it cannot."""
-    from .curve import CurveTokenizer
-    from .note import NoteTokenizer
-
-    kinds = {cls.kind: cls for cls in (CurveTokenizer, NoteTokenizer)}
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise ModelError(f"{path}: cannot read ({error.strerror or error})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelError(f"{path}: not a JSON file ({error})") from None
-    if not isinstance(data, dict) or data.get("kind") not in kinds:
-        kind = data.get("kind") if isinstance(data, dict) else None
-        raise ModelError(f"{path}: not a tokenizer (kind {kind!r}, expected one of {sorted(kinds)})")
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if not isinstance(kind, str) or kind not in KINDS:  # a str first: a list or dict cannot be looked up
+        raise ModelError(f"{path}: not a tokenizer (kind {kind!r}, expected one of {sorted(KINDS)})")
     try:
-        return kinds[data["kind"]].from_json(data)
+        return KINDS[kind].from_json(data)
     except (ValueError, TypeError) as error:
         raise ModelError(f"{path}: {error}") from None
 
 
-__all__ = ["load_tokenizer"]
+__all__ = ["load_tokenizer", "KINDS"]

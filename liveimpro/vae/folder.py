@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""The melody VAE's model folder: weights.pt, representation.json (the step encoding it was
+trained on, checked against `liveimpro.vae.steps`) and card.json (`liveimpro.modelcard`).
+"""
 from __future__ import annotations
 
 from pathlib import Path

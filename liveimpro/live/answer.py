@@ -1,0 +1,141 @@
+"""One answer, streamed: each note sampled while the one before it sounds, and the reaction timed.
+
+The engine (liveimpro.live.engine) decides when the player's phrase has ended; an `AnswerStream`
+then plays the answer, in the engine thread, one note at a time:
+
+- `start()` asks the responder for the answer (an iterator of `AnswerNote`) and samples its
+  first note at once: it is due at the decision itself, so it goes now;
+- `generate()`, due at `next_generate` (GENERATE_AFTER past the start of the note that sounds),
+  samples the next note and schedules its note-on, with the previous note's note-off cut where
+  the new note begins: a note's length is known only once the next one is sampled;
+- `barge_in(now)`: the player played over the answer; pending events are dropped and the
+  sounding notes released at once (the player always wins);
+- `finish(now)`: the answer is over (or cut); call and answer go to the session file.
+
+`ReactionTimer` wraps the output sink and times, in the sender thread, the first answer note-on
+after `arm()`: the reaction from the phrase-end decision to the note leaving for the port.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from ..melody import Melody, Note
+from ..midi.messages import NOTE_ON, message_kind, note_off, note_on
+from ..music.responder import AnswerNote, Responder, cut
+
+ANSWER = "answer"  # scheduler tag of the answer's events
+GENERATE_AFTER = 0.004  # s after a note starts before the next is sampled: away from the send
+
+
+class ReactionTimer:
+    """Wraps the output sink and times the first answer note-on after `arm()`: the reaction
+    from the phrase-end decision to the note leaving for the port. Called in the sender thread."""
+
+    def __init__(self, sink, history: int = 1000):
+        self.sink = sink
+        self.reactions: deque[float] = deque(maxlen=history)  # seconds
+        self._armed_at: float | None = None
+
+    def arm(self, decision_time: float) -> None:
+        self._armed_at = decision_time
+
+    def send(self, message: bytes) -> None:
+        self.sink.send(message)
+        if self._armed_at is not None and message_kind(message[0]) == NOTE_ON and message[2] > 0:
+            self.reactions.append(time.perf_counter() - self._armed_at)
+            self._armed_at = None
+
+
+class AnswerStream:
+    """The answer being played, if any (see the module docstring); used by the engine thread only."""
+
+    def __init__(self, responder: Responder, scheduler, timer: ReactionTimer, recorder=None):
+        self.responder = responder
+        self.scheduler = scheduler  # liveimpro.live.scheduler.Scheduler, sending through `timer`
+        self.timer = timer
+        self.recorder = recorder  # liveimpro.live.recorder.SessionRecorder or None
+        self.call: tuple = ()  # the notes of the call being answered
+        self.sent: list[AnswerNote] = []  # answer notes whose note-off is scheduled
+        self.next_generate: float | None = None  # when to sample the next answer note
+        self.end = 0.0  # when the last scheduled answer note ends
+        self._notes = None  # iterator of AnswerNote while answering
+        self._pending: AnswerNote | None = None  # the answer note whose note-off waits for the next
+
+    @property
+    def active(self) -> bool:
+        return self._notes is not None
+
+    def start(self, call: tuple, call_end: float, start: float, clock_bpm: float | None,
+              decision: float | None = None) -> None:
+        """Answer `call` (the phrase's notes, ended at `call_end`) from `start` on; `clock_bpm`: the
+        MIDI clock's tempo when the answer follows it. `decision`: when the phrase end was decided,
+        to time the reaction from (None when the answer waits for the clock's bar line)."""
+        self._notes = self.responder.answer(call, call_end, start, clock_bpm)
+        self.call, self.sent = call, []
+        if decision is not None:
+            self.timer.arm(decision)
+        self.generate()
+
+    def wake_time(self) -> float:
+        """When `tick` has something to do: the next note's sampling, else the answer's end."""
+        return self.next_generate if self.next_generate is not None else self.end
+
+    def tick(self, now: float) -> None:
+        if self.next_generate is not None and now >= self.next_generate:
+            self.generate()
+        elif self.next_generate is None and now >= self.end:
+            self.finish(now)
+
+    def generate(self) -> None:
+        """Sample the next answer note: schedule its note-on, and the previous note's note-off
+        (cut where this one begins)."""
+        note = next(self._notes, None)
+        channel, previous = self.responder.settings.channel, self._pending
+        events = []
+        if previous is not None:
+            previous = cut(previous, note.time if note is not None else previous.time + previous.duration)
+            events += [(previous.time + previous.duration, note_off(channel, p)) for p in previous.pitches]
+            self.sent.append(previous)
+            self.end = previous.time + previous.duration
+        if note is not None:
+            # the first note is due at the decision itself: it goes now (the reaction time says how
+            # long after); the lateness log then measures the scheduler alone
+            on_time = max(note.time, time.perf_counter())
+            events += [(on_time, note_on(channel, p, note.velocity)) for p in note.pitches]
+            self.next_generate = note.time + GENERATE_AFTER
+        else:
+            self.next_generate = None
+        self._pending = note
+        self.scheduler.schedule_many(events, ANSWER)
+
+    def barge_in(self, now: float) -> None:
+        """The player plays: what is pending is dropped, what sounds released, and the answer
+        is over (what was heard of it is recorded)."""
+        self.scheduler.cancel(ANSWER)
+        if self._pending is not None and self._pending.time < now:
+            self.sent.append(cut(self._pending, now))
+        self.sent = [n for n in self.sent if n.time < now]
+        self.finish(now)
+
+    def finish(self, now: float) -> None:
+        if self._notes is None:
+            return
+        if self.recorder is not None and self.call:
+            self._record(now)
+        self._notes, self._pending, self.next_generate = None, None, None
+
+    def _record(self, now: float) -> None:
+        """Call and answer into the session file, written at once (between phrases: a crash
+        loses at most the phrase in progress)."""
+        responder = self.responder
+        self.recorder.add("call", responder.call_melody(self.call, now), responder.origin)
+        if self.sent:
+            start = self.sent[0].time  # the answer in seconds: a melody at 60 bpm, one beat a second
+            notes = [Note(p, n.time - start, n.duration, n.velocity) for n in self.sent for p in n.pitches
+                     if n.duration > 0]
+            self.recorder.add("answer", Melody(tuple(notes), tempo=60.0), start)
+        self.recorder.write()
+
+
+__all__ = ["AnswerStream", "ReactionTimer", "ANSWER", "GENERATE_AFTER"]
