@@ -32,10 +32,17 @@ def sha256_of(path: Path) -> str:
 
 
 def atomic_write(path: Path, write) -> None:
-    """`write(temporary path)`, then rename: a crash while writing never leaves half a file under the real name."""
-    temporary = path.with_name(path.name + ".tmp")
-    write(temporary)
-    os.replace(temporary, path)
+    """`write(temporary path)`, then rename: a crash while writing never leaves half a file under the
+    real name. The temporary file is hidden, in the same folder (a rename never crosses file systems),
+    named by process (workers writing one cache file never share one), and removed if writing fails."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: Path):

@@ -93,3 +93,19 @@ def test_pianoroll_of_nothing_is_an_empty_grid(tmp_path):
     path = tmp_path / "empty.png"
     plot_pianoroll({"call": melody_from_tuples([])}, path)
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_atomic_write_leaves_no_temporary_file_when_writing_fails(tmp_path):
+    from liveimpro.files import atomic_write
+
+    def fail(path):
+        path.write_text("half a file")
+        raise OSError(28, "No space left on device")
+
+    target = tmp_path / "session.mid"
+    target.write_text("the previous session")
+    try:
+        atomic_write(target, fail)
+    except OSError:
+        pass
+    assert target.read_text() == "the previous session" and [p.name for p in tmp_path.iterdir()] == ["session.mid"]

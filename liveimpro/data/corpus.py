@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MidiFileError, UserError
-from ..files import midi_file_error, read_limited
+from ..files import atomic_write, midi_file_error, read_limited
 from ..melody import Melody, Note
 from ..midi.files import read_midi
 from .scores import (
@@ -127,12 +127,14 @@ def _store_cached(result: FileResult, cache_file: Path) -> None:
             "tunes": [[pos, melody_to_json(m)] for pos, m in result.tunes], "skipped": result.skipped}
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        with gzip.open(temporary, "wt", encoding="utf-8") as f:
-            json.dump(data, f, separators=(",", ":"))
-        os.replace(temporary, cache_file)
+        atomic_write(cache_file, lambda path: _write_gzip_json(path, data))
     except OSError:
         pass
+
+
+def _write_gzip_json(path: Path, data) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        json.dump(data, f, separators=(",", ":"))
 
 
 def file_kind(path: Path, content: bytes) -> str:

@@ -26,6 +26,7 @@ from dataclasses import asdict, fields
 import torch
 
 from ..errors import UserError
+from ..files import atomic_write
 
 LN2 = math.log(2)
 DATA_DESCRIPTION = ("Essen folk song collection (music21 corpus, essenFolksong/*.abc) minus kinder0.abc, "
@@ -113,8 +114,7 @@ def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, los
 def save_checkpoint(state: dict, path: str) -> None:
     """torch.save through a temporary file: a run killed while saving keeps its previous checkpoint.
     `state` holds plain tensors and dicts only, so that torch.load(weights_only=True) reads it back."""
-    torch.save(state, path + ".tmp")
-    os.replace(path + ".tmp", path)
+    atomic_write(path, lambda temporary: torch.save(state, temporary))
 
 
 def bits(nats: list[float]) -> list[float]:

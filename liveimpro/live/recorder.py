@@ -20,12 +20,12 @@ from the sender thread.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from ..errors import UserError
+from ..files import atomic_write
 from ..melody import Melody, Note
 from ..midi.files import write_midi
 
@@ -77,20 +77,14 @@ class SessionRecorder:
 
     def write(self) -> bool:
         """Write the file atomically; False (one warning per session) if it cannot be written."""
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            write_midi(temporary, self.melodies())
-            os.replace(temporary, self.path)
+            atomic_write(self.path, lambda path: write_midi(path, self.melodies()))
         except (UserError, OSError) as exc:
             self.problem = str(exc) if isinstance(exc, UserError) else f"{self.path}: {exc.strerror or exc}"
             if not self._warned:
                 log.warning("cannot record the session: %s (the performance goes on; "
                             "the recording is tried again after each phrase)", self.problem)
                 self._warned = True
-            try:
-                temporary.unlink(missing_ok=True)
-            except OSError:
-                pass
             return False
         self.problem = None
         return True

@@ -31,13 +31,13 @@ from here too, with the Tokenizer that uses them.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import ClassVar, Hashable, Iterable
 
 import numpy as np
 
+from ..files import atomic_write
 from ..melody import Melody, Note
 from . import grid
 from .event import Event, grid_timeline
@@ -257,10 +257,8 @@ class Tokenizer:
 
     def save(self, path) -> None:
         """Write the JSON (to a temporary file first, so a crash never leaves half a file)."""
-        path = Path(path)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(self.to_json(), separators=(",", ":")) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
+        text = json.dumps(self.to_json(), separators=(",", ":")) + "\n"
+        atomic_write(Path(path), lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self.vocab.tokens)} tokens + {N_SPECIALS} specials)"

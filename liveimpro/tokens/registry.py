@@ -6,10 +6,10 @@ is a ModelError naming the file and the reason, in one line.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import ModelError
+from ..files import read_json
 from .base import Tokenizer
 from .curve import CurveTokenizer
 from .note import NoteTokenizer
@@ -19,12 +19,7 @@ KINDS: dict[str, type[Tokenizer]] = {cls.kind: cls for cls in (CurveTokenizer, N
 
 def load_tokenizer(path) -> Tokenizer:
     """Read a tokenizer's JSON, whichever kind; ModelError naming the file and the reason if it cannot."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ModelError(f"{path}: cannot read ({error.strerror or error})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(f"{path}: not a JSON file ({error})") from None
+    data = read_json(Path(path))
     kind = data.get("kind") if isinstance(data, dict) else None
     if not isinstance(kind, str) or kind not in KINDS:  # a str first: a list or dict cannot be looked up
         raise ModelError(f"{path}: not a tokenizer (kind {kind!r}, expected one of {sorted(KINDS)})")
