@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from liveimpro.cli import COMMANDS, main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,3 +44,18 @@ def test_user_error_is_one_line_without_traceback(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err == ("liveimpro ports: error: LIVEIMPRO_MIDI_API='oss' is not a MIDI API: "
                    "choose one of alsa, jack, coremidi, winmm\n")
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_commands_are_imported_ends_quietly(signame):
+    # the signal is sent from inside the import of a command module (an audit hook), the moment
+    # a loaded machine once caught: before any command has installed handlers of its own
+    probe = ("import os, signal, sys\n"
+             "from liveimpro.cli import main\n"
+             "def hook(event, args):\n"
+             "    if event == 'import' and args[0] == 'liveimpro.cli.options':  # imported by the first command module\n"
+             f"        os.kill(os.getpid(), signal.{signame})\n"
+             "sys.addaudithook(hook)\n"
+             "sys.exit(main(['duet']))\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 130 and "Traceback" not in result.stderr, result.stderr

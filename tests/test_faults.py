@@ -47,7 +47,7 @@ def test_named_ports_that_vanish_are_reconnected_when_they_come_back(duet, tmp_p
     proc, session = duet("--in", "keys", "--out", "synth", "--length-ratio", "2")
     said = Lines(proc.stderr)
     out, err = first.communicate(timeout=30)
-    assert any(m[0] & 0xF0 == 0x90 for _, m in json.loads(out)["received"]), f"no answer before it left: {err}"
+    assert any(m[0] & 0xF0 == 0x90 for _, m in json.loads(out)["received"]), f"no answer before it left: {err}; {said.rest()}; {out}"
     # the device is gone: duet says so about both ports, and names the notes it could not release
     assert said.wait_for("input port 'keys' is gone"), said.rest()
     lost_line = said.wait_for("may be left sounding")
@@ -59,7 +59,7 @@ def test_named_ports_that_vanish_are_reconnected_when_they_come_back(duet, tmp_p
     out, err = second.communicate(timeout=30)
     received = json.loads(out)["received"]
     notes, stuck = notes_of(received)
-    assert notes and not stuck, "no answer after the ports came back"
+    assert notes and not stuck, f"no answer after the ports came back: {received}; {said.rest()}; {err}"
     first_on = next(t for t, m in received if m[0] & 0xF0 == 0x90)
     released = {(m[0] & 15, m[1]) for t, m in received if m[0] & 0xF0 == 0x80 and t < first_on}
     assert lost <= released  # the notes lost with the first device got their note-offs on its return

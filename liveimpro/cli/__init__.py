@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 from typing import Callable
 
 from ..errors import UserError
@@ -40,14 +42,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    _interrupt_on_sigterm()
+    try:  # a signal while Python still compiles and imports the commands ends it quietly too
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        return 130
     if args.command is None:
         parser.print_help()
         return 2
     # warnings of the modules (a port gone, a session file not written) as one line each
     logging.basicConfig(level=logging.WARNING, format=f"liveimpro {args.command}: warning: %(message)s")
     return run_reporting_errors(f"liveimpro {args.command}", lambda: importlib.import_module(args._module).run(args))
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM ends a command as Ctrl-C does (KeyboardInterrupt: `finally` blocks run, status 130,
+    no traceback) from the first instant, until a command installs handlers of its own (duet does)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def run_reporting_errors(name: str, function: Callable[..., int | None], *args) -> int:
