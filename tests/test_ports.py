@@ -7,6 +7,7 @@ import queue
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ import rtmidi
 
 from liveimpro.midi import ports
 from liveimpro.errors import PortError
-from liveimpro.midi.ports import choose_api, find_port, list_ports, open_input, open_output
+from liveimpro.midi.ports import (AmbiguousPort, choose_api, find_port, is_own_port, list_ports, open_input,
+                                  open_output)
+from liveimpro.midi.reconnect import Connections
 
 REPO = Path(__file__).resolve().parents[1]
 HAS_ALSA_SEQUENCER = os.path.exists("/dev/snd/seq")
@@ -58,6 +61,26 @@ def send_and_receive(send, received: queue.Queue, timeout: float = 2.0) -> list[
         return [received.get(timeout=timeout), received.get(timeout=timeout)]
     except queue.Empty:
         pytest.fail(f"the note-on and note-off sent did not both arrive within {timeout} s")
+
+
+def virtual_port(midi_class, client: str, port: str, opened):
+    """A virtual port `port` of a client `client` that is not liveimpro (a synth, a keyboard)."""
+    midi = midi_class(rtmidi.API_UNIX_JACK, name=client)
+    opened(midi)
+    midi.open_virtual_port(port)
+    return midi
+
+
+def jack_ports() -> list[str]:
+    """Every port on the session's JACK server, as `jack_lsp` (what QjackCtl and a DAW show) lists it."""
+    return subprocess.run(["jack_lsp"], capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+def wait_for(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def callback_queue(midi_in) -> queue.Queue:
@@ -118,15 +141,29 @@ def test_unusable_api_raises_port_error_with_reason():
 
 # --- ports on a real JACK server --------------------------------------------------------------
 
-def test_virtual_ports_are_visible_to_another_client(jack_server, opened):
-    opened(open_input(None))
-    opened(open_output(None))
+@pytest.mark.parametrize("first", ["input", "output"])
+def test_jack_names_are_the_documented_ones_whichever_opens_first(jack_server, opened, first):
+    # the names the README gives a DAW user: one JACK client per port, named after it
+    for kind in (first, "output" if first == "input" else "input"):
+        opened(open_input(None) if kind == "input" else open_output(None))
+    ours = [port for port in jack_ports() if port.startswith("liveimpro")]
+    assert sorted(ours) == ["liveimpro-in:liveimpro in", "liveimpro-out:liveimpro out"]
     other_out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="tester")
     other_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="tester")
     opened(other_out)
     opened(other_in)
-    assert any(re.fullmatch(r"liveimpro(-\d+)?:liveimpro in", port) for port in other_out.get_ports())
-    assert any(re.fullmatch(r"liveimpro(-\d+)?:liveimpro out", port) for port in other_in.get_ports())
+    assert "liveimpro-in:liveimpro in" in other_out.get_ports()  # what rtmidi lists is the same
+    assert "liveimpro-out:liveimpro out" in other_in.get_ports()
+
+
+def test_connecting_ports_have_the_same_names(jack_server, opened):
+    # --in/--out: our end of the connection carries the same names as the virtual ports
+    virtual_port(rtmidi.MidiOut, "keyboard", "keys", opened)
+    virtual_port(rtmidi.MidiIn, "synth", "midi_00", opened)
+    opened(open_output("synth"))
+    opened(open_input("keys"))
+    ours = [port for port in jack_ports() if port.startswith("liveimpro")]
+    assert sorted(ours) == ["liveimpro-in:liveimpro in", "liveimpro-out:liveimpro out"]
 
 
 def test_message_sent_into_virtual_input_arrives(jack_server, opened):
@@ -155,22 +192,64 @@ def test_open_by_part_of_the_name_ignoring_case(jack_server, opened):
     assert send_and_receive(midi_out.send_message, received) == [NOTE_ON, NOTE_OFF]
 
 
-def test_missing_port_lists_the_available_ones(jack_server, opened):
+def test_missing_port_lists_the_available_ones_but_not_ours(jack_server, opened):
     opened(open_input(None))
+    virtual_port(rtmidi.MidiIn, "synth", "midi_00", opened)
     with pytest.raises(PortError) as caught:
         open_output("no such synth")
-    message = str(caught.value)
-    assert message.startswith("no MIDI output port matches 'no such synth'; available output ports: ")
-    assert re.search(r"'liveimpro(-\d+)?:liveimpro in'", message)
+    assert str(caught.value) == "no MIDI output port matches 'no such synth'; available output ports: 'synth:midi_00'"
 
 
-def test_list_ports_sees_both_directions(jack_server, opened):
+def test_own_ports_are_never_matched(jack_server, opened):
+    # `duet --in liveimpro` once listened to its own output and answered its own answers
+    opened(open_output(None))
+    opened(open_input(None))
+    virtual_port(rtmidi.MidiOut, "keyboard", "keys", opened)
+    for name in ("liveimpro", "liveimpro out", "liveimpro-out:liveimpro out", "LIVEIMPRO"):
+        with pytest.raises(PortError) as caught:
+            open_input(name)
+        message = str(caught.value)
+        assert message == f"no MIDI input port matches {name!r}; available input ports: 'keyboard:keys'"
+        assert "\n" not in message
+    with pytest.raises(PortError, match=r"^no MIDI output port matches 'liveimpro'; available output ports: none$"):
+        open_output("liveimpro")
+    # another program may carry the word in its name: only liveimpro's own clients are left out
+    received = callback_queue(virtual_port(rtmidi.MidiIn, "liveimpro-recorder", "take", opened))
+    midi_out = open_output("liveimpro")
+    opened(midi_out)
+    assert send_and_receive(midi_out.send_message, received) == [NOTE_ON, NOTE_OFF]
+
+
+def test_exact_name_beats_a_longer_name_containing_it(jack_server, opened):
+    virtual_port(rtmidi.MidiIn, "bigsynth", "in", opened)  # "bigsynth:in" contains "synth:in"
+    received = callback_queue(virtual_port(rtmidi.MidiIn, "synth", "in", opened))
+    midi_out = open_output("synth:in")
+    opened(midi_out)
+    assert send_and_receive(midi_out.send_message, received) == [NOTE_ON, NOTE_OFF]
+
+
+def test_a_name_two_ports_contain_is_one_line_listing_both(jack_server, opened):
+    # two FluidSynths: the first used to be taken without a word about the second
+    virtual_port(rtmidi.MidiIn, "fluidsynth-midi", "midi_00", opened)
+    virtual_port(rtmidi.MidiIn, "fluidsynth-2", "midi_00", opened)
+    with pytest.raises(AmbiguousPort) as caught:
+        open_output("fluidsynth")
+    assert str(caught.value) == ("output 'fluidsynth' matches 2 ports: 'fluidsynth-midi:midi_00', "
+                                 "'fluidsynth-2:midi_00'; give more of the name")
+    assert isinstance(caught.value, PortError)  # the CLI prints it as one line, no traceback
+    opened(open_output("fluidsynth-2"))  # more of the name
+
+
+def test_list_ports_sees_both_directions_without_our_own(jack_server, opened):
     opened(open_input(None))
     opened(open_output(None))
+    virtual_port(rtmidi.MidiOut, "keyboard", "keys", opened)
+    virtual_port(rtmidi.MidiIn, "synth", "midi_00", opened)
     api, inputs, outputs = list_ports()
     assert api == "jack"
-    assert [p for p in inputs if p.endswith(":liveimpro out")] and [p for p in outputs if p.endswith(":liveimpro in")]
-    assert not [p for p in inputs if p.endswith(":liveimpro in")]
+    assert (inputs, outputs) == (["keyboard:keys"], ["synth:midi_00"])
+    _, all_inputs, all_outputs = list_ports(client_name=None)
+    assert "liveimpro-out:liveimpro out" in all_inputs and "liveimpro-in:liveimpro in" in all_outputs
 
 
 def test_find_port_prefers_an_exact_match():
@@ -178,14 +257,39 @@ def test_find_port_prefers_an_exact_match():
     assert find_port("SYNTH", names) == 1
     assert find_port("synth 2", names) == 0
     assert find_port("other", names) == 2
+    assert find_port("Other synth", names + ["other synth"]) == 2  # as listed beats ignoring case
+    with pytest.raises(AmbiguousPort, match=r"^port 'big' matches 2 ports: 'Big Synth 2', 'Big Synth 3'; "
+                                            r"give more of the name$"):
+        find_port("big", ["Big Synth 2", "Big Synth 3"])
+    with pytest.raises(AmbiguousPort, match=r"^input 'synth' matches 2 ports: 'Synth', 'SYNTH'"):
+        find_port("synth", ["Synth", "SYNTH"], "input")
     with pytest.raises(PortError, match=r"available output ports: none"):
         find_port("synth", [], "output")
 
 
+def test_own_ports_are_recognised_on_every_backend():
+    assert is_own_port("liveimpro-in:liveimpro in") and is_own_port("liveimpro-out-01:liveimpro out")  # JACK
+    assert is_own_port("liveimpro:liveimpro out") and is_own_port("liveimpro-01:liveimpro out")  # older names
+    assert is_own_port("liveimpro:liveimpro out 129:0")  # ALSA
+    assert is_own_port("liveimpro in") and is_own_port("liveimpro out")  # CoreMIDI lists no client
+    for other in ("liveimpro-recorder:take", "liveimpro-watch:x", "synth:liveimpro in", "liveimpro in 1",
+                  "FLUID Synth (1234):Synth input port (1234:0) 130:0"):
+        assert not is_own_port(other), other
+    assert is_own_port("demo-player-out:demo-player out", "demo-player")
+    assert not is_own_port("liveimpro-in:liveimpro in", "demo-player")  # the demo plays into duet's port
+    assert not is_own_port("liveimpro-in:liveimpro in", None)
+    names = ["liveimpro:liveimpro out 129:0", "keyboard:keys 130:0"]
+    assert find_port("liveimpro", names + ["liveimpro-recorder:take 131:0"]) == 2
+    with pytest.raises(PortError, match=r"^no MIDI input port matches 'out'; available input ports: "
+                                        r"'keyboard:keys 130:0'$"):
+        find_port("out", names, "input")
+
+
 # --- `liveimpro ports` ------------------------------------------------------------------------
 
-def test_ports_command_lists_a_virtual_port_of_another_process(jack_server, opened):
-    opened(open_output(None))
+def test_ports_command_lists_a_virtual_port_of_another_process_but_not_ours(jack_server, opened):
+    virtual_port(rtmidi.MidiOut, "keyboard", "keys", opened)
+    opened(open_output(None))  # a liveimpro of another process: not a choice
     result = run_cli("ports")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -193,11 +297,72 @@ def test_ports_command_lists_a_virtual_port_of_another_process(jack_server, open
     assert lines[0] == "MIDI backend: JACK"
     inputs = lines[lines.index("inputs (ports liveimpro can listen to):") + 1:
                    lines.index("outputs (ports liveimpro can play to):")]
-    assert any(re.fullmatch(r"  liveimpro(-\d+)?:liveimpro out", line) for line in inputs)
+    assert inputs == ["  keyboard:keys"]
 
     listing = json.loads(run_cli("ports", "--json").stdout)
     assert listing["api"] == "jack" and listing["backend"] == "JACK"
-    assert any(port.endswith(":liveimpro out") for port in listing["inputs"])
+    assert listing["inputs"] == ["keyboard:keys"] and listing["outputs"] == []
+
+
+# --- duet's Connections: a named port that comes back is found by the same rule -----------------
+
+def test_reconnection_matches_names_as_opening_does(jack_server, opened):
+    said, heard, unplugged = [], [], []
+    keyboard = virtual_port(rtmidi.MidiOut, "keyboard", "keys", unplugged.append)  # closed here, not by `opened`
+    connections = Connections("keys", None, "jack", on_midi=lambda event, _: heard.append(event[0]),
+                              say=said.append, interval=0.05).start()
+    try:
+        close_client(keyboard)  # unplugged
+        wait_for(lambda: "input port 'keys' is gone; waiting for it to come back" in said)
+        # two keyboards come back: duet says so once and connects to neither
+        back = virtual_port(rtmidi.MidiOut, "keyboard", "keys", opened)
+        second = virtual_port(rtmidi.MidiOut, "keyboard-2", "keys", unplugged.append)
+        wait_for(lambda: any("matches 2 ports" in line for line in said))
+        time.sleep(0.3)
+        assert [line for line in said if "matches" in line] == [
+            "input port 'keys' matches 2 ports: 'keyboard:keys', 'keyboard-2:keys'; not connecting until only one does"]
+        assert connections.reconnections == 0
+        close_client(second)  # one left: connected to it
+        wait_for(lambda: "input port 'keys' is back; reconnected" in said)
+        assert connections.reconnections == 1
+        back.send_message(NOTE_ON)
+        back.send_message(NOTE_OFF)
+        wait_for(lambda: heard == [NOTE_ON, NOTE_OFF])
+        # our own ports never count: the virtual output of a liveimpro does not stand for "keys"
+        assert all("liveimpro" not in line for line in said)
+    finally:
+        connections.stop()
+
+
+def test_reconnected_output_plays_to_the_port_that_came_back(jack_server, opened):
+    from liveimpro.live.sinks import MidiPortSink  # the sink duet hands to Connections
+    said, unplugged = [], []
+    synth = virtual_port(rtmidi.MidiIn, "synth", "midi_00", unplugged.append)
+    sink = MidiPortSink.open("synth", api="jack")
+    connections = Connections(None, "synth", "jack", on_midi=lambda event, _: None, sink=sink,
+                              say=said.append, interval=0.05).start()
+    try:
+        virtual_port(rtmidi.MidiIn, "other", "midi_00", opened)  # never "synth"
+        close_client(synth)
+        wait_for(lambda: "output port 'synth' is gone; waiting for it to come back" in said)
+        received = callback_queue(virtual_port(rtmidi.MidiIn, "synth", "midi_00", opened))
+        wait_for(lambda: "output port 'synth' is back; reconnected" in said)
+        assert send_and_receive(lambda message: sink.send(bytes(message)), received) == [NOTE_ON, NOTE_OFF]
+    finally:
+        connections.stop()
+        sink.close()
+
+
+def test_duet_input_naming_only_its_own_port_is_refused(jack_server, opened):
+    opened(open_output(None))  # duet's output, opened before its input
+    virtual_port(rtmidi.MidiOut, "keyboard", "keys", opened)
+    connections = Connections("liveimpro", None, "jack", on_midi=lambda event, _: None, say=lambda line: None)
+    try:
+        with pytest.raises(PortError) as caught:
+            connections.start()
+        assert str(caught.value) == "no MIDI input port matches 'liveimpro'; available input ports: 'keyboard:keys'"
+    finally:
+        connections.stop()
 
 
 @needs_no_alsa

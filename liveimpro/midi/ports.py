@@ -4,7 +4,7 @@
     from liveimpro.midi.reader import PortReader
     midi_in = open_input(None)          # virtual port "liveimpro in" that a keyboard or DAW plays into
     reader = PortReader(midi_in, engine.on_midi).start()   # ... reader.stop() before midi_in.delete()
-    midi_out = open_output("fluid")     # first output port whose name contains "fluid"
+    midi_out = open_output("fluid")     # the one output port whose name contains "fluid"
 
 The MIDI API is, in this order: the `api` argument, the environment variable
 LIVEIMPRO_MIDI_API, or the first API of this platform whose client can be created
@@ -14,15 +14,29 @@ Every rtmidi error is re-raised as `PortError` with a message a user can act on.
 An input port is read by a `liveimpro.midi.reader.PortReader`, not through a callback: its
 module says why. `open_input` makes room in RtMidi's own queue for `INPUT_QUEUE` messages.
 
-Names: the client is "liveimpro", its virtual ports "liveimpro in" and "liveimpro out". JACK wants
-a unique name per client and rtmidi opens one client per port, so on JACK the second client of
-a process is renamed by the server: "liveimpro:liveimpro in" and "liveimpro-01:liveimpro out".
+Names, stable on every backend (a DAW user sees these):
+
+- JACK: rtmidi opens one JACK client per port, so each gets a name of its own:
+  "liveimpro-in:liveimpro in" (play into it) and "liveimpro-out:liveimpro out" (listen to it),
+  in whichever order they open. A second liveimpro process on the same server gets
+  "liveimpro-in-01:liveimpro in" ... (JACK renames a client whose name is taken).
+- ALSA: each port's client is named "liveimpro" (ALSA allows equal names): `aconnect -l` shows two
+  clients "liveimpro" with ports "liveimpro in" and "liveimpro out"; rtmidi lists them as
+  "liveimpro:liveimpro in 128:0" (client:port numbers last).
+- CoreMIDI: virtual endpoints "liveimpro in" and "liveimpro out" (listed without a client name).
+- Windows MM: no virtual ports; liveimpro only connects to ports of others (e.g. loopMIDI's).
+
+A port named with `--in`/`--out` is found by `find_port`: an exact name (as listed) wins, else a
+case-insensitive part of the name that only one port has; several is an error listing them.
+liveimpro's own ports (`is_own_port`) are never matched nor listed: connected to itself it would
+answer its own answers.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
 import os
+import re
 import sys
 
 import rtmidi
@@ -53,6 +67,15 @@ class ApiUnavailable(PortError):
         self.reason = reason
 
 
+class AmbiguousPort(PortError):
+    """A port name that more than one port matches; `matches` are their names, as listed."""
+
+    def __init__(self, kind: str, name: str, matches: list[str]):
+        listed = ", ".join(repr(port) for port in matches)
+        super().__init__(f"{kind} {name!r} matches {len(matches)} ports: {listed}; give more of the name")
+        self.matches = matches
+
+
 def add_api_argument(parser) -> None:
     """The --api option, shared by every command that opens MIDI ports."""
     parser.add_argument("--api", choices=tuple(RTMIDI_APIS),
@@ -74,14 +97,17 @@ def choose_api(requested: str | None = None) -> str:
     return _first_working_api()
 
 
-def list_ports(api: str | None = None, client_name: str = CLIENT_NAME) -> tuple[str, list[str], list[str]]:
-    """(api, inputs, outputs): the ports one can listen to and the ports one can play to."""
+def list_ports(api: str | None = None, client_name: str | None = CLIENT_NAME) -> tuple[str, list[str], list[str]]:
+    """(api, inputs, outputs): the ports one can listen to and the ports one can play to, without
+    the ports of liveimpro's own clients (`is_own_port`; all of them when `client_name` is None)."""
     api = choose_api(api)
     names = []
     for midi_class in (rtmidi.MidiIn, rtmidi.MidiOut):
-        midi = _create_client(midi_class, api, client_name)
+        # named "liveimpro", not "liveimpro-in": on JACK that name, taken for a moment, would make
+        # an input opened at that moment (another process's duet) "liveimpro-in-01"
+        midi = _create_client(midi_class, api, client_name or CLIENT_NAME)
         try:
-            names.append(midi.get_ports())
+            names.append([port for port in midi.get_ports() if not is_own_port(port, client_name)])
         except rtmidi.RtMidiError as exc:
             raise PortError(f"{DISPLAY_NAMES[api]}: cannot list ports: {exc}") from exc
         finally:
@@ -90,46 +116,83 @@ def list_ports(api: str | None = None, client_name: str = CLIENT_NAME) -> tuple[
 
 
 def open_input(name: str | None, api: str | None = None, client_name: str = CLIENT_NAME) -> rtmidi.MidiIn:
-    """A virtual input port "<client_name> in" when `name` is None, else the first input port whose
-    name contains `name` (case-insensitive; an exact match wins). The caller closes it with `.delete()`."""
+    """A virtual input port "<client_name> in" when `name` is None, else our port "<client_name> in"
+    connected to the input port `name` designates (`find_port`). The caller closes it with `.delete()`."""
     return _open(rtmidi.MidiIn, "input", name, api, client_name, f"{client_name} in")
 
 
 def open_output(name: str | None, api: str | None = None, client_name: str = CLIENT_NAME) -> rtmidi.MidiOut:
-    """A virtual output port "<client_name> out" when `name` is None, else the first matching output port."""
+    """A virtual output port "<client_name> out" when `name` is None, else our port "<client_name> out"
+    connected to the output port `name` designates (`find_port`)."""
     return _open(rtmidi.MidiOut, "output", name, api, client_name, f"{client_name} out")
 
 
-def find_port(name: str, ports: list[str], kind: str = "port") -> int:
-    """Index of the port named exactly `name` (ignoring case), else of the first whose name contains it."""
+def client_name_for(kind: str, api: str, client_name: str = CLIENT_NAME) -> str:
+    """The MIDI client name of our `kind` ("input"/"output") port: "<client_name>-in"/"-out" on JACK,
+    where each port has a client of its own and JACK would rename the second "<client_name>-01";
+    `client_name` elsewhere."""
+    return f"{client_name}-{'in' if kind == 'input' else 'out'}" if api == "jack" else client_name
+
+
+def is_own_port(port: str, client_name: str | None = CLIENT_NAME) -> bool:
+    """Whether a listed port belongs to a client of liveimpro's (of any process), named by
+    `client_name`: JACK "liveimpro-in:...", "liveimpro-out-01:..." (and "liveimpro:", "liveimpro-01:"
+    as JACK renames a second client); ALSA "liveimpro:... 128:0"; CoreMIDI, which lists no client,
+    the port names "liveimpro in" and "liveimpro out" themselves. Never, when `client_name` is None."""
+    if client_name is None:
+        return False
+    client, colon, _ = port.partition(":")
+    if not colon:
+        return port in (f"{client_name} in", f"{client_name} out")
+    return re.fullmatch(re.escape(client_name) + r"(-in|-out)?(-\d+)?", client) is not None
+
+
+def matching_ports(name: str, ports: list[str], client_name: str | None = CLIENT_NAME) -> list[int]:
+    """Indexes (into `ports`) of the ports `name` designates, leaving out our own (`is_own_port`):
+    the port named exactly `name` (the first, should a system list two of one name); else those
+    named `name` ignoring case; else those whose name contains it, ignoring case. One index: found;
+    none or several: see `find_port`."""
+    candidates = [(i, port) for i, port in enumerate(ports) if not is_own_port(port, client_name)]
+    exact = [i for i, port in candidates if port == name]
+    if exact:
+        return exact[:1]
     wanted = name.casefold()
-    folded = [port.casefold() for port in ports]
-    if wanted in folded:
-        return folded.index(wanted)
-    for index, port in enumerate(folded):
-        if wanted in port:
-            return index
-    available = ", ".join(repr(port) for port in ports) or "none"
+    for matches in ([i for i, port in candidates if port.casefold() == wanted],
+                    [i for i, port in candidates if wanted in port.casefold()]):
+        if matches:
+            return matches
+    return []
+
+
+def find_port(name: str, ports: list[str], kind: str = "port", client_name: str | None = CLIENT_NAME) -> int:
+    """Index of the one port `name` designates (`matching_ports`); a one-line `PortError` when none
+    does (listing the others, ours left out), `AmbiguousPort` when several do (listing those)."""
+    matches = matching_ports(name, ports, client_name)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise AmbiguousPort(kind, name, [ports[i] for i in matches])
+    available = ", ".join(repr(port) for port in ports if not is_own_port(port, client_name)) or "none"
     raise PortError(f"no MIDI {kind} port matches {name!r}; available {kind} ports: {available}")
 
 
 def _open(midi_class, kind: str, name: str | None, api: str | None, client_name: str, port_name: str):
     api = choose_api(api)
-    midi = _create_client(midi_class, api, client_name)
+    midi = _create_client(midi_class, api, client_name_for(kind, api, client_name))
     try:
-        _connect(midi, kind, name, api, port_name)
+        _connect(midi, kind, name, api, port_name, client_name)
     except BaseException:
         midi.delete()  # closes the client now, not whenever the garbage collector runs
         raise
     return midi
 
 
-def _connect(midi, kind: str, name: str | None, api: str, port_name: str) -> None:
+def _connect(midi, kind: str, name: str | None, api: str, port_name: str, client_name: str = CLIENT_NAME) -> None:
     try:
         if name is None:
             midi.open_virtual_port(port_name)
         else:
-            midi.open_port(find_port(name, midi.get_ports(), kind), port_name)
+            midi.open_port(find_port(name, midi.get_ports(), kind, client_name), port_name)
     except rtmidi.UnsupportedOperationError as exc:
         raise PortError(f"{DISPLAY_NAMES[api]} cannot create virtual ports: install a loopback driver "
                         f"(loopMIDI), create a port there and give its name") from exc

@@ -9,10 +9,14 @@ back, and after a JACK server restart every port is opened again.
 
 A watch thread looks every `interval` seconds:
 
-- a named port (`--in`, `--out`) missing from the port list is gone: the user is told once, our
-  side of the connection is closed — an input's held keys count as released (the phrase ends and
-  is answered), an output's sounding notes are remembered. When a port of that name is listed
-  again, a new connection is opened, the user is told, and the remembered notes get note-offs;
+- a named port (`--in`, `--out`): the port connected to (by its full name, as listed) missing from
+  the port list is gone: the user is told once, our side of the connection is closed — an input's
+  held keys count as released (the phrase ends and is answered), an output's sounding notes are
+  remembered. When the name designates a port again, by the rule that chose the first one
+  (`liveimpro.midi.ports.find_port`: never one of liveimpro's own ports; an exact name, else the
+  one port whose name contains it), a new connection is opened, the user is told, and the
+  remembered notes get note-offs. While several ports match, the user is told once and nothing
+  is connected;
 - on JACK, a server that stops (`liveimpro.midi.jackwatch`) takes every port of ours with it, and
   FluidSynth's JACK audio: they are closed, and opened again — virtual ports too — when a server
   runs again. Whoever connected the virtual ports (a session manager, the user) connects them again.
@@ -29,7 +33,7 @@ import threading
 from ..errors import PortError
 from .jackwatch import JackWatch
 from .reader import PortReader
-from .ports import find_port, list_ports, open_input, open_output
+from .ports import AmbiguousPort, find_port, list_ports, open_input, open_output
 
 log = logging.getLogger(__name__)
 INTERVAL = 0.5  # s between looks at the port list
@@ -51,6 +55,8 @@ class Connections:
         self._midi_in = None
         self._reader: PortReader | None = None
         self._connected = {"input": False, "output": sink is not None}
+        self._ports = {"input": None, "output": None}  # full name of the port a named one is connected to
+        self._said = {"input": "", "output": ""}  # the last "matches several ports" told, not to repeat it
         self._watch: JackWatch | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -58,7 +64,15 @@ class Connections:
     def start(self) -> "Connections":
         if self.api == "jack":
             self._watch = JackWatch.connect()
-        self._open("input")
+        if self.sink is not None and self.names["output"] is not None:
+            # the sink's port was opened by its owner a moment ago, by the same rule
+            self._ports["output"] = self._designated("output", self._listing("output"))
+        name = self.names["input"]
+        if name is None:
+            self._open("input")
+        else:  # PortError, one line, when no port or several match
+            listing = self._listing("input")
+            self._open("input", listing[find_port(name, listing, "input")])
         self._thread = threading.Thread(target=self._run, name="liveimpro-connections", daemon=True)
         self._thread.start()
         return self
@@ -88,23 +102,41 @@ class Connections:
                 if not self._connected[kind]:  # our virtual port, gone with a JACK server
                     self._open(kind)
                 continue
-            present = self._is_listed(kind, name)
-            if self._connected[kind] and not present:
-                message = f"{kind} port {name!r} is gone; waiting for it to come back"
-                self.say(message)
-                self._lose(kind, message)
-            elif not self._connected[kind] and present:
-                self._open(kind)
+            listing = self._listing(kind)
+            if self._connected[kind]:
+                if self._ports[kind] not in listing:
+                    message = f"{kind} port {name!r} is gone; waiting for it to come back"
+                    self.say(message)
+                    self._lose(kind, message)
+                continue
+            port = self._designated(kind, listing)
+            if port is not None:
+                self._open(kind, port)
                 self.reconnections += 1
                 self.say(f"{kind} port {name!r} is back; reconnected")
 
-    def _is_listed(self, kind: str, name: str) -> bool:
-        ports = self._watch.ports(kind) if self._watch is not None else list_ports(self.api)[1 if kind == "input" else 2]
+    def _listing(self, kind: str) -> list[str]:
+        """The ports of `kind` ("input": the ones to listen to) by full name, ours included on JACK."""
+        if self._watch is not None:
+            return self._watch.ports(kind)
+        return list_ports(self.api)[1 if kind == "input" else 2]
+
+    def _designated(self, kind: str, listing: list[str]) -> str | None:
+        """The port in `listing` that the name given for `kind` designates, by `find_port`'s rule;
+        None while none does, or several do (told once)."""
         try:
-            find_port(name, ports, kind)
+            port = listing[find_port(self.names[kind], listing, kind)]
+        except AmbiguousPort as exc:
+            message = (f"{kind} port {self.names[kind]!r} matches {len(exc.matches)} ports: "
+                       f"{', '.join(repr(m) for m in exc.matches)}; not connecting until only one does")
+            if message != self._said[kind]:
+                self._said[kind] = message
+                self.say(message)
+            return None
         except PortError:
-            return False
-        return True
+            return None
+        self._said[kind] = ""
+        return port
 
     def _server_stopped(self) -> None:
         self.say("the JACK server stopped; waiting for it to come back")
@@ -126,6 +158,7 @@ class Connections:
 
     def _lose(self, kind: str, reason: str) -> None:
         self._connected[kind] = False
+        self._ports[kind] = None
         if kind == "input":
             self._close_input()
             if self.on_input_lost is not None:
@@ -133,15 +166,18 @@ class Connections:
         else:
             self.sink.replace_port(None, reason)
 
-    def _open(self, kind: str) -> None:
+    def _open(self, kind: str, port: str | None = None) -> None:
+        """Our port of `kind`: virtual when `port` is None, else connected to `port` (a full name,
+        which `find_port` matches exactly)."""
         if kind == "input":
-            midi_in = open_input(self.names["input"], api=self.api)
+            midi_in = open_input(port, api=self.api)
             # sysex is of no use to the engine; the MIDI clock (timing) is
             midi_in.ignore_types(sysex=True, timing=False, active_sense=True)
             self._midi_in, self._reader = midi_in, PortReader(midi_in, self.on_midi).start()
         else:
-            self.sink.replace_port(open_output(self.names["output"], api=self.api))
+            self.sink.replace_port(open_output(port, api=self.api))
         self._connected[kind] = True
+        self._ports[kind] = port
 
     def _close_input(self) -> None:
         if self._midi_in is not None:
