@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from ..errors import PortError
 from .jackwatch import JackWatch
@@ -37,6 +38,7 @@ from .ports import AmbiguousPort, find_port, list_ports, open_input, open_output
 
 log = logging.getLogger(__name__)
 INTERVAL = 0.5  # s between looks at the port list
+CONNECT_SETTLE = 0.05  # s after connecting before sending: two JACK periods of 1024 frames (sinks.CLOSE_FLUSH)
 
 
 class Connections:
@@ -175,7 +177,12 @@ class Connections:
             midi_in.ignore_types(sysex=True, timing=False, active_sense=True)
             self._midi_in, self._reader = midi_in, PortReader(midi_in, self.on_midi).start()
         else:
-            self.sink.replace_port(open_output(port, api=self.api))
+            midi_out = open_output(port, api=self.api)
+            if port is not None:
+                # the connection takes effect in the server's next cycles, and what is sent before is
+                # lost: the lost notes' note-offs (replace_port sends them) would never arrive
+                time.sleep(CONNECT_SETTLE)
+            self.sink.replace_port(midi_out)
         self._connected[kind] = True
         self._ports[kind] = port
 
