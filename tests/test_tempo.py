@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from liveimpro.melody import melody_from_tuples
-from liveimpro.music.tempo import TempoEstimate, estimate_tempo, quantize
+from liveimpro.music.tempo import (EXACT_ONSETS, MAX_ONSETS, PASSES, TempoEstimate, TempoTracker, estimate_tempo,
+                                   quantize)
+from script_modules import load_script
 
 # rhythms in beats (IOIs), the last note's length left out: what a player might play
 RHYTHMS = {
@@ -117,3 +119,98 @@ def test_quantize_snaps_to_sixteenths_and_triplets():
     assert [n.onset for n in snapped] == pytest.approx([0.0, 0.5, 1.0, 4 / 3, 5 / 3])
     assert [n.duration for n in snapped] == pytest.approx([0.5, 0.25, 1 / 3, 1 / 3, 0.25])
     assert quantize(melody, subdivisions=(2,)).notes[1].onset == 0.5
+
+
+# --- onset by onset: TempoTracker ---------------------------------------------------------------
+# the estimate before the tracker (every IOI and a Viterbi pass over the window at every onset),
+# kept verbatim in the benchmark as its baseline
+full_phrase_estimate = load_script("bench_hear").full_phrase_estimate
+
+
+def tracked(onsets, previous_bpm=None):
+    """The tracker given the onsets one at a time, as the live engine does: its estimate and its
+    work after each."""
+    tracker, estimates, work = TempoTracker(previous_bpm), [], []
+    for onset in onsets:
+        tracker.add(onset)
+        estimates.append(tracker.estimate)
+        work.append(tracker.work)
+    return tracker, estimates, work
+
+
+def same(a: TempoEstimate, b: TempoEstimate) -> bool:
+    return a.bpm == pytest.approx(b.bpm, rel=1e-9) and a.phase == pytest.approx(b.phase, abs=1e-9) \
+        and a.confidence == pytest.approx(b.confidence, abs=1e-9)
+
+
+def long_phrase(bpm, seed, onsets, **kw):
+    rhythm = np.resize(np.concatenate([RHYTHMS[name] for name in sorted(RHYTHMS)]), onsets - 1)
+    return played(rhythm, bpm, seed, **kw)
+
+
+@pytest.mark.parametrize("name", [*RHYTHMS, "sixteenths"])
+def test_the_tempo_decisions_are_those_of_the_full_phrase_estimate(name):
+    """estimate_tempo and the tracker, onset by onset, decide what the estimate before them did
+    at every onset of the test phrases (bpm, phase and confidence to 1e-9)."""
+    rhythm = SIXTEENTHS if name == "sixteenths" else RHYTHMS[name]
+    assert len(rhythm) + 1 <= EXACT_ONSETS
+    for bpm in (60, 90, 120, 150):
+        for seed in range(3):
+            onsets = played(rhythm, bpm, seed)
+            for previous in (None, 60, 120):
+                _, estimates, _ = tracked(onsets, previous)
+                for n in range(1, len(onsets) + 1):
+                    old = full_phrase_estimate(onsets[:n], previous)
+                    assert same(estimate_tempo(onsets[:n], previous), old), (bpm, seed, previous, n)
+                    assert same(estimates[n - 1], old), (bpm, seed, previous, n)
+
+
+def test_estimate_tempo_of_a_long_phrase_is_the_old_one():
+    """Past the window too: all onsets at once are the window's last MAX_ONSETS, as before."""
+    for bpm, seed in ((70, 0), (100, 1), (135, 2)):
+        onsets = long_phrase(bpm, seed, 150)
+        for n in (30, 64, 65, 100, 150):
+            assert same(estimate_tempo(onsets[:n]), full_phrase_estimate(onsets[:n])), (bpm, n)
+
+
+def test_the_tracker_does_bounded_work_per_onset():
+    """Structurally, not by the clock: each onset scores one IOI and takes one Viterbi step per
+    pass kept, a window's worth when a pass starts; never more, however long the phrase."""
+    tracker, estimates, work = tracked(long_phrase(104, 5, 2000))
+    assert tracker.count == 2000 and tracker.onsets == MAX_ONSETS
+    assert max(work) <= 1 + PASSES * MAX_ONSETS
+    assert max(work[200:]) == 1 + PASSES  # a settled phrase
+    assert sum(work) <= (2 + PASSES) * len(work)
+    assert all(e.bpm == pytest.approx(104, rel=0.01) for e in estimates[20:])
+
+
+@pytest.mark.parametrize("bpm", [72, 100, 132])
+def test_a_long_phrases_beats_stay_put_when_old_onsets_leave_the_window(bpm):
+    """The reading of a phrase that starts with a pickup holds to its last onset: the grid stays on
+    the played beats where the answer will go (no half-beat jump), the first note stays a pickup
+    while it is in the window, and tempo and phase agree with the whole window at once."""
+    bars = [1, .5, .5, 1, 1, .5, .5, .5, .5, 1, 1, 2, 1, 1 / 3, 1 / 3, 1 / 3, 1, .75, .25, 1, 1.5, .5]  # 16 beats
+    onsets = played([.5, *np.resize(bars, 398)], bpm, seed=4, start=5.0, first_beat=0.5)  # an eighth's pickup
+    period = 60.0 / bpm
+    _, estimates, _ = tracked(onsets)
+    for n, estimate in enumerate(estimates[12:], 13):
+        beat = estimate.beat_of(5.0 + (onsets[n - 1] - 5.0) // period * period)  # the played beat before it
+        assert abs(beat - round(beat)) < 0.1, n
+        if n <= MAX_ONSETS:
+            assert estimate.origin_for(onsets[0]) == pytest.approx(5.0, abs=0.1 * period), n
+        else:
+            whole = estimate_tempo(onsets[:n])
+            assert estimate.bpm == pytest.approx(whole.bpm, rel=0.01)
+            assert abs(estimate.beat_of(whole.phase) - round(estimate.beat_of(whole.phase))) < 0.1
+
+
+def test_the_tracker_follows_what_is_left_of_a_phrase_that_drops_its_oldest_notes():
+    """forget_before: the onsets the phrase no longer has leave the estimate (the engine's phrase
+    keeps its last notes), so a change of tempo comes through."""
+    onsets = np.concatenate([100.0 + np.arange(12) * 0.5, 106.0 + np.arange(12) * 0.75])  # 120, then 80 bpm
+    tracker = TempoTracker()
+    for index, onset in enumerate(onsets):
+        tracker.forget_before(onsets[max(0, index - 7)])
+        tracker.add(onset)
+        assert tracker.onsets <= 8
+    assert tracker.estimate.bpm == pytest.approx(80, rel=0.02)

@@ -4,8 +4,8 @@ For DAW users who drag clips: the answer is written where it would have sounded 
 the call and a beat of silence, on the beat), in the call's tempo; `--with-call` puts the call
 on a track of its own in the same file. The same `--seed` gives the same answer.
 
-A call has at most MAX_CALL_NOTES notes: the engine hears a phrase, re-reading it at every
-onset (as it would live), so a whole song would take minutes; a longer file is refused.
+A call has at most MAX_CALL_NOTES notes: `respond` answers a phrase, not a song (the engine
+hears the call note by note, as it would live); a longer file is refused.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .options import add_answer_arguments
 
-MAX_CALL_NOTES = 512  # 500 take ~5 s on one core; a phrase played live has a few dozen
+MAX_CALL_NOTES = 512  # a phrase, not a song (512 take ~0.4 s to hear); a phrase played live has a few dozen
 
 
 def add_arguments(parser) -> None:

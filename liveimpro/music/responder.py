@@ -12,8 +12,16 @@ offline), so both paths make the same decisions.
 Priming: the model is reset at the start of each call (the call is a new tune to it) and hears
 every call note as soon as the next onset fixes its inter-onset interval, at the running tempo
 estimate; so when the phrase ends only the last note is left to feed. The tempo is estimated
-from the call's onsets (with the previous phrase's tempo as prior, `liveimpro.music.tempo`), the key
-from a running pitch-class histogram over the session (`liveimpro.music.keys.KeyTracker`).
+from the call's onsets (with the previous phrase's tempo as prior) by a `TempoTracker` that takes
+each onset once (`liveimpro.music.tempo`), the key from a running pitch-class histogram over the
+session (`liveimpro.music.keys.KeyTracker`).
+
+Bounded work per note: `hear()` costs the same at the 5th note as at the 2,000th. Only what came
+after the last event the model heard is tokenized, with that event in front (for its pitch and
+where its notes end) placed at its grid point, so each new onset is rounded from the previous
+rounded one as `Tokenizer.events` rounds a whole melody; the model's timeline goes on from there
+at the tempo of the moment. The notes are found by time, not by count, so a phrase that drops its
+oldest notes (`LiveInput.max_notes`) goes on feeding the model to its last note.
 
 Modes (settings.mode): "answer" continues the call with the LSTM, note by note, as below;
 "vary" answers with the melody VAE's variation of the call (settings.amount = how far it moves),
@@ -31,7 +39,9 @@ and committed as such, so the model hears the answer as it sounds.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, replace
+from itertools import takewhile
 from typing import Iterator, Sequence
 
 from .settings import LiveSettings
@@ -39,13 +49,15 @@ from .keys import KeyEstimate, KeyTracker, scale_pitch_classes
 from .played import PlayedNote, phrase_melody
 from ..melody import Melody
 from .phrase import answer_length
-from .tempo import TempoEstimate, estimate_tempo
+from .tempo import TempoEstimate, TempoTracker, estimate_tempo
 
 REGISTER_MARGIN = 4  # semitones the answer may go beyond the call's lowest and highest notes
 MIN_TEMPO_ONSETS = 3  # below this many onsets the tempo is the previous one (or DEFAULT_BPM)
 DEFAULT_BPM = 100.0
 MAX_ANSWER_NOTES = 256  # a bound for answers measured in beats (a model of only tiny durations)
 MIN_KEY_CONFIDENCE = 0.02  # a weaker key estimate leaves the pitches unmasked
+GRID_SLACK = 1 / 12  # beats: half the token grid's widest gap (1/6): the most a note moves to its grid point
+MAX_FEED_NOTES = 64  # notes after the last event heard that one hear() reads (more: notes under a held higher one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +85,21 @@ class Responder:
         self.tempo: TempoEstimate | None = None  # of the current (or last) call
         self.key: KeyEstimate | None = None  # of the session so far, updated at each phrase end
         self._previous_bpm: float | None = None
+        self.tracker: TempoTracker | None = None  # the current call's tempo, onset by onset (None: no note yet)
         self._fed = 0  # events of the current call the model has heard
+        # the last of them: (its grid point in seconds, its onset on the model's timeline in beats,
+        # the time after which the notes not yet tokenized begin); None: nothing heard yet
+        self._fed_at: tuple[float, float, float] | None = None
+        self.tokenized = 0  # notes the last hear() tokenized: a few, however long the phrase
         self.origin = 0.0  # seconds: the beat line the current call is counted from (its beat 0)
-        self._estimated_from = None  # (first onset, last onset) the tempo estimate was made from
-        self._heard = None  # (first note, notes, released notes, final) at the last hear(): skip repeats
+        self._heard = None  # (first note, last note, notes, final) at the last hear(): skip repeats
         self._previous_call: Melody | None = None  # the call before this one (morph mode)
 
     # --- listening -----------------------------------------------------------------------------
     def start_call(self) -> None:
         self.improviser.reset()
-        self._fed = 0
-        self.tempo, self._estimated_from, self._heard = None, None, None
+        self._fed, self._fed_at = 0, None
+        self.tempo, self.tracker, self._heard = None, None, None
 
     def call_melody(self, notes: Sequence[PlayedNote], now: float) -> Melody:
         """The call so far in beats of the running tempo, beat 0 on the beat line it started on."""
@@ -92,27 +108,65 @@ class Responder:
         return phrase_melody(notes, tempo.bpm, self.origin, now)
 
     def hear(self, notes: Sequence[PlayedNote], now: float, final: bool = False) -> None:
-        """Called after each onset (and with final=True at the phrase end): re-estimate the tempo
-        and feed the model every event whose length is known (all of them when final)."""
+        """Called after each onset (and with final=True at the phrase end), with the phrase so far
+        in onset order: give the tempo tracker the new onsets and feed the model every event whose
+        length is known (all of them when final)."""
         if not notes:
             return
         # the first note too: an over-long phrase drops its oldest notes and keeps its length
-        heard = (notes[0], len(notes), sum(n.release is not None for n in notes), final)
+        heard = (notes[0], notes[-1], len(notes), final)
         if heard == self._heard:  # nothing new since the last call: the phrase-end path is free
             return
         self._heard = heard
-        onsets = (notes[0].onset, notes[-1].onset)  # notes come in onset order
-        if onsets != self._estimated_from:  # only a new onset changes the tempo estimate
-            self.tempo, self._estimated_from = self._estimate(notes), onsets
+        if self.tracker is None:
+            self.tracker = TempoTracker(self._previous_bpm)
+        tracker = self.tracker
+        tracker.forget_before(notes[0].onset)
+        for note in notes[0 if tracker.last is None else bisect_right(notes, tracker.last, key=_onset):]:
+            tracker.add(note.onset)  # the notes of a chord share one onset: added once
+        self.tempo = tracker.estimate if tracker.onsets >= MIN_TEMPO_ONSETS else \
+            TempoEstimate(self._previous_bpm or DEFAULT_BPM, notes[0].onset, 0.0)
         if self.prime:
             self._feed(notes, now, final)
 
     def _feed(self, notes: Sequence[PlayedNote], now: float, final: bool) -> None:
-        events = self.improviser.tokenizer.events(self.call_melody(notes, now))
+        """Tokenize the notes after the last event the model heard, that event in front at its grid
+        point, and feed the model the new events but the last (whose length is still open).
+        Velocities are not tokenized: each note carries its index in the window as its velocity,
+        so an event says which note is its top one."""
+        period, fed_at = self.tempo.period, self._fed_at
+        window = notes if fed_at is None else notes[bisect_right(notes, fed_at[2], key=_onset):]
+        if not window:
+            return
+        first = window[0].onset
+        if len(window) > MAX_FEED_NOTES:  # the notes in between were dropped by the skyline anyway
+            window = [*takewhile(lambda n: n.onset == first, window), *window[-MAX_FEED_NOTES:]]
+        origin, beat = (first, 0.0) if fed_at is None else fed_at[:2]
+        placed = [replace(n, onset=origin if n.onset == first else n.onset, velocity=min(index, 126) + 1)
+                  for index, n in enumerate(window)]
+        self.tokenized = len(placed)
+        events = self.improviser.tokenizer.events(phrase_melody(placed, self.tempo.bpm, origin, now))
+        skip = 0 if fed_at is None else 1  # the event heard last is only there to go on from
         upto = len(events) if final else len(events) - 1
-        for event in events[self._fed:upto]:
-            self.improviser.observe(event)
-        self._fed = max(self._fed, upto)
+        for event in events[skip:upto]:
+            velocity = window[event.velocity - 1].velocity
+            self.improviser.observe(replace(event, onset=beat + event.onset, velocity=velocity))
+        if upto <= skip:
+            return
+        self._fed += upto - skip
+        last = events[upto - 1]
+        at, slack = origin + last.onset * period, GRID_SLACK * period
+        start = window[last.velocity - 1].onset  # a long way after its grid point when the gap before it
+        if start > at + slack * (1 + 1e-9):  # was longer than the grid's cap: rounding starts again there
+            at = start
+        self._fed_at = (at, beat + last.onset, at - slack)
+
+    def _model_beat(self, t: float) -> float:
+        """Where time t falls on the model's timeline: beats at the call's tempo from the grid point
+        of the last event it heard (0 before any)."""
+        if self._fed_at is None:
+            return 0.0
+        return self._fed_at[1] + (t - self._fed_at[0]) / self.tempo.period
 
     def _estimate(self, notes: Sequence[PlayedNote]) -> TempoEstimate:
         onsets = sorted({n.onset for n in notes})
@@ -137,7 +191,7 @@ class Responder:
         self.hear(notes, now, final=True)
         if not self.prime:
             self.improviser.reset()
-            self._fed = 0
+            self._fed, self._fed_at = 0, None
             self._feed(notes, now, final=True)
         call = self.call_melody(notes, now)
         self.key = self.keys.observe(call.notes)
@@ -183,10 +237,8 @@ class Responder:
         pitch_range, scale = self._mask(call)
         velocities = [n.velocity for n in call.notes] or [80]
         seconds_per_beat = 60.0 / bpm
-        # The model's timeline puts the call's first note at beat 0 (tokenizer.events drops the
-        # leading silence); the answer's first note goes where `start` falls on it.
-        origin = (start - self.origin) / self.tempo.period - call.notes[0].onset
-        origin = max(origin, imp.previous.onset if imp.previous is not None else 0.0)
+        # the answer's first note goes where `start` falls on the model's timeline
+        origin = max(self._model_beat(start), imp.previous.onset if imp.previous is not None else 0.0)
         for index in range(MAX_ANSWER_NOTES if length.notes is None else length.notes):
             event = imp.propose(settings.temperature, settings.top_p, pitch_range, scale, self.rng)
             if index == 0:  # the first note sounds at `start`, whatever gap the model wanted
@@ -198,6 +250,10 @@ class Responder:
             yield AnswerNote(event.pitches, start + beat * seconds_per_beat, beats * seconds_per_beat,
                              velocities[index % len(velocities)], beat, beats)
             imp.commit(event)
+
+
+def _onset(note: PlayedNote) -> float:
+    return note.onset
 
 
 def cut(note: AnswerNote, until: float) -> AnswerNote:

@@ -39,10 +39,22 @@ the beat is the note when 60/d is at most ~141 bpm (d = 0.5 s -> 120, 1.0 s -> 6
 0.8 s -> 75); faster equal notes read as eighths (0.4 s -> 75, 0.25 s -> 120); with a
 previous tempo the octave nearer to it wins.
 Fewer than three onsets give no estimate: the previous tempo (or 120) with confidence 0.
+
+Onset by onset (`TempoTracker`, what the live engine uses), at a cost per onset that does not
+grow with the phrase: the log-likelihood is a sum over IOIs, so each new IOI is scored once into
+a running sum (taken out again when its onset leaves the window of MAX_ONSETS). The Viterbi pass
+goes on by one step per onset; a new one starts over the window only when the best period is
+more than PERIOD_DRIFT from that of the passes kept (at all, up to EXACT_ONSETS onsets, so that
+short phrases get the same answer as all their onsets at once: `estimate_tempo`). The last two
+are kept going, so a reading that flips between two tempi an octave apart costs a step each.
+Once onsets have left the window a pass goes on from the phrase's beginning instead of taking
+the window's first onset to be on the beat, so the beats do not move by half a beat when old
+onsets go; `phase` is then the beat at or before the window's first onset.
 """
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -67,12 +79,21 @@ NOTE_TWELFTHS = np.round(NOTE_VALUES * 12).astype(int)
 # the triplet eighths; other twelfths (sextuplets) are rare
 POSITION_WEIGHTS = np.array([1.0, 0.01, 0.01, 0.2, 0.15, 0.01, 0.5, 0.01, 0.15, 0.2, 0.01, 0.01])
 FIRST_ON_BEAT = 2.0  # a phrase's first note is that much more likely on the beat: ties go to no pickup
+EXACT_ONSETS = 24  # TempoTracker: up to this many onsets it re-decides the positions whenever the period moves
+PERIOD_DRIFT = 0.02  # ... and after that, when the period moved this much from the one its Viterbi pass used
+PASSES = 2  # Viterbi passes kept going (at the latest two periods)
+_PERIODS = 60.0 / CANDIDATES
+_EXPECTED = _PERIODS[:, None] * NOTE_VALUES[None, :]  # [candidates, values]: what _note_densities computes
+_SD = np.sqrt(TIMING_SD**2 + (TIMING_SD_REL * _EXPECTED) ** 2)
+_LOG_POSITION = np.log(POSITION_WEIGHTS).tolist()
+_LOG_OUTLIER = math.log(OUTLIER)
+_TWELFTHS = NOTE_TWELFTHS.tolist()
 
 
 @dataclass(frozen=True, slots=True)
 class TempoEstimate:
     bpm: float  # quarter notes per minute
-    phase: float  # seconds: the time of a beat (the one at or before the phrase's first onset)
+    phase: float  # seconds: the time of a beat (the one at or before the first onset it was estimated from)
     confidence: float  # 0..1, posterior mass near bpm; 0 when there was nothing to estimate from
 
     @property
@@ -114,56 +135,164 @@ def _note_densities(iois: np.ndarray, periods: np.ndarray) -> np.ndarray:
 
 
 def estimate_tempo(onsets: Sequence[float], previous_bpm: float | None = None) -> TempoEstimate:
-    """Tempo and beat phase from onset times in seconds (one per chord; sorted or not)."""
+    """Tempo and beat phase from onset times in seconds (one per chord; sorted or not), from the
+    last MAX_ONSETS of them: a TempoTracker given them all at once."""
     times = np.asarray(onsets, dtype=float)
-    times = np.unique(times[np.isfinite(times)])[-MAX_ONSETS:]
-    if previous_bpm is not None:
-        previous_bpm = min(MAX_BPM, max(MIN_BPM, previous_bpm))
-    if len(times) < 3:
-        return TempoEstimate(previous_bpm or 120.0, float(times[0]) if len(times) else 0.0, 0.0)
-    iois = np.diff(times)
-    prior = _log_prior(CANDIDATES, previous_bpm)
-    score = np.log(_note_densities(iois, 60.0 / CANDIDATES).sum(axis=2) + OUTLIER).sum(axis=1) + prior
-    best = int(np.argmax(score))
-    posterior = np.exp(score - score[best])
-    near = np.abs(np.log(CANDIDATES / CANDIDATES[best])) <= math.log(1.03)
-    confidence = float(posterior[near].sum() / posterior.sum())
-
-    period = 60.0 / CANDIDATES[best]
-    beats = _beat_positions(iois, period)
-    slope, intercept = np.polyfit(beats, times, 1)
-    if slope > 0 and MIN_BPM <= 60.0 / slope <= MAX_BPM:
-        period = float(slope)
-    else:
-        intercept = float(np.mean(times - period * beats))
-    return TempoEstimate(60.0 / period, float(intercept), confidence)
+    tracker = TempoTracker(previous_bpm)
+    for onset in np.unique(times[np.isfinite(times)])[-MAX_ONSETS:].tolist():
+        tracker.add(onset)
+    return tracker.estimate
 
 
-def _beat_positions(iois: np.ndarray, period: float) -> np.ndarray:
-    """Beat position of every onset (the first one in [0, 1)) by Viterbi over the twelve
-    positions within a beat: a note value moves the position on, its IOI likelihood and the
-    metrical weight of where it lands (POSITION_WEIGHTS) score the step."""
-    log_position = np.log(POSITION_WEIGHTS)
-    with np.errstate(divide="ignore"):
-        emissions = np.log(_note_densities(iois, np.array([period]))[0])  # [iois, values]
-    positions = np.arange(12)
-    score = log_position + np.log(FIRST_ON_BEAT) * (positions == 0)
-    came_from = []  # per IOI: [12] twelfths moved to reach each position
-    for ioi, emission in zip(iois, emissions):
-        rest = max(3, int(round(ioi / period * 4)) * 3)  # an outlier IOI moves by whole sixteenths
-        moves = np.append(NOTE_TWELFTHS, rest)
-        # candidates[m, p]: arriving at p by move m from position p - moves[m]
-        step_scores = np.append(emission, math.log(OUTLIER))[:, None]
-        candidates = score[(positions[None, :] - moves[:, None]) % 12] + step_scores
-        best = np.argmax(candidates, axis=0)
-        came_from.append(moves[best])
-        score = candidates[best, positions] + log_position
-    position = int(np.argmax(score))
-    moved = []
-    for moves in reversed(came_from):
-        moved.append(int(moves[position]))
-        position = (position - moved[-1]) % 12
-    return (position + np.concatenate([[0], np.cumsum(moved[::-1])])) / 12.0
+class TempoTracker:
+    """The running estimate of one phrase, fed its onsets one at a time (module docstring, end):
+    `add` each new onset, `forget_before` when the phrase drops its oldest notes, read `estimate`.
+    `work`: the IOIs scored and Viterbi steps taken for the latest estimate: per new onset one IOI
+    and a step for each pass kept (a window's worth when a pass starts), however long the phrase."""
+
+    def __init__(self, previous_bpm: float | None = None, window: int = MAX_ONSETS):
+        self.previous_bpm = None if previous_bpm is None else min(MAX_BPM, max(MIN_BPM, previous_bpm))
+        self.window, self.count, self.work, self._work = window, 0, 0, 0  # count: onsets added to the phrase
+        self._prior = _log_prior(CANDIDATES, self.previous_bpm)
+        self._times: deque[float] = deque()  # the window's onsets
+        self._rows: deque[np.ndarray] = deque()  # per IOI in the window: its log-likelihood per candidate
+        self._loglik = np.zeros(len(CANDIDATES))  # their sum
+        self._dropped = False  # onsets have left: the window does not start at the phrase's first onset
+        self._passes: list[_Pass] = []  # Viterbi passes at the latest periods, the one in use first
+        self._positions: deque[int] = deque()  # twelfths of the window's onsets on the best path
+        self._estimate: TempoEstimate | None = None
+
+    @property
+    def last(self) -> float | None:
+        return self._times[-1] if self._times else None
+
+    @property
+    def onsets(self) -> int:
+        """Onsets in the window."""
+        return len(self._times)
+
+    def add(self, onset: float) -> None:
+        """A new onset (seconds); one not after the last is ignored."""
+        if not math.isfinite(onset) or (self._times and onset <= self._times[-1]):
+            return
+        if self._times:  # _note_densities for one IOI, the candidates' parts computed once
+            z = (onset - self._times[-1] - _EXPECTED) / _SD
+            row = np.log((NOTE_WEIGHTS * np.exp(-0.5 * z * z) / (_SD * math.sqrt(2 * math.pi))).sum(axis=1) + OUTLIER)
+            self._rows.append(row)
+            self._loglik += row
+            self._work += 1
+        self._times.append(onset)
+        self.count += 1
+        if self.count % self.window == 0 and self._rows:  # summed afresh now and then: += and -= drift
+            self._loglik = np.sum(self._rows, axis=0)
+        while len(self._times) > self.window:
+            self._drop()
+        self._estimate = None
+
+    def forget_before(self, time: float) -> None:
+        """Onsets before `time` leave the window (the phrase dropped its oldest notes)."""
+        while self._times and self._times[0] < time:
+            self._drop()
+
+    def _drop(self) -> None:
+        self._times.popleft()
+        if self._rows:
+            self._loglik -= self._rows.popleft()
+        if self._positions:
+            self._positions.popleft()
+        for one in self._passes:
+            if one.moves:
+                one.moves.popleft()
+            else:  # it stood on the onset that left: it cannot go on from there
+                one.score = None
+        self._passes = [one for one in self._passes if one.score is not None]
+        self._dropped, self._estimate = True, None
+
+    @property
+    def estimate(self) -> TempoEstimate:
+        if self._estimate is None:
+            self._estimate, self.work, self._work = self._make_estimate(), self._work, 0
+        return self._estimate
+
+    def _make_estimate(self) -> TempoEstimate:
+        if len(self._times) < 3:
+            return TempoEstimate(self.previous_bpm or 120.0, self._times[0] if self._times else 0.0, 0.0)
+        score = self._loglik + self._prior
+        best = int(np.argmax(score))
+        posterior = np.exp(score - score[best])
+        near = np.abs(np.log(CANDIDATES / CANDIDATES[best])) <= math.log(1.03)
+        confidence = float(posterior[near].sum() / posterior.sum())
+        period, times = float(_PERIODS[best]), np.array(self._times)
+        beats = self._beat_positions(times, period)
+        x, y = beats - beats.mean(), times - times.mean()  # the least-squares line, as np.polyfit
+        slope = float(x @ y / (x @ x))
+        if slope > 0 and MIN_BPM <= 60.0 / slope <= MAX_BPM:
+            period, phase = slope, float(times.mean() - slope * beats.mean())
+        else:
+            phase = float(np.mean(times - period * beats))
+        return TempoEstimate(60.0 / period, phase, confidence)
+
+    def _beat_positions(self, times: np.ndarray, period: float) -> np.ndarray:
+        """Beats of the window's onsets, the first in [0, 1), by Viterbi over the twelve positions
+        within a beat: a note value moves the position on, its IOI likelihood and the metrical
+        weight of where it lands (POSITION_WEIGHTS) score the step. The pass is carried on over the
+        IOIs not stepped yet, or started again (module docstring)."""
+        drift = 0.0 if self.count <= EXACT_ONSETS else math.log1p(PERIOD_DRIFT)
+        now = next((one for one in self._passes if abs(math.log(period / one.period)) <= drift), None)
+        if now is None:  # a new pass: from where the phrase's reading put the window's first onset
+            last = self._passes[0].period if self._passes else 0.0  # (unless the reading's beat changed)
+            if self._dropped and self._positions and last and abs(math.log(period / last)) <= math.log(1.25):
+                now = _Pass(period, [0.0 if p == self._positions[0] % 12 else -math.inf for p in range(12)])
+            else:  # from the first onset as the phrase's: on the beat, or a pickup
+                now = _Pass(period, [p + math.log(FIRST_ON_BEAT) * (i == 0) for i, p in enumerate(_LOG_POSITION)])
+        else:
+            self._passes.remove(now)
+        self._passes = [now, *self._passes[:PASSES - 1]]
+        for one in self._passes:  # each goes on to the last onset: ready when the reading flips back
+            iois = np.diff(times[len(one.moves):])
+            with np.errstate(divide="ignore"):
+                emissions = np.log(_note_densities(iois, np.array([one.period]))[0]).tolist()
+            for ioi, emission in zip(iois.tolist(), emissions):
+                rest = max(3, int(round(ioi / one.period * 4)) * 3)  # an outlier IOI moves by whole sixteenths
+                one.score, came = _viterbi_step(one.score, emission, rest)
+                one.moves.append(came)
+            self._work += len(iois)
+        position = max(range(12), key=now.score.__getitem__)  # the first best, as np.argmax
+        back = [0]  # twelfths back from the last onset
+        for came in reversed(now.moves):
+            back.append(back[-1] + came[position])
+            position = (position - came[position]) % 12
+        self._positions = deque(position + back[-1] - b for b in reversed(back))
+        return np.array(self._positions, dtype=float) / 12.0
+
+
+class _Pass:
+    """A Viterbi pass at one period: the best path's log score ending at each twelfth; per IOI from
+    the window's first onset, the move (twelfths) that reached each twelfth."""
+    __slots__ = ("period", "score", "moves")
+
+    def __init__(self, period: float, score: list[float]):
+        self.period, self.score, self.moves = period, score, deque()
+
+
+def _viterbi_step(score: list[float], emission: list[float], rest: int) -> tuple[list[float], list[int]]:
+    """One IOI of a Viterbi pass, in plain Python (numpy's cost per call would dominate): the new
+    scores and the move that reached each twelfth. Moves are tried best emission first until none
+    can do better; ties go to the first move, as np.argmax."""
+    moves, steps = [*_TWELFTHS, rest], [*emission, _LOG_OUTLIER]
+    order, top = sorted(range(len(moves)), key=steps.__getitem__, reverse=True), max(score)
+    new, came = [], []
+    for position in range(12):
+        best, arg = -math.inf, 0
+        for k in order:
+            if top + steps[k] < best:
+                break
+            value = score[(position - moves[k]) % 12] + steps[k]
+            if value > best or (value == best and k < arg):
+                best, arg = value, k
+        new.append(best + _LOG_POSITION[position])
+        came.append(moves[arg])
+    return new, came
 
 
 def quantize(melody: Melody, subdivisions: tuple[int, ...] = (4, 3)) -> Melody:
@@ -184,4 +313,4 @@ def quantize(melody: Melody, subdivisions: tuple[int, ...] = (4, 3)) -> Melody:
     return melody.with_notes(notes)
 
 
-__all__ = ["TempoEstimate", "estimate_tempo", "quantize", "NOTE_VALUES", "NOTE_WEIGHTS"]
+__all__ = ["TempoEstimate", "TempoTracker", "estimate_tempo", "quantize", "NOTE_VALUES", "NOTE_WEIGHTS"]
