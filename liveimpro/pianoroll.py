@@ -18,7 +18,9 @@ def plot_pianoroll(tracks: dict[str, Melody], path, title: str = "") -> None:
     """Write a PNG piano roll of `tracks` (name -> Melody) to `path`."""
     import matplotlib
     matplotlib.use("Agg")
-    from matplotlib.figure import Figure  # a Figure of its own: no pyplot state, safe in any thread
+    from matplotlib.figure import (
+        Figure,  # a Figure of its own: no pyplot state, safe in any thread
+    )
     from matplotlib.patches import Patch, Rectangle
 
     notes = [note for melody in tracks.values() for note in melody.notes]

@@ -80,11 +80,11 @@ def rss_mb() -> float:
 def run_engine(model: Path, prime: bool, rounds: int, notes: int, flood_args=None) -> dict:
     from liveimpro.live.controls import parse_cc_option
     from liveimpro.live.engine import Engine, EngineConfig
-    from liveimpro.midi.reader import PortReader
-    from liveimpro.midi.ports import open_input
-    from liveimpro.music.responder import Responder
-    from liveimpro.lstm.improviser import Improviser
     from liveimpro.live.sinks import MidiPortSink
+    from liveimpro.lstm.improviser import Improviser
+    from liveimpro.midi.ports import open_input
+    from liveimpro.midi.reader import PortReader
+    from liveimpro.music.responder import Responder
 
     responder = Responder(Improviser.load(model, np.random.default_rng(0)), prime=prime)
     sink = MidiPortSink.open(None, api="jack", client_name="bench-engine")
@@ -134,8 +134,8 @@ def main() -> int:
         flood(int(args.flood_child[0]), args.flood_child[1])
         return 0
 
-    from liveimpro.jackserver import JackServer
     from liveimpro.cli.options import DEFAULT_MODEL
+    from liveimpro.jackserver import JackServer
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so the private JACK server is stopped
     model = args.model or DEFAULT_MODEL
     print("command:", " ".join([os.path.relpath(sys.executable)] + sys.argv))

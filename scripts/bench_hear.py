@@ -40,9 +40,20 @@ from liveimpro.cli import run_reporting_errors
 from liveimpro.cli.options import DEFAULT_LSTM
 from liveimpro.live.input import LiveInput, NoteOn
 from liveimpro.music.responder import Responder
-from liveimpro.music.tempo import (CANDIDATES, FIRST_ON_BEAT, MAX_BPM, MAX_ONSETS, MIN_BPM, NOTE_TWELFTHS,
-                                   OUTLIER, POSITION_WEIGHTS, TempoEstimate, TempoTracker, _log_prior,
-                                   _note_densities)
+from liveimpro.music.tempo import (
+    CANDIDATES,
+    FIRST_ON_BEAT,
+    MAX_BPM,
+    MAX_ONSETS,
+    MIN_BPM,
+    NOTE_TWELFTHS,
+    OUTLIER,
+    POSITION_WEIGHTS,
+    TempoEstimate,
+    TempoTracker,
+    _log_prior,
+    _note_densities,
+)
 
 LENGTHS = (16, 64, 256, 512, 1024, 2048)
 BPM = 104.0
@@ -200,7 +211,9 @@ def main(argv=None) -> int:
     print("command: " + " ".join([os.path.basename(sys.executable), *sys.argv]))
     print(f"date: {datetime.datetime.now().isoformat(timespec='seconds')}")
     print(f"machine: {machine_info()}")
-    from liveimpro.lstm.improviser import Improviser  # here: loading the script (tests do) needs no torch
+    from liveimpro.lstm.improviser import (
+        Improviser,  # here: loading the script (tests do) needs no torch
+    )
 
     rng = np.random.default_rng(args.seed)
     responder = Responder(Improviser.load(args.lstm, rng), rng=rng)

@@ -6,9 +6,11 @@ the two ways of writing one step, and training throughput.
 
 0. Load time of the model folder (Improviser.load: check, rebuild, read the weights, script), the
    first in the process (it compiles the step module) and again.
-1. Latency through the runtime (liveimpro.lstm.improviser.Improviser, one torch thread): observe (one
-   step), propose (sampling with pitch-range and scale masks, top-p), commit; median, p99, max.
-2. The same next-note prediction at context lengths 16..1024: the cached step (one token on top
+1. Latency through the runtime (liveimpro.lstm.improviser.Improviser, one torch thread, at --precision:
+   the runtime's default, int8, unless float32 is asked for): observe (one step of the layers; the
+   output head runs in propose), propose (the head, sampling with pitch-range and scale masks, top-p),
+   commit; median, p99, max. float32 against int8, interleaved: scripts/bench_step.py.
+2. (float32) The same next-note prediction at context lengths 16..1024: the cached step (one token on top
    of the kept state) against re-running the whole context with no cache, either with the fused
    LSTM kernel (forward_sequence) or as a loop of steps from a fresh state; the ratio is
    no-cache / cached. The cached cost should stay flat as the context grows.
@@ -36,9 +38,9 @@ from torch import nn
 from liveimpro.cli import run_reporting_errors
 from liveimpro.data.training import make_optimizer
 from liveimpro.data.tune_batches import collate, epoch_batches, train_step
+from liveimpro.lstm.improviser import Improviser
 from liveimpro.lstm.network import ModelConfig, NextTokenLSTM
 from liveimpro.modelcard import quiet_torchscript
-from liveimpro.lstm.improviser import Improviser
 from liveimpro.tokens.base import BOS, Event
 
 CONTEXTS = (16, 64, 256, 1024)
@@ -113,13 +115,13 @@ def bench_runtime(imp: Improviser, repeats: int, rng) -> None:
         imp.commit(imp.propose(temperature=1.0, top_p=0.95, pitch_range=(48, 84), scale=scale, rng=rng))
 
     rows.append(("propose + commit", propose_commit))
-    module, state = imp.folder.module, imp.folder.module.init_state()
+    module, state = imp.module, imp.module.init_state()
 
     def raw_step():
         with torch.inference_mode():
             module.step(BOS, state)
 
-    rows.append(("model.step alone (scripted)", raw_step))
+    rows.append((f"model.step alone ({imp.precision})", raw_step))
     for name, call in rows:
         print(f"   {name:34s} {stats(timed(call, repeats))}")
 
@@ -178,7 +180,11 @@ class LengthOneLSTMStep(nn.Module):
 
 
 def bench_step_forms(card: dict, repeats: int) -> None:
-    from liveimpro.lstm.network import CachedStepLSTM, script_for_inference, standalone_torchscript
+    from liveimpro.lstm.network import (
+        CachedStepLSTM,
+        script_for_inference,
+        standalone_torchscript,
+    )
 
     print(f"\n3. one step, four ways, same weights (microseconds)\n   {'':44s} {STATS_HEADER}")
     cfg = ModelConfig(**card["model_config"])
@@ -243,6 +249,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3000, help="timed calls per latency row")
     parser.add_argument("--data", default="data/essen", help="dataset for the training-throughput batches")
     parser.add_argument("--train-seconds", type=float, default=15.0, help="seconds per throughput measurement")
+    parser.add_argument("--precision", choices=["int8", "float32"], default=None,
+                        help="the runtime's step in section 1 (default: the runtime's default)")
     args = parser.parse_args(argv)
     print("command: " + " ".join([os.path.basename(sys.executable), *sys.argv]))
     print(f"date: {datetime.datetime.now().isoformat(timespec='seconds')}")
@@ -253,12 +261,12 @@ def main(argv=None) -> int:
             loads = []
             for _ in range(2):
                 started = time.perf_counter()
-                imp = Improviser.load(folder, rng=rng)
+                imp = Improviser.load(folder, rng=rng, precision=args.precision)
                 loads.append((time.perf_counter() - started) * 1e3)
             card = imp.card
             print(f"\n=== {folder}: {card['tokenizer']} tokens ({card['model_config']['vocab_size']}), "
                   f"{card['parameters']:,} parameters, weights.pt {card['files']['weights.pt']['bytes'] / 1e6:.2f} MB; "
-                  f"runtime torch threads {torch.get_num_threads()}")
+                  f"runtime torch threads {torch.get_num_threads()}, precision {imp.precision}")
             print(f"\n0. load: {loads[0]:.1f} ms, again {loads[1]:.1f} ms")
             bench_runtime(imp, args.repeats, rng)
             bench_contexts(imp, max(200, args.repeats // 10), rng)

@@ -21,13 +21,14 @@ import sys
 import torch
 
 from liveimpro.cli import run_reporting_errors
+from liveimpro.data.dataset import tokenizer_class
 from liveimpro.data.training import DATA_DESCRIPTION
 from liveimpro.errors import UserError
-from liveimpro.lstm.network import ModelConfig, NextTokenLSTM, standalone_torchscript
 from liveimpro.lstm.folder import load_model_folder, save_model_folder
+from liveimpro.lstm.network import ModelConfig, NextTokenLSTM, standalone_torchscript
 from liveimpro.modelcard import quiet_torchscript
-from liveimpro.data.dataset import tokenizer_class
 from liveimpro.tokens.base import BOS
+
 
 def check_step_matches(trained: NextTokenLSTM, scripted, length: int = 200) -> float:
     """Largest difference between the trained network's logits and a step form's, step by step and whole."""

@@ -17,7 +17,14 @@ import sys
 import time
 
 from liveimpro.cli import run_reporting_errors
-from liveimpro.data.corpus import essen_files, find_files, is_reserved, read_many, reserved_essen_files, skip_summary
+from liveimpro.data.corpus import (
+    essen_files,
+    find_files,
+    is_reserved,
+    read_many,
+    reserved_essen_files,
+    skip_summary,
+)
 from liveimpro.data.dataset import KINDS, Dataset
 from liveimpro.errors import UserError
 

@@ -51,12 +51,13 @@ import threading
 import time
 from pathlib import Path
 
-from liveimpro.cli import run_reporting_errors
 # scripts/soaking/: Python runs a script with the script's own folder first on its module search path
 from soaking.duet import Duet
 from soaking.figures import count_xruns, figures, print_table
 from soaking.player import Player
 from soaking.session import Soak
+
+from liveimpro.cli import run_reporting_errors
 
 
 def load_average() -> str:
@@ -89,9 +90,9 @@ def main() -> int:
     if not 20 <= args.bpm[0] <= args.bpm[1] <= 300:
         parser.error("--bpm wants LOW <= HIGH, both in 20..300")
 
-    from liveimpro.live.controls import ControlMap, parse_cc_option
     from liveimpro.errors import UserError
     from liveimpro.jackserver import JackServer
+    from liveimpro.live.controls import ControlMap, parse_cc_option
     args.end_cc = (parse_cc_option(args.cc) if args.cc else ControlMap()).end_cc
     # the receive callback runs in JACK's process thread and needs the GIL: while the sender spins,
     # hand it over within 0.2 ms (a late JACK client loses MIDI, see count_xruns)

@@ -33,8 +33,18 @@ from tqdm import tqdm
 
 from liveimpro.cli import run_reporting_errors
 from liveimpro.data.dataset import Dataset
-from liveimpro.data.training import (LN2, bits, config_parser, learning_rate, make_optimizer, plot_curves,
-                                     read_config, save_checkpoint, set_threads, show_config)
+from liveimpro.data.training import (
+    LN2,
+    bits,
+    config_parser,
+    learning_rate,
+    make_optimizer,
+    plot_curves,
+    read_config,
+    save_checkpoint,
+    set_threads,
+    show_config,
+)
 from liveimpro.data.tune_batches import BatchSchedule, train_step, validation_loss
 from liveimpro.errors import UserError
 from liveimpro.lstm.network import ModelConfig, NextTokenLSTM

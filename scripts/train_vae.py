@@ -44,12 +44,30 @@ from tqdm import tqdm
 
 from liveimpro.cli import run_reporting_errors
 from liveimpro.data.dataset import Dataset
-from liveimpro.data.training import (DATA_DESCRIPTION, LN2, bits, config_parser, learning_rate, make_optimizer,
-                                     optimizer_step, plot_curves, read_config, save_checkpoint, set_threads,
-                                     show_config)
+from liveimpro.data.training import (
+    DATA_DESCRIPTION,
+    LN2,
+    bits,
+    config_parser,
+    learning_rate,
+    make_optimizer,
+    optimizer_step,
+    plot_curves,
+    read_config,
+    save_checkpoint,
+    set_threads,
+    show_config,
+)
 from liveimpro.errors import UserError
 from liveimpro.vae.network import DECODERS, VAEConfig, build_vae
-from liveimpro.vae.steps import MAX_PITCH, MIN_PITCH, NUM_CLASSES, SHAPES, pitch_class, shape_windows
+from liveimpro.vae.steps import (
+    MAX_PITCH,
+    MIN_PITCH,
+    NUM_CLASSES,
+    SHAPES,
+    pitch_class,
+    shape_windows,
+)
 
 
 @dataclass
@@ -182,8 +200,8 @@ def evaluate(model, windows: list[np.ndarray], seed: int) -> dict:
 
 def export_folder(ckpt: dict, folder: str, valid: list[np.ndarray]) -> dict:
     """Write the checkpoint's weights as a model folder and read it back (the checks a user's load makes)."""
-    from liveimpro.vae.melody_vae import MelodyVAE
     from liveimpro.vae.folder import save_vae_folder
+    from liveimpro.vae.melody_vae import MelodyVAE
 
     model = build_vae(VAEConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])

@@ -6,8 +6,8 @@ import os
 import signal
 
 import pytest
-
 from duet_harness import start_duet
+
 from liveimpro.jackserver import JackServer
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 import mido
 import pytest
 
-
 PEER = Path(__file__).with_name("peer.py")
 BEAT = 0.5  # s: the calls are played at 120 bpm
 CALL = [(60, 0, 1), (62, 1, 1), (64, 2, 1), (65, 3, 0.5), (67, 3.5, 0.5), (69, 4, 1), (67, 5, 1), (64, 6, 2)]

@@ -17,16 +17,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from script_modules import load_script
 
-from liveimpro.data import scores
 from liveimpro.cli import main
+from liveimpro.data import scores
 from liveimpro.data.corpus import read_any
+from liveimpro.data.scores import AbcTune, parse_abc_tune, time_limit
 from liveimpro.errors import MidiFileError
 from liveimpro.melody import melody_from_tuples
 from liveimpro.midi.files import read_midi, read_midi_tracks, write_midi
-from liveimpro.data.scores import AbcTune, parse_abc_tune, time_limit
 from liveimpro.midi.smf import MAX_BEATS, MAX_FILE_BYTES, MAX_NOTES
-from script_modules import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / "curve-lstm"

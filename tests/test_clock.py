@@ -190,3 +190,224 @@ def test_ticks_all_at_one_instant_read_as_the_fastest_tempo():
     for _ in range(5):
         clock.feed([CLOCK], 2.0)
     assert clock.bpm == 400.0
+
+
+# --- jittered clocks: the tempo and phase from many ticks (issue 11) ---
+
+def tick_times(bpms, start=1.0):
+    """The true times of ticks whose tempo is bpms[i] (a number: all at that tempo)."""
+    periods = 60.0 / np.asarray(bpms, dtype=float) / 24
+    return start + np.concatenate([[0.0], np.cumsum(periods)[:-1]])
+
+
+def arrivals(true, kind, seed):
+    """When a reader thread hands the ticks over:
+    "gauss": +-1 ms (a standard deviation), symmetric;
+    "late": up to 5 ms late (uniform), and now and then (3 % of ticks) a burst: two to four
+            ticks held back and delivered 0.03 ms apart, 10 ms after the last of them;
+    "poller": a thread that polls every 0.5 ms but stalls 3 times a second for 50 ms on
+            average (exponential, at most 150 ms), what came meanwhile delivered in a burst
+            when it wakes: the loaded machine of the report (90 bpm read as 69.5 bpm)."""
+    rng = np.random.default_rng(seed)
+    if kind == "gauss":
+        return true + rng.normal(0.0, 0.001, len(true))
+    if kind == "late":
+        times = true + rng.uniform(0.0, 0.005, len(true))
+        i = 0
+        while i < len(true):
+            if rng.random() < 0.03:
+                last = min(i + int(rng.integers(2, 5)), len(true)) - 1
+                times[i:last + 1] = true[last] + 0.010 + 0.00003 * np.arange(last + 1 - i)
+                i = last + 1
+            else:
+                i += 1
+        return np.maximum.accumulate(times)
+    assert kind == "poller"
+    stalls, t = [], true[0]
+    while t < true[-1] + 1.0:
+        t += rng.exponential(1 / 3)
+        stalls.append((t, t + min(0.150, rng.exponential(0.050))))
+        t = stalls[-1][1]
+    times, s, last = np.empty(len(true)), 0, -np.inf
+    for i, tick in enumerate(true):
+        while s < len(stalls) and stalls[s][1] < tick:
+            s += 1
+        inside = s < len(stalls) and stalls[s][0] <= tick < stalls[s][1]
+        wake = stalls[s][1] if inside else tick
+        times[i] = last = max(wake + rng.uniform(0.0, 0.0005), last + 0.00002)
+    return times
+
+
+def started(times, skip=()):
+    """A clock started just before the first tick (the downbeat at beat 0), then fed `times`
+    (but not the ticks numbered in `skip`: dropped); yields (tick number, clock) after each."""
+    clock = MidiClock()
+    clock.feed([START], times[0] - 0.01)
+    for i, t in enumerate(times):
+        if i not in skip:
+            assert clock.feed([CLOCK], float(t))
+            yield i, clock
+
+
+def bar_line_error(clock, true, i, bar_beats=4):
+    """How far (s) the clock puts the next bar line from the true one, seen at tick i (it
+    counts the ticks: one missed would put its bar lines a tick off)."""
+    tick = (i // (24 * bar_beats) + 1) * bar_beats * 24
+    last = len(true) - 1  # (past the last true tick, at the last tempo)
+    truth = true[tick] if tick <= last else true[last] + (tick - last) * (true[last] - true[last - 1])
+    return clock.time_of_beat(tick / 24) - truth
+
+
+@pytest.mark.parametrize("bpm", [60, 90, 120, 174])
+@pytest.mark.parametrize("kind", ["gauss", "late"])
+def test_tempo_and_bar_lines_from_jittered_ticks(bpm, kind):
+    """Two beats in, the tempo is within 0.5 % and stays there, and the next bar line is
+    within 4 ms. From four beats on (a full window), the next bar line, asked every half beat,
+    is within 2 ms in at least 3 asks in 4 (the phase sits at the fitted ticks' lower 15 %:
+    about 1 ms early under symmetric jitter, 0.75 ms late under late jitter), never 4 ms off,
+    1.5 ms on average. (The loaded poller's, below, are all within 2 ms.)"""
+    true = tick_times([bpm] * 24 * 12)
+    errors = []
+    for i, clock in started(arrivals(true, kind, seed=bpm)):
+        if i >= 48:
+            assert clock.bpm == pytest.approx(bpm, rel=0.005)
+        if i == 48:
+            assert abs(bar_line_error(clock, true, i)) < 0.004
+        if i >= 96 and i % 12 == 0:
+            errors.append(abs(bar_line_error(clock, true, i)))
+        if i in (100, 140, 180):  # next_boundary says the same, a third of a beat on
+            assert clock.next_boundary(true[i] + 0.3 * 60 / bpm) == pytest.approx(true[(i // 96 + 1) * 96], abs=0.004)
+    errors = np.array(errors)
+    assert errors.max() < 0.004 and errors.mean() < 0.0015 and np.mean(errors <= 0.002) >= 0.75
+    assert clock.dropped_ticks == 0 and clock._tick == len(true) - 1
+
+
+@pytest.mark.parametrize("bpm", [60, 90, 120, 174])
+@pytest.mark.parametrize("kind", ["gauss", "late"])
+def test_dropped_ticks_are_counted_and_keep_the_bar_lines(bpm, kind):
+    """Three ticks lost on the way (a beat or more apart): each is counted (the position moves
+    on by it), the tempo stays within 0.5 % and the bar line within 2 ms."""
+    true = tick_times([bpm] * 24 * 12)
+    dropped = {70, 150, 231}
+    for i, clock in started(arrivals(true, kind, seed=bpm), skip=dropped):
+        if i >= 48:
+            assert clock.bpm == pytest.approx(bpm, rel=0.005)
+    assert clock.dropped_ticks == 3
+    assert clock._tick == len(true) - 1  # the position counts the ticks that never came
+    assert abs(bar_line_error(clock, true, i)) < 0.002
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_loaded_poller_does_not_slow_a_90_bpm_clock(seed):
+    """The reported case: ticks taken off the port by a thread that stalls (up to 150 ms) and
+    then hands over what came in a burst. One beat's median of tick periods read such a
+    stream as low as 69.5 bpm (here: two seeds in ten under 80 bpm); the fit never
+    reads it under 88 bpm, and the bar lines stay within 2 ms."""
+    true = tick_times([90] * 24 * 16)
+    times = arrivals(true, "poller", seed)
+    for i, clock in started(times):
+        if i >= 2:
+            assert 88 <= clock.bpm <= 92
+        if i >= 24:
+            assert clock.bpm == pytest.approx(90, rel=0.005)
+        if i >= 96 and i % 12 == 0:
+            assert abs(bar_line_error(clock, true, i)) < 0.002
+    assert clock.dropped_ticks == 0
+
+
+def test_the_poller_streams_do_fool_a_one_beat_median():
+    """The streams above are the reported trouble: one beat's median (the old estimate)."""
+    lowest = 90.0
+    for seed in range(10):
+        times = arrivals(tick_times([90] * 24 * 16), "poller", seed)
+        for end in range(24, len(times)):
+            spans = [(times[end - 24 + k + 12] - times[end - 24 + k]) / 12 for k in range(13)]
+            lowest = min(lowest, 60 / (float(np.median(spans)) * 24))
+    assert lowest < 80
+
+
+@pytest.mark.parametrize("before, after", [(120, 90), (90, 120), (120, 174), (174, 60), (120, 60), (60, 120)])
+@pytest.mark.parametrize("kind", ["gauss", "late"])
+def test_a_tempo_jump_is_followed_within_two_beats(before, after, kind):
+    true = tick_times([before] * 24 * 6 + [after] * 24 * 6)
+    jump = 24 * 6
+    for i, clock in started(arrivals(true, kind, seed=before + after)):
+        if i >= jump + 48:
+            assert clock.bpm == pytest.approx(after, rel=0.005)
+    assert clock.dropped_ticks == 0  # 120 -> 60 is every gap two periods: not dropped ticks
+    assert clock._tick == len(true) - 1
+    assert abs(bar_line_error(clock, true, i)) < 0.002
+
+
+@pytest.mark.parametrize("low, high", [(100, 140), (140, 100)])
+def test_a_ramp_is_followed_about_a_beat_behind(low, high):
+    """A DAW ramp over 8 beats (5 bpm a beat): the tempo read lags by about a beat (within
+    6 %), and is within 0.5 % two beats after the ramp ends."""
+    ramp = [low + (high - low) * (k + 1) / (24 * 8) for k in range(24 * 8)]
+    bpms = [low] * 24 * 4 + ramp + [high] * 24 * 6
+    true = tick_times(bpms)
+    end = 24 * 12
+    for i, clock in started(arrivals(true, "gauss", seed=low)):
+        if 48 <= i < end + 48:
+            assert clock.bpm == pytest.approx(bpms[i], rel=0.06)
+        if i >= end + 48:
+            assert clock.bpm == pytest.approx(high, rel=0.005)
+    assert clock.dropped_ticks == 0 and clock._tick == len(true) - 1
+
+
+def test_a_clock_restarted_at_start_keeps_its_tempo_and_takes_the_new_phase():
+    clock = MidiClock()
+    send_ticks(clock, 0.0, 24 * 4, 120)  # stopped, at 120 bpm
+    clock.feed([START], 2.0)
+    first = 2.0 + 0.37 * 0.5 / 24  # the DAW's clock starts again, at no tick of the old one
+    clock.feed([CLOCK], first)
+    assert clock.bpm == pytest.approx(120)  # the tempo is kept
+    assert clock.time_of_beat(1.0) == pytest.approx(first + 0.5)  # the phase is the new tick's
+    send_ticks(clock, first + 0.5 / 24, 24 * 2, 120, jitter=0.0005)
+    assert clock.bpm == pytest.approx(120, rel=0.005)
+    assert clock.next_boundary(first + 1.2) == pytest.approx(first + 2.0, abs=0.002)
+
+
+def test_a_long_stall_then_on_time_ticks_is_not_a_new_phase():
+    """Ticks held back for most of a beat (under lost_after) and handed over at once, then on
+    time again: the line stays where the ticks on time put it."""
+    true = tick_times([120] * 24 * 8)
+    times = true.copy()
+    times[100:120] = true[119] + 0.00003 * np.arange(20)  # 20 ticks (0.4 s) in a burst
+    for i, clock in started(times):
+        if i >= 48:
+            assert clock.bpm == pytest.approx(120, rel=0.005)
+    assert clock.dropped_ticks == 0 and abs(bar_line_error(clock, true, i)) < 0.0005
+
+
+def test_after_a_lost_clock_the_fit_starts_afresh():
+    clock = MidiClock()
+    clock.feed([START], 0.0)
+    end = send_ticks(clock, 0.0, 48, 120)
+    assert clock.state(end + 0.6) == "lost"
+    clock.feed([CLOCK], end + 1.0)
+    clock.feed([CLOCK], end + 1.0 + 0.6 / 24)
+    assert clock.bpm is None  # two ticks tell no tempo: the old one is not kept
+    send_ticks(clock, end + 1.0 + 1.2 / 24, 24, 100)
+    assert clock.bpm == pytest.approx(100, rel=0.005)
+    assert clock.position(end + 1.0 + 25 * 0.6 / 24) == pytest.approx((48 + 25) / 24)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["tick", "burst", "stall", "early"]), st.floats(0.005, 0.05)),
+                min_size=1, max_size=120))
+def test_the_position_never_runs_backwards_and_bar_lines_never_lie_behind(steps):
+    """Ticks on time, in bursts, after stalls or early: the position read after each (even
+    at a probe earlier than the last one) never goes back, and the next beat is ahead."""
+    clock = MidiClock()
+    clock.feed([START], 0.0)
+    now, last = 0.0, 0.0
+    for kind, period in steps:
+        now += {"tick": period, "burst": 0.00003, "stall": 4 * period, "early": 0.3 * period}[kind]
+        clock.feed([CLOCK], now)
+        for probe in (now, now + period / 2, now + period):
+            position = clock.position(probe)
+            assert position >= last - 1e-9
+            last = position
+            boundary = clock.next_boundary(probe, "beat")
+            assert boundary is None or probe <= boundary <= probe + 3.0 + 1e-6

@@ -2,9 +2,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from liveimpro.live.controls import CONTROLS, DEFAULT_CCS, ControlMap, control_value, parse_cc_option
-from liveimpro.music.settings import LiveSettings
 from liveimpro.errors import UserError
+from liveimpro.live.controls import (
+    CONTROLS,
+    DEFAULT_CCS,
+    ControlMap,
+    control_value,
+    parse_cc_option,
+)
+from liveimpro.music.settings import LiveSettings
 
 
 def test_default_mapping_moves_the_documented_settings():

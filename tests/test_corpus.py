@@ -4,11 +4,20 @@ import json
 
 import pytest
 
-from liveimpro.data.corpus import RESERVED_ESSEN_FILES, cache_folder, essen_files, find_files, is_reserved, music21_corpus, read_any, read_many
+from liveimpro.data.corpus import (
+    RESERVED_ESSEN_FILES,
+    cache_folder,
+    essen_files,
+    find_files,
+    is_reserved,
+    music21_corpus,
+    read_any,
+    read_many,
+)
+from liveimpro.data.scores import abc_tunes, read_score
 from liveimpro.errors import MidiFileError, UserError
 from liveimpro.melody import melody_from_tuples
 from liveimpro.midi.files import write_midi
-from liveimpro.data.scores import abc_tunes, read_score
 
 ABC_TUNES = """%abc-2.1
 % a file header: applies to every tune

@@ -8,8 +8,15 @@ import time
 
 import numpy as np
 import pytest
-
-from duet_harness import BEAT, assert_valid_session, call_events, notes_of, run_peer, stop, wait_until_answering
+from duet_harness import (
+    BEAT,
+    assert_valid_session,
+    call_events,
+    notes_of,
+    run_peer,
+    stop,
+    wait_until_answering,
+)
 
 # Real ports, real processes, real time: a test that fails is run again (twice at most) and the
 # rerun is reported in pytest's summary, so an intermittent failure is seen, not hidden.
@@ -113,14 +120,14 @@ def test_output_port_vanishing_leaves_the_engine_running(duet, tmp_path):
 
 
 def test_exception_in_the_engine_releases_every_note(jack_server, tmp_path):
-    from liveimpro.live.engine import Engine, EngineConfig
     from liveimpro.cli.options import DEFAULT_MODEL
-    from liveimpro.midi.reader import PortReader
-    from liveimpro.midi.ports import open_input
+    from liveimpro.live.engine import Engine, EngineConfig
     from liveimpro.live.recorder import SessionRecorder
-    from liveimpro.music.responder import Responder
-    from liveimpro.lstm.improviser import Improviser
     from liveimpro.live.sinks import MidiPortSink
+    from liveimpro.lstm.improviser import Improviser
+    from liveimpro.midi.ports import open_input
+    from liveimpro.midi.reader import PortReader
+    from liveimpro.music.responder import Responder
 
     class FailingResponder(Responder):
         """The model fails while the answer's third note is sampled."""

@@ -12,17 +12,23 @@ import numpy as np
 import pytest
 import torch
 
-from liveimpro.data.baselines import Mixture, ShortTermOnly, Uniform
 from liveimpro.cli import build_parser, main
 from liveimpro.cli.options import DEFAULT_MODEL
+from liveimpro.data.baselines import Mixture, ShortTermOnly, Uniform
 from liveimpro.data.corpus import FileResult
 from liveimpro.data.dataset import Dataset
-from liveimpro.data.evaluation import (EvaluationOptions, LSTMPredictor, evaluate_models, load_training_data,
-                                       note_pitches, score)
+from liveimpro.data.evaluation import (
+    EvaluationOptions,
+    LSTMPredictor,
+    evaluate_models,
+    load_training_data,
+    note_pitches,
+    score,
+)
+from liveimpro.lstm.folder import load_model_folder, save_model_folder
+from liveimpro.lstm.network import ModelConfig, NextTokenLSTM
 from liveimpro.melody import melody_from_tuples
 from liveimpro.midi.files import write_midi
-from liveimpro.lstm.network import ModelConfig, NextTokenLSTM
-from liveimpro.lstm.folder import load_model_folder, save_model_folder
 from liveimpro.tokens.vocab import PAD
 
 REPO = Path(__file__).resolve().parents[1]

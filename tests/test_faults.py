@@ -11,9 +11,17 @@ import subprocess
 import time
 
 import pytest
+from duet_harness import (
+    Lines,
+    assert_valid_session,
+    call_events,
+    notes_of,
+    ports_listed,
+    run_peer,
+    start_duet,
+    stop,
+)
 
-from duet_harness import (Lines, assert_valid_session, call_events, notes_of, ports_listed, run_peer, start_duet,
-                          stop)
 from liveimpro.jackserver import JackServer
 
 # Real ports, real processes, real time: a failure is rerun (reported in pytest's summary).

@@ -2,8 +2,16 @@ import numpy as np
 import pytest
 
 from liveimpro.errors import UserError
-from liveimpro.music.keys import SCALES, KeyEstimate, KeyTracker, estimate_key, parse_scale, pitch_class_histogram, scale_pitch_classes
 from liveimpro.melody import Note
+from liveimpro.music.keys import (
+    SCALES,
+    KeyEstimate,
+    KeyTracker,
+    estimate_key,
+    parse_scale,
+    pitch_class_histogram,
+    scale_pitch_classes,
+)
 
 
 def melody(rows):

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from liveimpro.music.played import MIN_DURATION_BEATS, phrase_melody
 from liveimpro.live.input import ControlChange, LiveInput, NoteOff, NoteOn
+from liveimpro.music.played import MIN_DURATION_BEATS, phrase_melody
 
 
 def test_note_on_then_off_gives_a_note_with_its_duration_and_channel():

@@ -1,7 +1,8 @@
 """MIDI files: round trips, hand-made multi-track files, damaged files."""
 import mido
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from liveimpro.errors import MidiFileError
 from liveimpro.melody import Melody, Note, melody_from_tuples

@@ -14,13 +14,14 @@ from __future__ import annotations
 import struct
 
 import mido
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from liveimpro.errors import MidiFileError
-from liveimpro.melody import Melody, melody_from_tuples
-from liveimpro.files import one_line
-from liveimpro.midi.files import read_midi, read_midi_tracks, write_midi
 from liveimpro.data.scores import AbcTune, parse_abc_tune
+from liveimpro.errors import MidiFileError
+from liveimpro.files import one_line
+from liveimpro.melody import Melody, melody_from_tuples
+from liveimpro.midi.files import read_midi, read_midi_tracks, write_midi
 
 FUZZ = settings(max_examples=300, derandomize=True, database=None, deadline=2000,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

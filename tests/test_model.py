@@ -11,12 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from liveimpro.tokens.curve import CurveTokenizer
-from liveimpro.melody import melody_from_tuples
-from liveimpro.lstm.network import CachedStepLSTM, ModelConfig, NextTokenLSTM, script_for_inference, standalone_torchscript
 from liveimpro.lstm.folder import load_model_folder, save_model_folder
-from liveimpro.tokens.note import NoteTokenizer
+from liveimpro.lstm.network import (
+    CachedStepLSTM,
+    ModelConfig,
+    NextTokenLSTM,
+    script_for_inference,
+    standalone_torchscript,
+)
+from liveimpro.melody import melody_from_tuples
 from liveimpro.tokens.base import BOS
+from liveimpro.tokens.curve import CurveTokenizer
+from liveimpro.tokens.note import NoteTokenizer
 
 MAJOR = [0, 2, 4, 5, 7, 9, 11, 12]
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")  # the tests script modules too

@@ -17,17 +17,17 @@ from typing import Tuple
 import numpy as np
 import pytest
 import torch
-
-from liveimpro.errors import ModelError
-from liveimpro.melody import melody_from_tuples
-from liveimpro.midi.files import write_midi
-from liveimpro.lstm.folder import load_model_folder
-from liveimpro.files import sha256_of
-from liveimpro.lstm.improviser import Improviser
-from liveimpro.vae.melody_vae import MelodyVAE
-from liveimpro.vae.folder import save_vae_folder
 from test_model import tiny_model_folder
 from test_vae import tiny_vae
+
+from liveimpro.errors import ModelError
+from liveimpro.files import sha256_of
+from liveimpro.lstm.folder import load_model_folder
+from liveimpro.lstm.improviser import Improviser
+from liveimpro.melody import melody_from_tuples
+from liveimpro.midi.files import write_midi
+from liveimpro.vae.folder import save_vae_folder
+from liveimpro.vae.melody_vae import MelodyVAE
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from liveimpro.cli.options import DEFAULT_LSTM, DEFAULT_VAE, add_answer_arguments, build_responder
+from liveimpro.cli.options import (
+    DEFAULT_LSTM,
+    DEFAULT_VAE,
+    add_answer_arguments,
+    build_responder,
+)
 from liveimpro.music.settings import LiveSettings
 
 

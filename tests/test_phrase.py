@@ -1,12 +1,17 @@
 import pytest
 
+from liveimpro.live.input import ControlChange, LiveInput, NoteOff, NoteOn
+from liveimpro.melody import melody_from_tuples
 from liveimpro.midi.clock import MidiClock
 from liveimpro.midi.messages import CLOCK, START
 from liveimpro.music.keys import KeyTracker
-from liveimpro.live.input import ControlChange, LiveInput, NoteOff, NoteOn
+from liveimpro.music.phrase import (
+    AnswerLength,
+    PhraseDetector,
+    PhraseEnd,
+    answer_length,
+)
 from liveimpro.music.played import phrase_melody
-from liveimpro.melody import melody_from_tuples
-from liveimpro.music.phrase import AnswerLength, PhraseDetector, PhraseEnd, answer_length
 from liveimpro.music.tempo import estimate_tempo, quantize
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import re
 import subprocess
 import sys
 import time
@@ -13,10 +12,17 @@ from pathlib import Path
 import pytest
 import rtmidi
 
-from liveimpro.midi import ports
 from liveimpro.errors import PortError
-from liveimpro.midi.ports import (AmbiguousPort, choose_api, find_port, is_own_port, list_ports, open_input,
-                                  open_output)
+from liveimpro.midi import ports
+from liveimpro.midi.ports import (
+    AmbiguousPort,
+    choose_api,
+    find_port,
+    is_own_port,
+    list_ports,
+    open_input,
+    open_output,
+)
 from liveimpro.midi.reconnect import Connections
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from liveimpro.lstm.adapt import SHORT_TERM, AdaptiveMixer, ShortTermPPM, mix
 from liveimpro.lstm.ppm import PPM, PPMConfig

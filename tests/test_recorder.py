@@ -6,9 +6,9 @@ import logging
 import mido
 import pytest
 
+from liveimpro.live.recorder import SessionRecorder
 from liveimpro.melody import melody_from_tuples
 from liveimpro.pianoroll import plot_pianoroll
-from liveimpro.live.recorder import SessionRecorder
 
 CALL = melody_from_tuples([(60, 0, 1), (62, 1, 1), (64, 2, 2)], tempo=100, key="C major")
 ANSWER = melody_from_tuples([(67, 0, 1), (65, 1, 1), (64, 2, 2)], tempo=100)

@@ -6,10 +6,10 @@ import sys
 
 import numpy as np
 
-from liveimpro.melody import melody_from_tuples
-from liveimpro.midi.files import read_midi_tracks, write_midi
 from liveimpro.live.scheduler import melody_events
 from liveimpro.live.synth import render
+from liveimpro.melody import melody_from_tuples
+from liveimpro.midi.files import read_midi_tracks, write_midi
 
 CALL = [(67, 0, 1), (71, 1, 0.5), (72, 1.5, 0.5), (74, 2, 1), (71, 3, 1), (72, 4, 0.5), (71, 4.5, 0.5),
         (69, 5, 0.5), (67, 5.5, 0.5), (69, 6, 2)]

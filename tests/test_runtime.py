@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_model import synthetic_melodies, tiny_model_folder
 
 from liveimpro.errors import ModelError
 from liveimpro.lstm.improviser import Improviser
 from liveimpro.tokens.base import EOS
 from liveimpro.tokens.event import Event
-from test_model import synthetic_melodies, tiny_model_folder
 
 REPO = Path(__file__).resolve().parents[1]
 C_MAJOR = {0, 2, 4, 5, 7, 9, 11}
@@ -31,13 +31,15 @@ def softmax(logits: torch.Tensor) -> np.ndarray:
     return torch.softmax(logits.double(), -1).numpy()
 
 
-def test_observe_steps_once_and_matches_whole_sequence_scoring(curve_folder):
-    imp = Improviser.load(curve_folder)
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_observe_steps_once_and_matches_whole_sequence_scoring(curve_folder, precision):
+    imp = Improviser.load(curve_folder, precision=precision)
+    assert imp.precision == precision
     melody = synthetic_melodies(1, seed=3)[0]
     events = imp.tokenizer.events(melody)
     tokens = imp.tokenizer.encode(melody)
-    with torch.inference_mode():
-        expected = imp.folder.module.forward_sequence(torch.tensor(tokens[:-1]))
+    with torch.inference_mode():  # the step module's own whole-sequence scoring (the fused kernel for float32)
+        expected = imp.module.forward_sequence(torch.tensor(tokens[:-1]))
     assert imp.steps == 1  # BOS
     np.testing.assert_allclose(imp.next_distribution(), softmax(expected[0]), rtol=1e-5, atol=1e-7)
     for position, event in enumerate(events, start=1):

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from liveimpro.melody import melody_from_tuples
 from liveimpro.live.scheduler import Scheduler, SendLog, melody_events
 from liveimpro.live.sinks import MemorySink, Sink
+from liveimpro.melody import melody_from_tuples
 from liveimpro.midi.messages import control_change, is_note_off, note_off, note_on
 
 

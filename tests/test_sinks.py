@@ -9,10 +9,22 @@ import pytest
 import rtmidi
 
 from liveimpro.jackserver import JackServer
-from liveimpro.midi.ports import open_output
 from liveimpro.live.scheduler import Scheduler
-from liveimpro.midi.messages import ALL_NOTES_OFF, ALL_SOUND_OFF, control_change, note_off, note_on
-from liveimpro.live.sinks import FanoutSink, MemorySink, MidiPortSink, SoundingNotes, Sink
+from liveimpro.live.sinks import (
+    FanoutSink,
+    MemorySink,
+    MidiPortSink,
+    Sink,
+    SoundingNotes,
+)
+from liveimpro.midi.messages import (
+    ALL_NOTES_OFF,
+    ALL_SOUND_OFF,
+    control_change,
+    note_off,
+    note_on,
+)
+from liveimpro.midi.ports import open_output
 
 
 def wait_for(condition, timeout=5.0):

@@ -8,10 +8,16 @@ import numpy as np
 import pytest
 
 from liveimpro.errors import UserError
-from liveimpro.melody import melody_from_tuples
 from liveimpro.live.scheduler import melody_events
+from liveimpro.live.synth import (
+    FluidSynthSink,
+    audio_drivers,
+    find_soundfont,
+    render,
+    render_wav,
+)
+from liveimpro.melody import melody_from_tuples
 from liveimpro.midi.messages import note_on
-from liveimpro.live.synth import FluidSynthSink, audio_drivers, find_soundfont, render, render_wav
 
 TUNE = melody_from_tuples([(60, 0, 1), (64, 1, 1), (67, 2, 1), (72, 3, 1)], tempo=120)
 

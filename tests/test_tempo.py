@@ -1,10 +1,17 @@
 import numpy as np
 import pytest
+from script_modules import load_script
 
 from liveimpro.melody import melody_from_tuples
-from liveimpro.music.tempo import (EXACT_ONSETS, MAX_ONSETS, PASSES, TempoEstimate, TempoTracker, estimate_tempo,
-                                   quantize)
-from script_modules import load_script
+from liveimpro.music.tempo import (
+    EXACT_ONSETS,
+    MAX_ONSETS,
+    PASSES,
+    TempoEstimate,
+    TempoTracker,
+    estimate_tempo,
+    quantize,
+)
 
 # rhythms in beats (IOIs), the last note's length left out: what a player might play
 RHYTHMS = {

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liveimpro.tokens import grid
-from liveimpro.tokens.curve import MAX_INTERVAL, CurveTokenizer, fold_interval
 from liveimpro.errors import ModelError
 from liveimpro.melody import Melody, Note, melody_from_tuples
-from liveimpro.tokens.note import NoteTokenizer, normal_order, stack
+from liveimpro.tokens import grid
 from liveimpro.tokens.base import BOS, EOS, PAD, TIME_SCALE
+from liveimpro.tokens.curve import MAX_INTERVAL, CurveTokenizer, fold_interval
 from liveimpro.tokens.event import Event
+from liveimpro.tokens.note import NoteTokenizer, normal_order, stack
 from liveimpro.tokens.registry import load_tokenizer
 from liveimpro.tokens.vocab import Vocabulary
 

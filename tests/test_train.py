@@ -12,18 +12,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from script_modules import load_script
+from test_model import synthetic_melodies
 
 from liveimpro.data.corpus import FileResult
 from liveimpro.data.dataset import Dataset
 from liveimpro.data.training import learning_rate
-from liveimpro.data.tune_batches import batch_loss, collate, epoch_batches, validation_loss
+from liveimpro.data.tune_batches import (
+    batch_loss,
+    collate,
+    epoch_batches,
+    validation_loss,
+)
 from liveimpro.errors import UserError
-from liveimpro.lstm.network import ModelConfig, NextTokenLSTM
 from liveimpro.lstm.folder import load_model_folder
 from liveimpro.lstm.improviser import Improviser
+from liveimpro.lstm.network import ModelConfig, NextTokenLSTM
 from liveimpro.tokens.base import BOS
-from test_model import synthetic_melodies
-from script_modules import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")

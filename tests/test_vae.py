@@ -10,16 +10,33 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from script_modules import load_script
 
 from liveimpro.data.corpus import FileResult
 from liveimpro.data.dataset import Dataset
 from liveimpro.errors import ModelError
 from liveimpro.melody import Melody, Note, melody_from_tuples
-from liveimpro.vae.network import VAEConfig, build_vae
-from liveimpro.vae.steps import HOLD, MAX_PITCH, MIN_PITCH, NUM_CLASSES, REST, SHAPES, bar_phase, from_windows, layout, length_in_bars, melody_to_steps, meter_unit, pitch_class, steps_to_notes, to_windows, training_windows
-from liveimpro.vae.melody_vae import Code, MelodyVAE, slerp
 from liveimpro.vae.folder import save_vae_folder
-from script_modules import load_script
+from liveimpro.vae.melody_vae import Code, MelodyVAE, slerp
+from liveimpro.vae.network import VAEConfig, build_vae
+from liveimpro.vae.steps import (
+    HOLD,
+    MAX_PITCH,
+    MIN_PITCH,
+    NUM_CLASSES,
+    REST,
+    SHAPES,
+    bar_phase,
+    from_windows,
+    layout,
+    length_in_bars,
+    melody_to_steps,
+    meter_unit,
+    pitch_class,
+    steps_to_notes,
+    to_windows,
+    training_windows,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 TINY = ["--embed-dim", "8", "--enc-hidden", "16", "--latent", "8", "--conductor-hidden", "16", "--dec-hidden", "16",

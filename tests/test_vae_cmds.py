@@ -10,12 +10,12 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
+from test_vae import tiny_vae
 
 from liveimpro.melody import melody_from_tuples
 from liveimpro.midi.files import read_midi, write_midi
-from liveimpro.vae.melody_vae import MelodyVAE
 from liveimpro.vae.folder import save_vae_folder
-from test_vae import tiny_vae
+from liveimpro.vae.melody_vae import MelodyVAE
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")

@@ -44,10 +44,10 @@ from hypothesis import strategies as st
 
 import liveimpro.live.engine
 from liveimpro.live.engine import Engine, EngineConfig
-from liveimpro.midi.reader import PortReader
-from liveimpro.midi.ports import open_input
 from liveimpro.live.sinks import MidiPortSink
 from liveimpro.midi.messages import control_change
+from liveimpro.midi.ports import open_input
+from liveimpro.midi.reader import PortReader
 
 # Real ports, real time: JACK may lose a message on a loaded machine (measured: a few in 8,000). A test
 # that fails is run again (twice at most) and the rerun is reported in pytest's summary.
@@ -66,8 +66,8 @@ NOTE_LENGTH = 0.07  # s
 def responder():
     """One model for the module (loading it is the slow part); every engine shares it."""
     from liveimpro.cli.options import DEFAULT_MODEL
-    from liveimpro.music.responder import Responder
     from liveimpro.lstm.improviser import Improviser
+    from liveimpro.music.responder import Responder
 
     rng = np.random.default_rng(7)
     return Responder(Improviser.load(DEFAULT_MODEL, rng, adapt=True), rng=rng)

@@ -31,14 +31,14 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..live.engine import Engine
     from ..errors import UserError
     from ..jackserver import JackServer
-    from .options import build_responder
-    from ..midi.reader import PortReader
-    from ..midi.ports import open_input, open_output
+    from ..live.engine import Engine
     from ..live.recorder import SessionRecorder
     from ..live.sinks import MidiPortSink
+    from ..midi.ports import open_input, open_output
+    from ..midi.reader import PortReader
+    from .options import build_responder
 
     out_dir = args.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -106,10 +106,10 @@ def _wait_for_answer(engine, answered: int) -> None:
 def _render(session_path: Path, wav: Path, png: Path) -> None:
     """The session file as the player would hear it (calls on a piano, answers on a vibraphone)
     and as a piano roll."""
-    from ..midi.files import read_midi_tracks
-    from ..pianoroll import plot_pianoroll
     from ..live.scheduler import melody_events
     from ..live.synth import render_wav
+    from ..midi.files import read_midi_tracks
+    from ..pianoroll import plot_pianoroll
 
     tracks = read_midi_tracks(session_path)
     plot_pianoroll(tracks, png, title="liveimpro demo: calls and answers")

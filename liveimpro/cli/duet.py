@@ -44,14 +44,14 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..errors import UserError
     from ..live.controls import ControlMap, parse_cc_option
     from ..live.engine import Engine, EngineConfig
-    from ..errors import UserError
-    from .options import build_responder
-    from ..midi.ports import choose_api
-    from ..midi.reconnect import Connections
     from ..live.recorder import SessionRecorder
     from ..live.sinks import FanoutSink, MidiPortSink
+    from ..midi.ports import choose_api
+    from ..midi.reconnect import Connections
+    from .options import build_responder
 
     # from the start: a signal while the model loads ends the session before any port opens
     stop = threading.Event()

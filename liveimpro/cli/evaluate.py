@@ -18,7 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-from ..data.evaluation import BEST_PPM, COMBINATIONS, EvaluationOptions, evaluate_models, load_training_data
+from ..data.evaluation import (
+    BEST_PPM,
+    COMBINATIONS,
+    EvaluationOptions,
+    evaluate_models,
+    load_training_data,
+)
 from ..errors import UserError
 from .options import DEFAULT_MODEL
 

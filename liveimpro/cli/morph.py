@@ -1,7 +1,14 @@
 """`liveimpro morph`: a melody turned into another step by step, through the melody VAE's latent space."""
 from __future__ import annotations
 
-from .vae_common import add_common_arguments, count, load_model, read_phrase, tell_fit, write_outputs
+from .vae_common import (
+    add_common_arguments,
+    count,
+    load_model,
+    read_phrase,
+    tell_fit,
+    write_outputs,
+)
 
 
 def add_arguments(parser) -> None:

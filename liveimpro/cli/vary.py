@@ -1,7 +1,16 @@
 """`liveimpro vary`: variations of a phrase (encode it, move its latent point, decode)."""
 from __future__ import annotations
 
-from .vae_common import add_common_arguments, count, load_model, read_phrase, rng_of, share, tell_fit, write_outputs
+from .vae_common import (
+    add_common_arguments,
+    count,
+    load_model,
+    read_phrase,
+    rng_of,
+    share,
+    tell_fit,
+    write_outputs,
+)
 
 
 def add_arguments(parser) -> None:

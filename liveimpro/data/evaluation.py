@@ -141,8 +141,8 @@ def evaluate_model(model, *, files: ParsedFiles | None = None, split: str | None
     """The report (a JSON-ready dict) of one model folder (a path, or a loaded liveimpro.lstm.folder.ModelFolder)
     on the melodies of `files`, or on the `split` ("train"/"valid") of `dataset`, beside the baselines;
     `dataset` (None: no unigram, no PPM) trains them. UserError when no melody of `files` could be read."""
-    from . import baselines
     from ..lstm.folder import ModelFolder, load_model_folder
+    from . import baselines
 
     if (files is None) == (split is None):
         raise ValueError("give either files or split")

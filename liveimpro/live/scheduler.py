@@ -39,8 +39,8 @@ import threading
 import time
 from array import array
 
-from .sinks import SoundingNotes
 from ..midi.messages import as_message, is_note_off, note_off, note_on
+from .sinks import SoundingNotes
 
 _STOP = object()  # the sentinel the sender thread stops on
 _PR_SET_TIMERSLACK = 29  # prctl option (linux/prctl.h)

@@ -8,6 +8,8 @@ however long the context is:
 
     state = m.init_state()                      # Tensor[2, layers, hidden]: (h, c)
     logits, state = m.step(token, state)        # logits over the NEXT token, Tensor[vocab]
+    state = m.advance(token, state)             # the same step without the output head ...
+    logits = m.logits(state)                    # ... which runs on its own, when asked for
     logits = m.forward_sequence(tokens)         # Tensor[T, vocab], whole context at once
 
 `step` is written per layer with matrix-vector products (LSTMCell style): for the shipped
@@ -15,6 +17,9 @@ however long the context is:
 length-1 sequence takes ~0.5 ms (median; scripts/bench_lstm.py, section 3): the fused
 kernel's per-call set-up costs more than one step's arithmetic. `forward_sequence` uses the
 fused kernel, the fastest way to score a whole context without a cache.
+
+This is the float32 step. The live engine runs by default an int8 form of the same weights, made at
+load time: liveimpro.lstm.quantized (Improviser.load's `precision`).
 """
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ class ModelConfig:
 # largest network they allow has ~100 M parameters (400 MB), so no card can make the loader take gigabytes.
 CONFIG_LIMITS = {"vocab_size": (4, 32_768), "embed_dim": (1, 1024), "hidden": (1, 1024), "layers": (1, 4),
                  "dropout": (0.0, 1.0)}
-STEP_METHODS = ("init_state", "step", "forward_sequence")
+STEP_METHODS = ("init_state", "step", "advance", "logits", "forward_sequence")
 
 
 class NextTokenLSTM(nn.Module):
@@ -106,7 +111,8 @@ class CachedStepLSTM(nn.Module):
         return torch.zeros(2, self.layers, self.hidden)
 
     @torch.jit.export
-    def step(self, token: int, state: Tensor) -> Tuple[Tensor, Tensor]:
+    def advance(self, token: int, state: Tensor) -> Tensor:
+        """The state after `token`, without the output head (the Improviser runs the head only when asked)."""
         x = self.embed[token]
         hs: List[Tensor] = []
         cs: List[Tensor] = []
@@ -119,9 +125,20 @@ class CachedStepLSTM(nn.Module):
             hs.append(x)
             cs.append(c)
             layer += 1
+        return torch.stack([torch.stack(hs), torch.stack(cs)])
+
+    @torch.jit.export
+    def logits(self, state: Tensor) -> Tensor:
+        """Logits [vocab] of the next token given `state`: the output head alone."""
+        x = state[0, self.layers - 1]
         if self.has_proj:
             x = torch.addmv(self.proj_b, self.proj_w, x)
-        return torch.addmv(self.head_b, self.head_w, x), torch.stack([torch.stack(hs), torch.stack(cs)])
+        return torch.addmv(self.head_b, self.head_w, x)
+
+    @torch.jit.export
+    def step(self, token: int, state: Tensor) -> Tuple[Tensor, Tensor]:
+        state = self.advance(token, state)
+        return self.logits(state), state
 
     @torch.jit.export
     def forward_sequence(self, tokens: Tensor) -> Tensor:

@@ -33,8 +33,8 @@ import time
 
 from ..errors import PortError
 from .jackwatch import JackWatch
-from .reader import PortReader
 from .ports import AmbiguousPort, find_port, list_ports, open_input, open_output
+from .reader import PortReader
 
 log = logging.getLogger(__name__)
 INTERVAL = 0.5  # s between looks at the port list

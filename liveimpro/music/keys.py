@@ -43,7 +43,6 @@ tonic letter A..G plus an optional # or b, case-insensitive; no scale name = maj
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass, field
 from typing import Iterable
 

@@ -8,8 +8,8 @@ random generator, so a seed gives the same answer every time.
 """
 from __future__ import annotations
 
-from .played import PlayedNote
 from ..melody import Melody, Note
+from .played import PlayedNote
 from .responder import cut
 
 

@@ -44,11 +44,11 @@ from dataclasses import dataclass, replace
 from itertools import takewhile
 from typing import Iterator, Sequence
 
-from .settings import LiveSettings
-from .keys import KeyEstimate, KeyTracker, scale_pitch_classes
-from .played import PlayedNote, phrase_melody
 from ..melody import Melody
+from .keys import KeyEstimate, KeyTracker, scale_pitch_classes
 from .phrase import answer_length
+from .played import PlayedNote, phrase_melody
+from .settings import LiveSettings
 from .tempo import TempoEstimate, TempoTracker, estimate_tempo
 
 REGISTER_MARGIN = 4  # semitones the answer may go beyond the call's lowest and highest notes

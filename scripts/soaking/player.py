@@ -18,8 +18,8 @@ class Player:
     """Two JACK ports of this process: plays into "liveimpro in", listens to "liveimpro out"."""
 
     def __init__(self, server: str):
-        from liveimpro.midi.reader import PortReader
         from liveimpro.midi.ports import open_input, open_output
+        from liveimpro.midi.reader import PortReader
         self.received: list = []  # (perf_counter, message): appended by the reader, read by the main thread
         self.sent: list = []  # (when it was due, perf_counter after the send, message)
         self._held: set = set()  # (status, pitch) of the player's keys down
