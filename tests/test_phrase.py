@@ -11,8 +11,8 @@ from liveimpro.music.phrase import (
     PhraseEnd,
     answer_length,
 )
-from liveimpro.music.played import phrase_melody
-from liveimpro.music.tempo import estimate_tempo, quantize
+from liveimpro.music.played import phrase_melody, quantize
+from liveimpro.music.tempo import estimate_tempo
 
 
 def play(detector, notes):

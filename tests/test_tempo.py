@@ -3,6 +3,7 @@ import pytest
 from script_modules import load_script
 
 from liveimpro.melody import melody_from_tuples
+from liveimpro.music.played import quantize
 from liveimpro.music.tempo import (
     EXACT_ONSETS,
     MAX_ONSETS,
@@ -10,7 +11,6 @@ from liveimpro.music.tempo import (
     TempoEstimate,
     TempoTracker,
     estimate_tempo,
-    quantize,
 )
 
 # rhythms in beats (IOIs), the last note's length left out: what a player might play

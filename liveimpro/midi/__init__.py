@@ -4,6 +4,8 @@
     ports       python-rtmidi ports on the first MIDI system that works (ALSA, JACK, CoreMIDI, WinMM)
     reader      PortReader: a thread that drains an input port and stamps each message
     clock       MidiClock: a DAW's tempo, transport, song position and bar lines from MIDI clock
+    tick_line   the line through the clock ticks that tempo and bar lines are read from
+    tick_changes  telling a tempo change, a phase jump and dropped ticks from jitter
     jackwatch   JackWatch: learns when the JACK server goes away
     reconnect   Connections: duet's named ports, reconnected when they come back
     smf         a bounded Standard MIDI File parser for damaged or hostile files

@@ -5,8 +5,11 @@ note-off messages and what the `Responder` hears; `phrase_melody` puts played no
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Iterable
+
+import numpy as np
 
 from ..melody import Melody, Note
 
@@ -54,4 +57,22 @@ def phrase_melody(notes: Iterable[PlayedNote], tempo: float, origin: float | Non
     return Melody(notes=tuple(converted), tempo=tempo, **melody_kw)
 
 
-__all__ = ["MIN_DURATION_BEATS", "PlayedNote", "phrase_melody"]
+def quantize(melody: Melody, subdivisions: tuple[int, ...] = (4, 3)) -> Melody:
+    """Snap onsets and note ends to the grid of k/s beats for each s in `subdivisions`
+    (default: sixteenths and eighth-note triplets). A note lasts at least 1 / max(subdivisions)
+    beat so nothing vanishes."""
+    grid = np.unique([k / s for s in subdivisions for k in range(s + 1)])
+
+    def snap(x: float) -> float:
+        whole = math.floor(x)
+        return whole + float(grid[np.argmin(np.abs(grid - (x - whole)))])
+
+    shortest = 1.0 / max(subdivisions)
+    notes = []
+    for note in melody.notes:
+        onset = snap(note.onset)
+        notes.append(replace(note, onset=onset, duration=max(shortest, snap(note.end) - onset)))
+    return melody.with_notes(notes)
+
+
+__all__ = ["quantize", "MIN_DURATION_BEATS", "PlayedNote", "phrase_melody"]

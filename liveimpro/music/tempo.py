@@ -55,12 +55,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-
-from ..melody import Melody
 
 NOTE_VALUES = np.array([1 / 4, 1 / 3, 1 / 2, 2 / 3, 3 / 4, 1, 3 / 2, 2, 3, 4])
 NOTE_WEIGHTS = np.array([0.10, 0.08, 0.26, 0.04, 0.04, 0.26, 0.05, 0.10, 0.03, 0.04])
@@ -295,22 +293,4 @@ def _viterbi_step(score: list[float], emission: list[float], rest: int) -> tuple
     return new, came
 
 
-def quantize(melody: Melody, subdivisions: tuple[int, ...] = (4, 3)) -> Melody:
-    """Snap onsets and note ends to the grid of k/s beats for each s in `subdivisions`
-    (default: sixteenths and eighth-note triplets). A note lasts at least 1 / max(subdivisions)
-    beat so nothing vanishes."""
-    grid = np.unique([k / s for s in subdivisions for k in range(s + 1)])
-
-    def snap(x: float) -> float:
-        whole = math.floor(x)
-        return whole + float(grid[np.argmin(np.abs(grid - (x - whole)))])
-
-    shortest = 1.0 / max(subdivisions)
-    notes = []
-    for note in melody.notes:
-        onset = snap(note.onset)
-        notes.append(replace(note, onset=onset, duration=max(shortest, snap(note.end) - onset)))
-    return melody.with_notes(notes)
-
-
-__all__ = ["TempoEstimate", "TempoTracker", "estimate_tempo", "quantize", "NOTE_VALUES", "NOTE_WEIGHTS"]
+__all__ = ["TempoEstimate", "TempoTracker", "estimate_tempo", "NOTE_VALUES", "NOTE_WEIGHTS"]
