@@ -11,6 +11,13 @@ from duet_harness import start_duet
 from liveimpro.jackserver import JackServer
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_user_config(tmp_path_factory):
+    """The tests never read the developer's own ~/.config/liveimpro/config.toml (a duet they start
+    would take its ports and settings): the config folder is an empty one of the session's."""
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+
+
 @pytest.fixture(scope="session")
 def jack_server():
     server = JackServer.for_purpose("test")

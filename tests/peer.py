@@ -76,12 +76,30 @@ def main():
         events.append((clock["until"], [0xFC]))
     events.sort(key=lambda e: e[0])
     sent, barged = [], False
-    end = t0 + script.get("listen", 5.0)
+    end = t0 + script.get("listen", 5.0)  # the most it listens
+    # Listening ends on what arrives, not on a guess of when duet answers (a loaded machine answers
+    # later): `leave_after_answer` s after the first answer note-on (a device unplugged mid-answer);
+    # `quiet_after` s after the last message once the answer began and every note is released.
+    leave_after, quiet_after = script.get("leave_after_answer"), script.get("quiet_after")
+    first_on, last_heard, sounding = None, None, set()
     pending = list(events)
     while time.perf_counter() < end:
         now = time.perf_counter()
         while (event := midi_in.get_message()) is not None:
-            received.append((now, event[0]))
+            message = event[0]
+            received.append((now, message))
+            last_heard = now
+            kind = message[0] & 0xF0
+            if kind == 0x90 and len(message) > 2 and message[2] > 0:
+                first_on = now if first_on is None else first_on
+                sounding.add((message[0] & 15, message[1]))
+            elif kind in (0x80, 0x90) and len(message) > 1:
+                sounding.discard((message[0] & 15, message[1]))
+        if leave_after is not None and first_on is not None and now >= first_on + leave_after:
+            break
+        if (quiet_after is not None and first_on is not None and not pending and not sounding
+                and now >= last_heard + quiet_after):
+            break
         while pending and t0 + pending[0][0] <= now:
             _, message = pending.pop(0)
             out.send_message(message)

@@ -51,10 +51,10 @@ def answered(peer) -> list:
 
 
 def test_named_ports_that_vanish_are_reconnected_when_they_come_back(duet, tmp_path):
-    first = device(tmp_path, listen=6.0, events=call_events())  # it leaves in the middle of the answer
+    first = device(tmp_path, listen=30.0, leave_after_answer=0.6, events=call_events())  # it leaves mid-answer
     proc, session = duet("--in", "keys", "--out", "synth", "--length-ratio", "2")
     said = Lines(proc.stderr)
-    out, err = first.communicate(timeout=30)
+    out, err = first.communicate(timeout=60)
     assert any(m[0] & 0xF0 == 0x90 for _, m in json.loads(out)["received"]), f"no answer before it left: {err}; {said.rest()}; {out}"
     # the device is gone: duet says so about both ports, and names the notes it could not release
     assert said.wait_for("input port 'keys' is gone"), said.rest()
@@ -62,9 +62,9 @@ def test_named_ports_that_vanish_are_reconnected_when_they_come_back(duet, tmp_p
     assert lost_line and "output port 'synth' is gone" in lost_line, said.rest()
     lost = {(int(c) - 1, int(p)) for c, p in re.findall(r"ch(\d+):(\d+)", lost_line.split("sounding:")[1])}
     time.sleep(1.0)  # it stays away a while
-    second = device(tmp_path, listen=14.0, events=call_events())
+    second = device(tmp_path, listen=30.0, quiet_after=2.0, events=call_events())
     assert said.wait_for("input port 'keys' is back; reconnected"), said.rest()
-    out, err = second.communicate(timeout=30)
+    out, err = second.communicate(timeout=60)
     received = json.loads(out)["received"]
     notes, stuck = notes_of(received)
     assert notes and not stuck, f"no answer after the ports came back: {received}; {said.rest()}; {err}"
@@ -110,7 +110,7 @@ def test_a_jack_server_crash_and_restart_reopens_every_port(jack_server, own_jac
     said = Lines(proc.stderr)
     try:
         assert ports_listed(["liveimpro synth"], env)
-        assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 12.0}, background=True, env=env))
+        assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 2.0}, background=True, env=env))
         server.kill()  # jackd crashes: it has no chance to tell its clients
         assert said.wait_for("the JACK server stopped"), said.rest()
         time.sleep(1.0)
@@ -121,7 +121,7 @@ def test_a_jack_server_crash_and_restart_reopens_every_port(jack_server, own_jac
         while not ports_listed(["liveimpro in", "liveimpro out", "liveimpro synth"], env):
             assert time.monotonic() < deadline, said.rest()
             time.sleep(0.1)
-        assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 12.0}, background=True, env=env))
+        assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 2.0}, background=True, env=env))
         code, _ = stop(proc)
         assert code == 0, said.rest()
         assert not [line for line in said.rest() if "could not start again" in line]
@@ -137,7 +137,7 @@ def test_fluidsynth_that_cannot_start_leaves_midi_playing(duet, tmp_path):
     proc, _ = duet("--synth", "--soundfont", str(broken))
     said = Lines(proc.stderr)
     assert said.wait_for("playing to MIDI only", timeout=5), said.rest()
-    assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 12.0}, background=True))
+    assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 2.0}, background=True))
     assert stop(proc)[0] == 0
 
 
@@ -169,7 +169,7 @@ def test_a_full_disk_warns_and_the_performance_goes_on(jack_server, full_disk, t
     said = Lines(proc.stderr)
     try:
         events = call_events() + call_events(start=6.3)
-        notes = answered(run_peer(tmp_path, {"events": events, "listen": 16.0}, background=True))
+        notes = answered(run_peer(tmp_path, {"events": events, "listen": 30.0, "quiet_after": 2.0}, background=True))
         assert [n for n in notes if n[0] < 6.3] and [n for n in notes if n[0] > 6.3]  # both calls answered
         code, _ = stop(proc)
         assert code == 0

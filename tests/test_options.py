@@ -63,3 +63,9 @@ def test_default_model_folders_come_from_the_package_not_the_current_folder(tmp_
                            "--seed", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert list((tmp_path / "out").glob("*.mid"))
+
+
+def test_adapt_can_be_turned_off_and_on_again_the_last_flag_wins():
+    assert parse().adapt is True
+    assert parse("--no-adapt").adapt is False
+    assert parse("--no-adapt", "--adapt").adapt is True  # e.g. over a config file's adapt = false

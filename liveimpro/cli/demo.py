@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from ..midi.messages import note_off, note_on
+from . import config
 from .options import add_answer_arguments
 
 # (pitch, onset beat, length in beats): two 2-bar calls in G major, played at DEMO_BPM
@@ -28,6 +29,7 @@ ANSWER_WAIT = 12.0  # s: the most the demo waits for an answer to finish
 def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output-dir", type=Path, default=Path("."), help="where to write the files")
     add_answer_arguments(parser)
+    config.install(parser, config.ANSWER_KEYS)
 
 
 def run(args) -> int:
@@ -40,6 +42,7 @@ def run(args) -> int:
     from ..midi.reader import PortReader
     from .options import build_responder
 
+    config.raise_config_error(args)  # first: the file's problem before anything else's
     out_dir = args.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     session_path = out_dir / "liveimpro-demo.mid"

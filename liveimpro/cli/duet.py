@@ -3,6 +3,9 @@ ports "liveimpro in" and "liveimpro out", so a keyboard or a DAW can be routed t
 
 Ctrl-C (SIGINT) or SIGTERM ends the session cleanly: the answer stops, every note is released,
 All Notes Off is sent, and the session file is complete.
+
+Its options' defaults can come from a config file (`liveimpro.cli.config`); `--print-config` prints
+the settings in effect as such a file and exits.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import config
 from .options import add_answer_arguments
 
 STATUS_INTERVAL = 0.25  # s between refreshes of the terminal status line
@@ -36,11 +40,16 @@ def add_arguments(parser) -> None:
                         help="with a MIDI clock running: the phrase ends after this many bars")
     parser.add_argument("--sync", choices=("bar", "beat"), default="bar",
                         help="with a MIDI clock running: answers start on the next bar or beat (default bar)")
-    parser.add_argument("--record", type=Path, default=None,
-                        help="session MIDI file (default: liveimpro-session-DATE-TIME.mid here)")
-    parser.add_argument("--no-record", action="store_true", help="do not record the session")
+    parser.add_argument("--record", type=Path, default=None, metavar="PATH",
+                        help="session MIDI file (.mid), or a folder for dated ones (default: "
+                             "liveimpro-session-DATE-TIME.mid here)")
+    parser.add_argument("--no-record", dest="record", action="store_const", const=False,
+                        help="do not record the session")
     add_api_argument(parser)
     add_answer_arguments(parser)
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the settings in effect (config file, then flags) as a config file, and exit")
+    config.install(parser, config.DUET_KEYS)
 
 
 def run(args) -> int:
@@ -51,8 +60,13 @@ def run(args) -> int:
     from ..live.sinks import FanoutSink, MidiPortSink
     from ..midi.ports import choose_api
     from ..midi.reconnect import Connections
-    from .options import build_responder
+    from .options import build_responder, settings_from_args
 
+    config.raise_config_error(args)
+    if args.print_config:  # checked, printed; no port opened, no model loaded
+        settings_from_args(args)
+        print(config.settings_toml(args, config.DUET_KEYS, "duet"), end="")
+        return 0
     # from the start: a signal while the model loads ends the session before any port opens
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -75,10 +89,9 @@ def run(args) -> int:
     if not sinks:
         raise UserError("nothing to play to: drop --no-midi-out or add --synth")
     sink = sinks[0] if len(sinks) == 1 else FanoutSink(sinks)
-    recorder = None if args.no_record else SessionRecorder(
-        args.record or Path(time.strftime("liveimpro-session-%Y%m%d-%H%M%S.mid")))
-    config = EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync, controls=controls)
-    engine = Engine(responder, sink, config, recorder)
+    recorder = None if args.record is False else SessionRecorder(_session_path(args.record))
+    engine = Engine(responder, sink, EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync,
+                                                  controls=controls), recorder)
     connections = Connections(args.input, args.output, api, engine.on_midi, sink=port_sink, audio=sinks,
                               on_input_lost=engine.release_all_keys, say=_say)
     try:
@@ -100,6 +113,21 @@ def run(args) -> int:
     return 0
 
 
+def _session_path(record: Path | None) -> Path:
+    """--record's file: PATH itself if it ends in .mid or .midi, else a dated file in the folder PATH
+    (made if missing); no PATH: a dated file in the current folder."""
+    from ..errors import UserError
+
+    if record is not None and record.suffix.lower() in (".mid", ".midi"):
+        return record
+    folder = Path(".") if record is None else record.expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot make the recording folder {folder}: {exc.strerror or exc}") from None
+    return folder / time.strftime("liveimpro-session-%Y%m%d-%H%M%S.mid")
+
+
 def _say(message: str) -> None:
     print(f"liveimpro duet: {message}", file=sys.stderr, flush=True)
 
@@ -112,13 +140,22 @@ def _show_status(engine, stop: threading.Event) -> None:
         if not tty and s["phrases"] == phrases:
             continue
         phrases = s["phrases"]
-        line = (f"{s['state']:9} | {_fmt(s['bpm'], '{:.0f} bpm')} | {s['key'] or 'key ?'} | "
-                f"temp {s['temperature']:.2f} | {s['mode']} | reaction {_fmt(s['reaction_ms'], '{:.2f} ms')} | "
-                f"late p99 {s['late_p99_ms']:.2f} ms | phrases {phrases} | dropped {s['dropped']} "
-                f"skipped {s['skipped']}")
+        line = status_line(s)
         print(("\r" + line + "\x1b[K") if tty else line, end="" if tty else "\n", flush=True)
     if tty:
         print()
+
+
+def status_line(s: dict) -> str:
+    """The status line of `Engine.status()`: the tempo in use is the clock's while answers follow a
+    running MIDI clock (with the song position's bar:beat), else the player's."""
+    tempo = f"tempo {s['tempo_source']} {_fmt(s['tempo_bpm'], '{:.0f} bpm')}"
+    if s["bar_beat"] is not None:
+        tempo += " | {}:{}".format(*s["bar_beat"])
+    return (f"{s['state']:9} | {tempo} | {s['key'] or 'key ?'} | "
+            f"temp {s['temperature']:.2f} | {s['mode']} | reaction {_fmt(s['reaction_ms'], '{:.2f} ms')} | "
+            f"late p99 {s['late_p99_ms']:.2f} ms | phrases {s['phrases']} | dropped {s['dropped']} "
+            f"skipped {s['skipped']}")
 
 
 def _fmt(value, pattern: str) -> str:

@@ -6,6 +6,7 @@ The defaults come from `LiveSettings` itself, so a setting has one default which
 made. Option names say what they set: `--lstm` and `--vae` name the two model folders
 (`--model` is kept, for one release, as another spelling of `--lstm`); `--length-mode` and
 `--length-ratio` the two halves of the answer's length; `--amount` the vary/morph amount.
+A config file (`config.py`) can replace these defaults before the arguments are parsed.
 """
 from __future__ import annotations
 
@@ -49,8 +50,10 @@ def add_answer_arguments(parser) -> None:
     parser.add_argument("--amount", type=float, default=_DEFAULTS.amount,
                         help="vary: how far from the call (0..1); morph: how far from the previous call "
                              f"(default {_DEFAULTS.amount:g})")
-    parser.add_argument("--no-adapt", dest="adapt", action="store_false",
+    parser.add_argument("--no-adapt", dest="adapt", action="store_false", default=True,
                         help="do not learn the player's motifs during the session (live adaptation is on by default)")
+    parser.add_argument("--adapt", dest="adapt", action="store_true", default=True,
+                        help="learn them (the default; overrides a config file's adapt = false)")
 
 
 def settings_from_args(args) -> LiveSettings:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import config
 from .options import add_answer_arguments
 
 MAX_CALL_NOTES = 512  # a phrase, not a song (512 take ~0.4 s to hear); a phrase played live has a few dozen
@@ -23,6 +24,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--silence-beats", type=float, default=1.0,
                         help="beats of silence after the call before the answer (default 1)")
     add_answer_arguments(parser)
+    config.install(parser, config.RESPOND_KEYS)
 
 
 def run(args) -> int:
@@ -32,6 +34,7 @@ def run(args) -> int:
     from ..music.offline import respond
     from .options import build_responder
 
+    config.raise_config_error(args)  # first: the file's problem before anything else's
     call = read_any(args.call)[0]  # the first tune with notes (read_any raises when there is none)
     if len(call.notes) > MAX_CALL_NOTES:
         raise UserError(f"{args.call}: {len(call.notes)} notes, more than the {MAX_CALL_NOTES} a call may have "

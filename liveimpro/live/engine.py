@@ -130,8 +130,20 @@ class Engine:
         return "answering" if self.answer.active else "listening"
 
     def status(self) -> dict:
-        r = self.responder
+        """What the status line shows. `tempo_source` is "clock" while answers follow a running,
+        ticking MIDI clock (the tempo `_phrase_end` gives them), with `tempo_bpm` the clock's and
+        `bar_beat` the song position (bar, beat), both from 1; else "player", the player's tempo."""
+        r, now = self.responder, time.perf_counter()
+        try:  # the engine thread moves the clock on meanwhile: a torn read is shown as the player's tempo
+            beat, clock_bpm = self.clock.beat_at(now), self.clock.bpm
+        except (AttributeError, TypeError, ZeroDivisionError):
+            beat = clock_bpm = None
+        follows = beat is not None and clock_bpm is not None
+        per_bar = self.clock.beats_per_bar
         return {"state": self.state, "bpm": r.tempo.bpm if r.tempo else None,
+                "tempo_source": "clock" if follows else "player",
+                "tempo_bpm": clock_bpm if follows else (r.tempo.bpm if r.tempo else None),
+                "bar_beat": (int(beat // per_bar) + 1, int(beat % per_bar) + 1) if follows else None,
                 "clock_bpm": self.clock.bpm if self.clock.running else None,
                 "key": r.key.name if r.key else None, "temperature": r.settings.temperature,
                 "mode": r.settings.mode, "reaction_ms": self.timer.reactions[-1] * 1e3 if self.timer.reactions else None,

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 # a per-phrase status line (printed when duet's stdout is not a terminal), and the summary at its exit
-STATUS = re.compile(r"^(?P<state>\w+)\s*\|\s*(?:(?P<bpm>[\d.]+) bpm|-)\s*\|.*\|\s*reaction "
+STATUS = re.compile(r"^(?P<state>\w+)\s*\|\s*tempo (?P<source>\w+) (?:(?P<bpm>[\d.]+) bpm|-)\s*\|.*\|\s*reaction "
                     r"(?:(?P<reaction>[\d.]+) ms|-)\s*\|\s*late p99 (?P<late>[\d.]+) ms\s*\|\s*phrases "
                     r"(?P<phrases>\d+)\s*\|\s*dropped (?P<dropped>\d+) skipped (?P<skipped>\d+)")
 SUMMARY = re.compile(r"(\d+) phrases answered; (\d+) messages heard, (\d+) dropped, (\d+) skipped")
