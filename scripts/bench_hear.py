@@ -30,7 +30,6 @@ import datetime
 import gc
 import math
 import os
-import platform
 import sys
 import time
 
@@ -39,6 +38,7 @@ import numpy as np
 from liveimpro.cli import run_reporting_errors
 from liveimpro.cli.options import DEFAULT_LSTM
 from liveimpro.live.input import LiveInput, NoteOn
+from liveimpro.machine import machine_info
 from liveimpro.music.responder import Responder
 from liveimpro.music.tempo import (
     CANDIDATES,
@@ -191,15 +191,6 @@ def time_old(onsets: list[float]) -> Stopwatch:
     return timings
 
 
-def machine_info() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return (f"{cpu}; {os.cpu_count()} cores; load average {load}; Python {platform.python_version()}; "
-            f"numpy {np.__version__}")
 
 
 def main(argv=None) -> int:
@@ -210,7 +201,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     print("command: " + " ".join([os.path.basename(sys.executable), *sys.argv]))
     print(f"date: {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"machine: {machine_info()}")
+    print(f"machine: {machine_info(f'numpy {np.__version__}')}")
     from liveimpro.lstm.improviser import (
         Improviser,  # here: loading the script (tests do) needs no torch
     )

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import sys
 import time
 from types import SimpleNamespace
@@ -40,6 +39,7 @@ from liveimpro.data.training import make_optimizer
 from liveimpro.data.tune_batches import collate, epoch_batches, train_step
 from liveimpro.lstm.improviser import Improviser
 from liveimpro.lstm.network import ModelConfig, NextTokenLSTM
+from liveimpro.machine import machine_info
 from liveimpro.modelcard import quiet_torchscript
 from liveimpro.tokens.base import BOS, Event
 
@@ -69,15 +69,6 @@ def stats(us: np.ndarray) -> str:
             f"{np.median(cpu):8.1f} {np.percentile(cpu, 99):8.1f}")
 
 
-def machine_info() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return (f"{cpu}; {os.cpu_count()} cores; load average {load}; Python {platform.python_version()}; "
-            f"torch {torch.__version__}; numpy {np.__version__}")
 
 
 def live_events(imp: Improviser, count: int, rng) -> list[Event]:
@@ -254,7 +245,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     print("command: " + " ".join([os.path.basename(sys.executable), *sys.argv]))
     print(f"date: {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"machine: {machine_info()}")
+    print(f"machine: {machine_info(f'torch {torch.__version__}', f'numpy {np.__version__}')}")
     rng = np.random.default_rng(0)
     with quiet_torchscript():
         for folder in args.models:

@@ -41,6 +41,7 @@ import numpy as np
 from liveimpro.cli import run_reporting_errors
 from liveimpro.live.scheduler import Scheduler, SendLog
 from liveimpro.live.sinks import MemorySink, MidiPortSink
+from liveimpro.machine import machine_info
 from liveimpro.midi.messages import control_change
 
 END_MARKER = control_change(15, 127, 127)  # tells the receiver the run is over
@@ -235,15 +236,6 @@ def xrun_text(before: int | None, after: int | None) -> str:
     return "n/a" if before is None or after is None else str(after - before)
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} CPUs, "
-            f"Python {platform.python_version()}")
 
 
 def main() -> int:
@@ -262,7 +254,7 @@ def main() -> int:
         receive(args.receive)
         return 0
     print("command:", " ".join([os.path.relpath(sys.executable)] + sys.argv))
-    print("machine:", machine())
+    print("machine:", machine_info(f"{platform.system()} {platform.release()}"))
     rng = random.Random(args.seed)
     parts = args.parts.split(",")
     if "process" in parts:

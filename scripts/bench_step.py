@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import random
 import sys
 import time
@@ -38,6 +37,7 @@ from liveimpro.cli import run_reporting_errors
 from liveimpro.lstm.folder import ModelFolder, load_model_folder
 from liveimpro.lstm.improviser import Improviser
 from liveimpro.lstm.quantized import int8_kernel_available
+from liveimpro.machine import machine_info
 from liveimpro.modelcard import quiet_torchscript
 from liveimpro.tokens.base import BOS
 
@@ -45,14 +45,6 @@ PRECISIONS = ("float32", "int8")
 SCALE = {0, 2, 4, 5, 7, 9, 11}
 
 
-def machine_info() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}; {os.cpu_count()} cores; torch CPU capability {torch.backends.cpu.get_cpu_capability()}; "
-            f"Python {platform.python_version()}; torch {torch.__version__}; numpy {np.__version__}")
 
 
 def load_average() -> str:
@@ -211,7 +203,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     print("command: " + " ".join([os.path.basename(sys.executable), *sys.argv]))
     print(f"date: {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"machine: {machine_info()}")
+    print(f"machine: {machine_info(f'torch CPU capability {torch.backends.cpu.get_cpu_capability()}', f'torch {torch.__version__}', f'numpy {np.__version__}')}")
     print(f"load average at start: {load_average()}; torch threads {torch.get_num_threads()}; "
           f"int8 kernel available: {int8_kernel_available()}")
     from liveimpro.data.evaluation import load_training_data

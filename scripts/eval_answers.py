@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -42,6 +41,7 @@ from liveimpro.data.answers import (
 )
 from liveimpro.data.dataset import Dataset
 from liveimpro.errors import UserError
+from liveimpro.machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,20 +66,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def cpu_model() -> str:
-    try:
-        for text in Path("/proc/cpuinfo").read_text().splitlines():
-            if text.startswith("model name"):
-                return f"{text.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
 def header(argv) -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     command = " ".join(shlex.quote(a) for a in ["scripts/eval_answers.py", *argv])
-    return f"# {command}\n# {datetime.now():%Y-%m-%d %H:%M}, {cpu_model()}, load average {load}"
+    return f"# {command}\n# {datetime.now():%Y-%m-%d %H:%M}, {cpu_model()} ({os.cpu_count()} cores), load average {load}"
 
 
 def live_column(bpm: float, tempi) -> str:

@@ -1,0 +1,31 @@
+"""What machine a figure was measured on: the header line every benchmark script prints with its
+figures (our machines differ: an AMD EPYC and an Intel Xeon gave 2-3x different step times).
+
+    machine_info(f"torch {torch.__version__}")   # 'AMD EPYC 7B13; 2 cores; load average 0.41 0.52 0.60; Python 3.11.7; torch ...'
+"""
+from __future__ import annotations
+
+import os
+import platform
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform module knows."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
+def machine_info(*versions: str) -> str:
+    """CPU, cores, load average and Python version, then `versions` (e.g. "torch 2.13.0")."""
+    return "; ".join([cpu_model(), f"{os.cpu_count()} cores", f"load average {load_average()}",
+                      f"Python {platform.python_version()}", *versions])
+
+
+__all__ = ["machine_info", "cpu_model", "load_average"]
