@@ -91,7 +91,7 @@ def test_hand_made_multitrack_file(tmp_path):
         mido.MetaMessage("time_signature", numerator=3, denominator=4, time=0),
         mido.MetaMessage("key_signature", key="Em", time=0),
         mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(90), time=0),
-        mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(150), time=4 * tpb),  # later change: ignored
+        mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(150), time=4 * tpb),  # later change: followed
     ])
     melody = mido.MidiTrack([
         mido.MetaMessage("track_name", name="flute"),
@@ -118,8 +118,12 @@ def test_hand_made_multitrack_file(tmp_path):
     assert song.tempo == pytest.approx(90)
     assert song.time_signature == (3, 4)
     assert song.key == "E minor"
-    assert [(n.pitch, n.onset, n.duration, n.velocity) for n in song.notes] == [
-        (64, 0.0, 1.0, 100), (67, 1.0, 0.5, 90), (67, 1.5, 0.5, 70), (40, 2.0, 2.0, 60), (43, 4.0, 1.0, 60)]
+    expected = [(64, 0.0, 1.0, 100), (67, 1.0, 0.5, 90), (67, 1.5, 0.5, 70), (40, 2.0, 2.0, 60), (43, 4.0, 1.0, 60)]
+    assert [(n.pitch, n.onset, n.duration, n.velocity) for n in read_midi(tmp_path / "song.mid", follow_tempo=False)
+            ] == expected
+    # followed, the last note's beat at 150 bpm lasts 0.4 s: 0.6 beats of the Melody's 90 bpm
+    assert [(n.pitch, n.onset, round(n.duration, 6), n.velocity) for n in song.notes] == expected[:4] + [
+        (43, 4.0, 0.6, 60)]
     assert set(read_midi_tracks(tmp_path / "song.mid")) == {"flute", "track 2"}
 
 
@@ -161,3 +165,82 @@ def test_truncated_and_corrupted_files(tmp_path):
         read_midi(tmp_path / "missing.mid")
     with pytest.raises(MidiFileError, match="folder"):
         read_midi(tmp_path)
+
+
+def map_seconds(changes, beat):
+    """Seconds at `beat` under [(beat, bpm)] tempo changes (the first at beat 0)."""
+    seconds = 0.0
+    for (start, bpm), following in zip(changes, changes[1:] + [(float("inf"), None)]):
+        seconds += (min(beat, following[0]) - start) * 60 / bpm
+        if beat <= following[0]:
+            return seconds
+    return seconds
+
+
+@settings(max_examples=40, deadline=None)
+@given(notes=notes_strategy(30), first=st.integers(30, 300),
+       changes=st.lists(st.tuples(st.integers(1, 16 * 8), st.integers(30, 300)), max_size=6, unique_by=lambda c: c[0]))
+def test_tempo_map_round_trip(tmp_path_factory, notes, first, changes):
+    """What write_midi's tempo map says, read_midi plays: every note at its second (its beats at the
+    first tempo), and its beats unchanged with follow_tempo=False."""
+    path = tmp_path_factory.mktemp("map") / "m.mid"
+    tempo_map = [(0.0, float(first))] + sorted((eighth / 8, float(bpm)) for eighth, bpm in changes)
+    written = Melody(notes=tuple(notes), key="D minor")
+    write_midi(path, {"call": written}, tempo_map=tempo_map, time_signature=[(0, (3, 4)), (6, (5, 8))])
+    midi = mido.MidiFile(path)
+    tick, found = 0, []
+    for message in midi.tracks[0]:
+        tick += message.time
+        if message.type in ("set_tempo", "time_signature"):
+            found.append((tick / TICKS_PER_BEAT, message.type, message.tempo
+                          if message.type == "set_tempo" else (message.numerator, message.denominator)))
+    assert [f for f in found if f[1] == "set_tempo"] == [(b, "set_tempo", mido.bpm2tempo(bpm)) for b, bpm in tempo_map]
+    as_written = [(b, 60e6 / mido.bpm2tempo(bpm)) for b, bpm in tempo_map]  # whole microseconds per beat
+    assert [f[::2] for f in found if f[1] == "time_signature"] == [(0, (3, 4)), (6, (5, 8))]
+
+    expected = same_key_separated(notes)
+    back = read_midi(path)
+    assert back.tempo == pytest.approx(first, abs=1e-3) and back.time_signature == (3, 4) and back.key == "D minor"
+    key = lambda n: (n.onset, n.pitch, n.duration)  # noqa: E731
+    beat = mido.bpm2tempo(first) / 1e6  # seconds per beat of the Melody (its tempo, unrounded)
+    for got, want in zip(sorted(back.notes, key=key), sorted(expected, key=key)):
+        assert got.pitch == want.pitch
+        assert got.onset * beat == pytest.approx(map_seconds(as_written, want.onset), abs=1e-9)
+        assert got.end * beat == pytest.approx(map_seconds(as_written, want.end), abs=1e-9)
+    assert len(back.notes) == len(expected)
+    assert all(close(a, b) for a, b in zip(sorted(read_midi(path, follow_tempo=False).notes, key=key),
+                                           sorted(expected, key=key)))
+    track = read_midi_tracks(path).get("call", Melody())  # read_midi_tracks the same way
+    assert sorted(track.notes, key=key) == sorted(back.notes, key=key)
+
+
+def test_mido_and_read_midi_agree_on_a_file_with_tempo_changes(tmp_path):
+    """Seconds as mido plays the file; tempi outside TEMPO_RANGE are ignored, as for the first tempo."""
+    path = tmp_path / "m.mid"
+    melody = melody_from_tuples([(60 + i % 12, i * 0.75, 0.5) for i in range(40)])
+    write_midi(path, melody, tempo_map=[(0, 96), (4, 132), (9.5, 61), (20, 180)], ticks_per_beat=960)
+    now, onsets = 0.0, []
+    for message in mido.MidiFile(path):
+        now += message.time
+        if message.type == "note_on" and message.velocity:
+            onsets.append(now)
+    back = read_midi(path)
+    assert [n.onset * 60 / back.tempo for n in back.notes] == pytest.approx(onsets, abs=1e-9)
+
+    midi = mido.MidiFile(path)
+    midi.tracks[0].insert(3, mido.MetaMessage("set_tempo", tempo=60_000_000 // 5))  # 5 bpm, at beat 0: ignored
+    midi.save(path)
+    assert [n.onset * 60 / read_midi(path).tempo for n in read_midi(path).notes] == pytest.approx(onsets, abs=1e-9)
+
+
+def test_tempo_changes_that_stretch_a_file_past_max_beats_are_refused(tmp_path):
+    midi = mido.MidiFile(type=1, ticks_per_beat=1)
+    midi.tracks.append(mido.MidiTrack([
+        mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(1000)),
+        mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(10), time=1),
+        mido.Message("note_on", note=60, velocity=90, time=0),
+        mido.Message("note_off", note=60, time=2000)]))  # 2000 beats at 10 bpm: 200,000 beats at 1000
+    midi.save(tmp_path / "long.mid")
+    with pytest.raises(MidiFileError, match="too long"):
+        read_midi(tmp_path / "long.mid")
+    assert read_midi(tmp_path / "long.mid", follow_tempo=False).end == 2001

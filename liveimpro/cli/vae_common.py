@@ -58,7 +58,7 @@ def read_phrase(path) -> Melody:
     from ..files import midi_file_error
     from ..midi.files import read_midi
 
-    melody = read_midi(path, need_notes=True)
+    melody = read_midi(path, need_notes=True, follow_tempo=False)  # the written beats: the VAE works on them
     bars = math.ceil(melody.end / melody.beats_per_bar - 1e-9)
     if bars > MAX_PHRASE_BARS:
         raise midi_file_error(path, f"{bars} bars long, more than the {MAX_PHRASE_BARS} a phrase may have")

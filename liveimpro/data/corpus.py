@@ -154,7 +154,8 @@ def _read_unit(unit) -> tuple[str, list, list, str | None]:
         if tune is not None:
             found = [(tune.position, tune.label, parse_abc_tune(tune))]
         elif kind == "midi":
-            found = [(0, path.name, read_midi(path, need_notes=True))]
+            # the written beats, as before tempo maps were followed: a tune's rhythm, not its rubato
+            found = [(0, path.name, read_midi(path, need_notes=True, follow_tempo=False))]
         elif kind == "score":
             found = [(pos, f"{path.name} #{pos + 1}", m) for pos, m in enumerate(read_score_file(path))]
         else:

@@ -22,6 +22,7 @@ from collections import deque
 
 from ..melody import Melody, Note
 from ..midi.messages import NOTE_ON, message_kind, note_off, note_on
+from ..music.played import phrase_melody
 from ..music.responder import AnswerNote, Responder, cut
 
 ANSWER = "answer"  # scheduler tag of the answer's events
@@ -61,6 +62,7 @@ class AnswerStream:
         self.end = 0.0  # when the last scheduled answer note ends
         self._notes = None  # iterator of AnswerNote while answering
         self._pending: AnswerNote | None = None  # the answer note whose note-off waits for the next
+        self.grid: tuple[float, float] | None = None  # the answer's start and tempo, for the session file
 
     @property
     def active(self) -> bool:
@@ -73,6 +75,7 @@ class AnswerStream:
         to time the reaction from (None when the answer waits for the clock's bar line)."""
         self._notes = self.responder.answer(call, call_end, start, clock_bpm)
         self.call, self.sent = call, []
+        self.grid = (start, clock_bpm or self.responder.tempo.bpm)
         if decision is not None:
             self.timer.arm(decision)
         self.generate()
@@ -129,12 +132,14 @@ class AnswerStream:
         """Call and answer into the session file, written at once (between phrases: a crash
         loses at most the phrase in progress)."""
         responder = self.responder
-        self.recorder.add("call", responder.call_melody(self.call, now), responder.origin)
+        bpm = responder.call_melody(self.call, now).tempo  # and responder.origin: the beat line it started on
+        first = min(n.onset for n in self.call)  # the call as played (an early first note not moved to the beat)
+        self.recorder.add("call", phrase_melody(self.call, bpm, first, now), first, bpm, responder.origin)
         if self.sent:
             start = self.sent[0].time  # the answer in seconds: a melody at 60 bpm, one beat a second
             notes = [Note(p, n.time - start, n.duration, n.velocity) for n in self.sent for p in n.pitches
                      if n.duration > 0]
-            self.recorder.add("answer", Melody(tuple(notes), tempo=60.0), start)
+            self.recorder.add("answer", Melody(tuple(notes), tempo=60.0), start, self.grid[1], self.grid[0])
         self.recorder.write()
 
 
