@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.ma  # noqa: F401  np.unique imports it on its first call (90 ms): at load, not in the first answer
 
 NEVER_PREDICTED = (0, 1)  # PAD and BOS: no melody continues with them, so they get probability 0
 
