@@ -138,9 +138,10 @@ def test_greedy_and_tiny_top_p_take_the_most_likely_allowed_token(curve_folder):
     assert imp.propose(top_p=1e-9, pitch_range=(60, 70), rng=np.random.default_rng(6)) == expected
 
 
-def test_a_seeded_rng_repeats_the_same_improvisation(curve_folder):
+@pytest.mark.parametrize("precision", ["int8", "float32"])
+def test_a_seeded_rng_repeats_the_same_improvisation(curve_folder, precision):
     def improvise(seed):
-        imp = Improviser.load(curve_folder, rng=np.random.default_rng(seed))
+        imp = Improviser.load(curve_folder, rng=np.random.default_rng(seed), precision=precision)
         imp.observe(Event((62,), 0.0, 0.5))
         out = []
         for _ in range(25):
