@@ -6,7 +6,7 @@ import os
 import signal
 
 import pytest
-from duet_harness import start_duet
+from duet_harness import end_spawned, start_duet, wait_for_empty_graph
 
 from liveimpro.jackserver import JackServer
 
@@ -28,6 +28,19 @@ def jack_server():
     finally:
         os.environ.pop("LIVEIMPRO_MIDI_API", None)
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_process_left(request):
+    """After each test: every process the harness started has ended, and (for the tests on the
+    JACK server) no port is left on the server. A test that leaves one fails here, by name, instead
+    of the next test failing on a duplicate client name."""
+    yield
+    left = end_spawned()
+    if "jack_server" in request.fixturenames:
+        ports = wait_for_empty_graph()
+        assert not ports, f"ports left on the JACK server after the test: {ports}"
+    assert not left, f"processes left running by the test (ended now): {left}"
 
 
 @pytest.fixture

@@ -22,6 +22,11 @@ import mido
 import pytest
 
 PEER = Path(__file__).with_name("peer.py")
+# Every process the harness starts, so that the `no_process_left` fixture (conftest.py) ends the
+# ones a test leaves running (a failed assertion skips the test's own cleanup): a leftover peer or
+# duet keeps its JACK client, the next test's duet then gets "liveimpro-in-01", and every test
+# after it fails for a reason that is not its own.
+SPAWNED: list[subprocess.Popen] = []
 BEAT = 0.5  # s: the calls are played at 120 bpm
 CALL = [(60, 0, 1), (62, 1, 1), (64, 2, 1), (65, 3, 0.5), (67, 3.5, 0.5), (69, 4, 1), (67, 5, 1), (64, 6, 2)]
 
@@ -35,24 +40,36 @@ def call_events(start: float = 0.3, beat: float = BEAT, notes=CALL, channel: int
 
 
 def start_duet(tmp_path, *args: str, env: dict | None = None, wait_for_ports: bool = True):
-    """Start `liveimpro duet --api jack --record tmp_path/session.mid --seed 1 ARGS` and wait until its
-    ports "liveimpro in" and "liveimpro out" exist (on the server `env` names, else the session's)."""
+    """Start `liveimpro duet --api jack --record tmp_path/session.mid --seed 1 ARGS` and wait until it
+    says it is listening (its ports exist and its input reaches the engine), on the server `env`
+    names, else the session's."""
     session = tmp_path / "session.mid"
     proc = subprocess.Popen([sys.executable, "-m", "liveimpro", "duet", "--api", "jack", "--record", str(session),
                              "--seed", "1", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=None if env is None else {**os.environ, **env})
+    SPAWNED.append(proc)
     if not wait_for_ports:
         return proc, session
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"duet exited at start: {proc.stderr.read()}")
-        if ports_listed(["liveimpro in", "liveimpro out"], env):
-            time.sleep(0.3)  # the ports exist: let duet hand its input to the engine
-            return proc, session
-        time.sleep(0.1)
-    proc.kill()
-    pytest.fail("duet's ports did not appear")
+    line = read_raw_line(proc.stdout, timeout=60.0)
+    if not line.startswith("liveimpro duet: listening"):
+        proc.kill()
+        pytest.fail(f"duet did not start listening: {line!r}; {proc.stderr.read()[-800:]}")
+    return proc, session
+
+
+def read_raw_line(stream, timeout: float) -> str:
+    """One line of a process's text stream, read byte by byte from its file descriptor, so nothing
+    is left in the stream's buffer for a later select() not to see; '' at its end or after
+    `timeout` s."""
+    line, deadline = b"", time.monotonic() + timeout
+    while not line.endswith(b"\n") and (left := deadline - time.monotonic()) > 0:
+        if not select.select([stream], [], [], left)[0]:
+            break
+        byte = os.read(stream.fileno(), 1)
+        if not byte:
+            break
+        line += byte
+    return line.decode(errors="replace")
 
 
 def ports_listed(names, env: dict | None = None) -> bool:
@@ -67,6 +84,7 @@ def run_peer(tmp_path, script: dict, background: bool = False, env: dict | None 
     path.write_text(json.dumps(script))
     proc = subprocess.Popen([sys.executable, str(PEER), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=None if env is None else {**os.environ, **env})
+    SPAWNED.append(proc)
     if background:
         return proc
     out, err = proc.communicate(timeout=script.get("listen", 5) + 30)
@@ -111,6 +129,38 @@ def wait_until_answering(proc, peer, timeout: float = 20.0) -> None:
     pytest.fail(f"duet did not answer; duet: {proc.stderr.read()[-800:]!r}; peer: {peer.stderr.read()[-800:]!r}")
 
 
+def end_spawned(grace: float = 5.0) -> list[str]:
+    """End every process the harness started that still runs (SIGTERM, SIGKILL after `grace` s);
+    the command lines of those that were left running."""
+    left = [proc for proc in SPAWNED if proc.poll() is None]
+    for proc in left:
+        proc.send_signal(signal.SIGTERM)
+    for proc in left:
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    SPAWNED.clear()
+    return [" ".join(map(str, proc.args[1:4])) for proc in left]
+
+
+def jack_clients(env: dict | None = None) -> list[str]:
+    """The ports on the JACK server other than the driver's own ("system:...")."""
+    listing = subprocess.run(["jack_lsp"], capture_output=True, text=True,
+                             env=None if env is None else {**os.environ, **env}).stdout.splitlines()
+    return [name for name in listing if name and not name.startswith("system:")]
+
+
+def wait_for_empty_graph(timeout: float = 5.0) -> list[str]:
+    """Until no port but the driver's is left on the server (a client's ports go a moment after its
+    process ends); the ports still there after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while (left := jack_clients()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
 def stop(proc) -> tuple[int, str]:
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=15)
@@ -150,6 +200,25 @@ class Lines:
             if text in line:
                 return line
         return None
+
+    def wait_for_each(self, texts: list[str], timeout: float = 20.0) -> dict[str, str]:
+        """For each text, the first line (read before or after this call) that contains it, in
+        whatever order the lines come (duet reports the input and the output from two threads);
+        the texts that no line contained within `timeout` s are missing from the result."""
+        found = {}
+        deadline = time.monotonic() + timeout
+        while True:
+            for text in texts:
+                if text not in found:
+                    found[text] = next((line for line in self.lines if text in line), None)
+                    if found[text] is None:
+                        del found[text]
+            if len(found) == len(texts) or (left := deadline - time.monotonic()) <= 0:
+                return found
+            try:
+                self.lines.append(self._queue.get(timeout=left))
+            except queue.Empty:
+                return found
 
     def rest(self) -> list[str]:
         """Every line read so far (the stream's end is awaited only as far as it has come)."""

@@ -7,7 +7,10 @@ Script fields (times in seconds from the peer's start, t0):
     events:  [[t, [bytes...]], ...]   messages to send at t (notes, CCs, clock...)
     clock:   {"bpm": 100, "from": 0.5, "until": 9.0}  MIDI clock: Start, ticks from `from` (beat 0), Stop at `until`
     barge_in_after: s   after the first received note-on, wait s and play one note (0.1 s long)
-    listen: s           total time to run
+    listen: s           the most time it runs
+    quiet_after: s      leave once an answer began, every event is sent, no note sounds, and nothing
+                        was sent or received for s seconds (a loaded machine answers later)
+    leave_after_answer: s  leave s after the first note-on received (a device unplugged mid-answer)
     sink_port: name     instead of connecting to "liveimpro out", open a virtual input of this name
     source_port: name   instead of connecting to "liveimpro in", play from a virtual output of this name
     await: [names]      wait until JACK lists a connection on each of these ports (default: the ports the
@@ -15,6 +18,7 @@ Script fields (times in seconds from the peer's start, t0):
 All times are time.perf_counter() (CLOCK_MONOTONIC, shared with the engine's process on Linux).
 """
 import json
+import os
 import subprocess
 import sys
 import time
@@ -65,6 +69,13 @@ def main():
     received = []
     wait_for_connections(script.get("await", connected), script.get("timeout", 3.0))
     print("ready", flush=True, file=sys.stderr)
+    # The peer is the test's measuring instrument: at real-time priority (as JACK's own threads run),
+    # a busy machine does not delay its reading, and so its timestamps, by a scheduler quantum.
+    # Set after the jack_lsp calls above, which would inherit it; where refused, it runs as before.
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20))
+    except (AttributeError, OSError):
+        pass
 
     t0 = time.perf_counter() + 0.5  # JACK makes the connections in its next cycles: let them settle
     events = [(t, m) for t, m in script.get("events", [])]
@@ -79,7 +90,8 @@ def main():
     end = t0 + script.get("listen", 5.0)  # the most it listens
     # Listening ends on what arrives, not on a guess of when duet answers (a loaded machine answers
     # later): `leave_after_answer` s after the first answer note-on (a device unplugged mid-answer);
-    # `quiet_after` s after the last message once the answer began and every note is released.
+    # `quiet_after` s after the last message received or sent, once an answer began, every event is
+    # sent and every note is released.
     leave_after, quiet_after = script.get("leave_after_answer"), script.get("quiet_after")
     first_on, last_heard, sounding = None, None, set()
     pending = list(events)
@@ -104,6 +116,7 @@ def main():
             _, message = pending.pop(0)
             out.send_message(message)
             sent.append((time.perf_counter() - t0, message))
+            last_heard = time.perf_counter() if first_on is not None else last_heard  # quiet: nothing sent either
         if script.get("barge_in_after") is not None and not barged:
             ons = [t for t, m in received if m[0] & 0xF0 == 0x90 and m[2] > 0]
             if ons and now >= ons[0] + script["barge_in_after"]:

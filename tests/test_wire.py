@@ -49,9 +49,6 @@ from liveimpro.midi.messages import control_change
 from liveimpro.midi.ports import open_input
 from liveimpro.midi.reader import PortReader
 
-# Real ports, real time: JACK may lose a message on a loaded machine (measured: a few in 8,000). A test
-# that fails is run again (twice at most) and the rerun is reported in pytest's summary.
-pytestmark = pytest.mark.flaky(reruns=2)
 ANSWER_TIMEOUT = 30.0  # s: generous; only keeps a silent engine from hanging the suite
 CONNECT_TIMEOUT = 10.0  # s for JACK to make a connection
 BURST = 100  # messages sent back to back, then one JACK period of rest (~65,000 a second). Read by a

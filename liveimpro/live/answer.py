@@ -4,7 +4,7 @@ The engine (liveimpro.live.engine) decides when the player's phrase has ended; a
 then plays the answer, in the engine thread, one note at a time:
 
 - `start()` asks the responder for the answer (an iterator of `AnswerNote`) and samples its
-  first note at once: it is due at the decision itself, so it goes now;
+  first note at once: it is due at the phrase end the engine decided (see DECIDE_AHEAD there);
 - `generate()`, due at `next_generate` (GENERATE_AFTER past the start of the note that sounds),
   samples the next note and schedules its note-on, with the previous note's note-off cut where
   the new note begins: a note's length is known only once the next one is sampled;
@@ -102,8 +102,10 @@ class AnswerStream:
             self.sent.append(previous)
             self.end = previous.time + previous.duration
         if note is not None:
-            # the first note is due at the decision itself: it goes now (the reaction time says how
-            # long after); the lateness log then measures the scheduler alone
+            # the first note is due at the phrase end the engine decided (a moment ahead when that
+            # is a silence's end on the beat, now when the end CC was pressed); never in the past:
+            # late, it goes now (the reaction time says how late), and the lateness log then
+            # measures the scheduler alone
             on_time = max(note.time, time.perf_counter())
             events += [(on_time, note_on(channel, p, note.velocity)) for p in note.pitches]
             self.next_generate = note.time + GENERATE_AFTER

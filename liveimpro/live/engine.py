@@ -13,7 +13,9 @@ Three threads, each with one job (python-rtmidi's midifilter/sequencer pattern):
 
 Turn-taking: a phrase ends after a silence of `silence_beats` of the player's tempo (at least
 `min_silence` s), rounded up to the next beat of the player's grid so that the answer starts on
-the beat; or when the end CC is pressed; or, with a running MIDI clock and `bars` set, after
+the beat (that moment is known ahead: the engine decides a little before it (`DECIDE_AHEAD`) and hands the
+first note to the sender, which plays it on the beat, so neither a late wake-up of this thread
+nor the first note's sampling makes it late); or when the end CC is pressed; or, with a running MIDI clock and `bars` set, after
 that many bars — then the answer starts on the next bar line (`sync="bar"`) or beat. When the
 player plays while an answer sounds, the answer stops at once: pending notes dropped,
 note-offs sent — the player always wins.
@@ -28,6 +30,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from ..midi.clock import MidiClock
@@ -45,6 +48,12 @@ BAR_LOOKAHEAD = 0.25  # beats before the bar line at which a "bars" phrase end i
 # the answer is ready to start on that bar line (a note in the call's last quarter beat is not heard)
 HELD_KEY_TIMEOUT = 8.0  # s: keys "held" this long with nothing else played count as released (a lost
 # note-off must not keep the engine from ever answering)
+DECIDE_AHEAD = (0.010, 0.040, 0.080)  # s: the least, the first and the most time before a silence's
+# end (on the beat) that the phrase end is decided and the first answer note sampled and scheduled
+# for that beat. In between it is 1.5x the longest of the last 32 answer starts (ending the call,
+# the key, the first sample: 2-5 ms quiet, 20-30 ms on 2 cores at load average 4.5), so a busy machine
+# decides earlier instead of starting late. A key struck in that window ends the answer before it
+# sounds, as any barge-in does, and begins the next phrase.
 MAX_WAIT = 0.1  # s: the engine thread wakes at least this often (stop flag, status)
 
 
@@ -75,6 +84,7 @@ class Engine:
         self.dropped = 0  # input messages dropped because the queue was full
         self.phrases = 0  # answers started
         self.released_by_timeout = 0  # phrases whose held keys were let go by HELD_KEY_TIMEOUT
+        self._start_costs: deque[float] = deque(maxlen=32)  # s each answer start took (DECIDE_AHEAD)
         self._last_note_time = 0.0  # the last note-on or note-off heard
         self.error: BaseException | None = None  # what stopped the engine thread, if anything
         self._queue: queue.Queue = queue.Queue(self.config.queue_size)
@@ -175,7 +185,15 @@ class Engine:
     def _next_wake(self) -> float | None:
         if self.answer.active:
             return self.answer.wake_time()
-        return self._decision_time(time.perf_counter())
+        decision = self._decision_time(time.perf_counter())
+        return None if decision is None else decision - self.decide_ahead()
+
+    def decide_ahead(self) -> float:
+        """How long before a silence's end the phrase end is decided (see DECIDE_AHEAD)."""
+        least, first, most = DECIDE_AHEAD
+        if not self._start_costs:
+            return first
+        return min(most, max(least, 1.5 * max(self._start_costs)))
 
     def _decision_time(self, now: float) -> float | None:
         """When the phrase will end if nothing else happens: the silence deadline moved onto the
@@ -223,15 +241,16 @@ class Engine:
             self.answer.tick(now)
             return
         decision = self._decision_time(now)
-        if decision is not None and now >= decision:
-            if self.live.held_count and now >= self._last_note_time + HELD_KEY_TIMEOUT:
+        if decision is not None and now >= decision - self.decide_ahead():
+            at = max(now, decision)  # the phrase ends then; the answer's first note is due then
+            if self.live.held_count and at >= self._last_note_time + HELD_KEY_TIMEOUT:
                 self.live.release_held(now)  # forgotten, not only cut: kept, every later phrase would wait here too
                 self.detector.on_note_off(now, 0)  # the silence starts now
                 self._last_note_time, self.released_by_timeout = now, self.released_by_timeout + 1
                 return
-            end = self.detector.poll(now)
+            end = self.detector.poll(at)
             if end is not None:
-                self._phrase_end(end, now)
+                self._phrase_end(end, at)
 
     def _phrase_end(self, end: PhraseEnd, decision: float) -> None:
         notes = self.live.take_phrase(end.time)
@@ -240,7 +259,9 @@ class Engine:
         self.phrases += 1
         start = self.clock.next_boundary(decision, self.config.sync)  # None unless the clock runs and ticks
         if start is None:  # the answer starts at the decision: its reaction is timed
+            began = time.perf_counter()
             self.answer.start(notes, end.time, decision, None, decision=decision)
+            self._start_costs.append(time.perf_counter() - began)
         else:
             self.answer.start(notes, end.time, start, self.clock.bpm)
 

@@ -30,37 +30,18 @@ The heap is unbounded: the engine schedules one phrase at a time.
 """
 from __future__ import annotations
 
-import ctypes
 import heapq
 import itertools
-import os
 import sys
 import threading
 import time
 from array import array
 
+from ..machine import make_thread_realtime
 from ..midi.messages import as_message, is_note_off, note_off, note_on
 from .sinks import SoundingNotes
 
 _STOP = object()  # the sentinel the sender thread stops on
-_PR_SET_TIMERSLACK = 29  # prctl option (linux/prctl.h)
-
-
-def make_thread_realtime(priority: int) -> str | None:
-    """Give the calling thread SCHED_FIFO at `priority` and (Linux) exact timers.
-    Returns None on success, else the reason the system gave."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None).prctl(_PR_SET_TIMERSLACK, ctypes.c_ulong(1), 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-    if not hasattr(os, "sched_setscheduler"):
-        return f"real-time scheduling is not available on {sys.platform}"
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # pid 0: this thread
-    except OSError as exc:
-        return f"SCHED_FIFO refused: {exc.strerror}"
-    return None
 
 
 def melody_events(melody, start: float = 0.0, channel: int = 0) -> list[tuple[float, bytes]]:

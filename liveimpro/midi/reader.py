@@ -17,7 +17,10 @@ deadlocks the deletion of any other JACK client of the process (python-rtmidi ho
 in delete(); JACK waits for every client's cycle to end). Without a callback RtMidi queues
 each event in its own buffer without Python (`open_input` makes room for `INPUT_QUEUE`
 messages; more are dropped), and the reader drains it every `interval` seconds: a message
-is timestamped up to `interval` late.
+is timestamped up to `interval` late. The reader thread asks for real-time priority
+(SCHED_FIFO `priority`, above the sender's): on a busy machine a thread of normal priority
+waits milliseconds for a CPU, and every message it reads is stamped that much late; where the
+system refuses, it runs at normal priority and `realtime_problem` says why.
 """
 from __future__ import annotations
 
@@ -25,16 +28,20 @@ import threading
 from time import sleep
 from typing import Callable
 
+from ..machine import make_thread_realtime
+
 
 class PortReader:
     """Drains a python-rtmidi MidiIn (with no callback set) from a thread, giving each message
     to `deliver((message, delta), None)`, the callback signature (`Engine.on_midi`), in order.
     Stop it before deleting the port; `deliver` must be quick (it is the engine's enqueue)."""
 
-    def __init__(self, midi_in, deliver: Callable, interval: float = 0.0005):
+    def __init__(self, midi_in, deliver: Callable, interval: float = 0.0005, priority: int | None = 6):
         self.midi_in = midi_in
         self.deliver = deliver
         self.interval = interval  # s between polls of an empty port: the most a message waits
+        self.priority = priority  # SCHED_FIFO priority of the reader thread; None: normal
+        self.realtime_problem: str | None = None  # why it runs at normal priority, if it does
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -49,6 +56,8 @@ class PortReader:
             self._thread.join()
 
     def _run(self) -> None:
+        if self.priority is not None:
+            self.realtime_problem = make_thread_realtime(self.priority)
         get, deliver, interval, stopping = self.midi_in.get_message, self.deliver, self.interval, self._stop.is_set
         while not stopping():
             event = get()
