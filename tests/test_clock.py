@@ -1,9 +1,11 @@
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from liveimpro.midi.clock import MidiClock
+from liveimpro.midi.clock import MidiClock, parse_meter, pickup_beats
 from liveimpro.midi.messages import CLOCK, CONTINUE, SONG_POSITION, START, STOP
 
 
@@ -99,6 +101,46 @@ def test_next_boundary_in_six_eight_is_every_three_beats():
     clock.feed([START], 0.0)
     send_ticks(clock, 0.0, 24 + 1, 60)
     assert clock.next_boundary(1.0, "bar") == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("meter, bar", [((7, 8), 3.5), ((5, 4), 5.0), ((2, 2), 4.0), ((3, 8), 1.5)])
+def test_bar_lines_of_other_meters_in_quarter_note_beats(meter, bar):
+    assert MidiClock(time_signature=meter).beats_per_bar == bar
+    for beats in (1.5, 4.0, 6.5, 11.75):  # now, in beats (a beat every 0.5 s from 0 s)
+        clock = MidiClock(time_signature=meter)
+        clock.feed([START], 0.0)
+        send_ticks(clock, 0.0, round(beats * 24) + 1, 120)
+        target = math.ceil(beats / bar) * bar  # the first bar line at or after now
+        assert clock.next_boundary(beats * 0.5, "bar") == pytest.approx(target * 0.5)
+
+
+@pytest.mark.parametrize("text, meter", [("4/4", (4, 4)), ("3/4", (3, 4)), ("6/8", (6, 8)), (" 7 / 8 ", (7, 8)),
+                                         ("5/4", (5, 4)), ("12/8", (12, 8)), ("2/2", (2, 2)), ("32/16", (32, 16))])
+def test_parse_meter(text, meter):
+    assert parse_meter(text) == meter
+
+
+@pytest.mark.parametrize("text, message", [
+    ("3-4", "expected N/D with D one of 1, 2, 4, 8, 16, got '3-4'"),
+    ("4/3", "expected N/D with D one of 1, 2, 4, 8, 16, got '4/3'"),
+    ("4/32", "expected N/D with D one of 1, 2, 4, 8, 16, got '4/32'"),
+    ("", "expected N/D with D one of 1, 2, 4, 8, 16, got ''"),
+    ("3/4/4", "expected N/D with D one of 1, 2, 4, 8, 16, got '3/4/4'"),
+    ("-3/4", "expected N/D with D one of 1, 2, 4, 8, 16, got '-3/4'"),
+    ("0/4", "expected N/D with N from 1 to 32, got '0/4'"),
+    ("33/8", "expected N/D with N from 1 to 32, got '33/8'"),
+])
+def test_parse_meter_refuses_in_one_line(text, message):
+    with pytest.raises(ValueError) as raised:
+        parse_meter(text)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("meter, beats", [((4, 4), 1.0), ((3, 4), 1.0), ((5, 4), 1.0), ((2, 4), 1.0), ((2, 2), 2.0),
+                                          ((6, 8), 1.5), ((9, 8), 1.5), ((12, 8), 1.5), ((7, 8), 1.0), ((5, 8), 1.0),
+                                          ((3, 8), 0.75), ((1, 4), 0.5), ((6, 16), 0.75)])
+def test_the_pickup_window_is_a_beat_of_the_meter_at_most_half_a_bar(meter, beats):
+    assert pickup_beats(meter) == beats == MidiClock(time_signature=meter).pickup_beats
 
 
 def test_no_boundary_when_stopped_or_lost():

@@ -117,12 +117,15 @@ def test_a_missing_explicit_file_is_an_error_and_a_missing_default_one_is_not(xd
 @pytest.mark.parametrize("text, message", [
     ('temperature = "hot"\n', 'temperature must be a number, got "hot"'),
     ("tempo = 120\n", 'unknown key "tempo"; the keys are in, out, api, lstm, vae, soundfont, program, channel, '
-                      "temperature, top_p, length_mode, length_ratio, mode, amount, scale, silence_beats, bars, "
-                      "sync, record, adapt, cc"),
+                      "temperature, top_p, length_mode, length_ratio, mode, amount, scale, silence_beats, meter, "
+                      "bars, sync, record, adapt, cc"),
     ("top-p = 0.9\n", 'unknown key "top-p" (did you mean top_p?)'),
     ("channel = 17\n", "channel must be a whole number 1..16, got 17"),
     ("bars = 2.5\n", "bars must be a whole number >= 1, got 2.5"),
     ("adapt = 1\n", "adapt must be true or false, got 1"),
+    ('meter = "3-4"\n', 'meter must be "N/D" with D one of 1, 2, 4, 8, 16, got "3-4"'),
+    ('meter = "0/4"\n', 'meter must be "N/D" with N from 1 to 32, got "0/4"'),
+    ("meter = 3\n", 'meter must be "N/D" with D one of 1, 2, 4, 8, 16, got 3'),
     ('mode = "jazz"\n', 'mode must be one of "answer", "vary", "morph", got "jazz"'),
     ("silence_beats = 0\n", "silence_beats must be a number > 0, got 0"),
     ("in = 3\n", "in must be a string, got 3"),
@@ -206,6 +209,27 @@ def test_print_config_checks_the_settings_and_neither_loads_a_model_nor_opens_a_
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == "liveimpro duet: error: top_p must be in range (0, 1], got 2.0\n"
+
+
+def test_the_meter_comes_from_the_file_or_the_flag_and_is_printed(xdg, capsys):
+    assert parse("duet").meter == "4/4"
+    assert "\nsilence_beats = 1.0\nmeter = \"4/4\"\n# bars = 4  # not set" in print_config(capsys)
+    xdg.write_text('meter = " 6 / 8 "\nbars = 2\n')
+    assert (parse("duet").meter, parse("duet").bars) == ("6/8", 2)
+    assert tomllib.loads(print_config(capsys))["meter"] == "6/8"
+    assert tomllib.loads(print_config(capsys, "--meter", "7/8 "))["meter"] == "7/8"  # the flag wins, written N/D
+    assert not hasattr(parse("respond", "call.mid", "-o", "a.mid"), "meter")  # duet's key only
+
+
+@pytest.mark.parametrize("value, message", [
+    ("3-4", "expected N/D with D one of 1, 2, 4, 8, 16, got '3-4'"),
+    ("4/3", "expected N/D with D one of 1, 2, 4, 8, 16, got '4/3'"),
+    ("0/8", "expected N/D with N from 1 to 32, got '0/8'"),
+    ("three/4", "expected N/D with D one of 1, 2, 4, 8, 16, got 'three/4'"),
+])
+def test_a_bad_meter_flag_is_one_line_and_nothing_starts(xdg, capsys, value, message):
+    for argv in (["duet", "--meter", value, "--print-config"], ["duet", "--meter", value, "--api", "winmm"]):
+        assert error_of(capsys, argv) == f"liveimpro duet: error: --meter: {message}\n"
 
 
 def test_record_names_a_session_file_or_a_folder_of_dated_ones(tmp_path):

@@ -85,10 +85,10 @@ def test_min_notes_and_reset():
 
 
 class Ticker:
-    """A started MidiClock at 120 bpm (beat 0 at 0.0 s, a bar every 2 s) and the ticks to move it on."""
+    """A started MidiClock at 120 bpm (beat 0 at 0.0 s; in 4/4 a bar every 2 s) and the ticks to move it on."""
 
-    def __init__(self):
-        self.clock, self.next_tick = MidiClock(), 0.0
+    def __init__(self, meter=(4, 4)):
+        self.clock, self.next_tick = MidiClock(time_signature=meter), 0.0
         self.clock.feed([START], 0.0)
 
     def until(self, time):
@@ -117,7 +117,79 @@ def test_a_note_a_little_early_belongs_to_the_next_bar_and_lookahead_fires_early
     ticker.until(5.7)
     assert detector.poll(5.7) is None
     ticker.until(5.76)
-    assert detector.poll(5.76) == PhraseEnd(5.76, "bars", 12.0)  # half a beat before 6.0 s
+    assert detector.poll(5.76) == PhraseEnd(5.76, "bars", 12.0, 8.0)  # half a beat before 6.0 s
+
+
+def bar_phrases(meter, bars, notes, lookahead=0.25, pickup=None):
+    """Notes (onset beat, length in beats; one key at a time) played against a 120-bpm clock in
+    `meter`, polled on every tick as the engine does with BAR_LOOKAHEAD; the PhraseEnds, in order."""
+    ticker = Ticker(meter)
+    detector = PhraseDetector(bars=bars, clock=ticker.clock, lookahead=lookahead, pickup=pickup,
+                              silence_beats=100, max_silence=100)
+    events = sorted([(onset * 0.5, 1) for onset, _ in notes] + [((onset + length) * 0.5, 0) for onset, length in notes])
+    last = events[-1][0] + 8 * ticker.clock.beats_per_bar * 0.5
+    times = sorted({t for t, _ in events} | {k / 48 for k in range(int(last * 48) + 1)})
+    ends, pending = [], list(events)
+    for now in times:
+        ticker.until(now)
+        while pending and pending[0][0] <= now:
+            _, on = pending.pop(0)
+            detector.on_note_on(now) if on else detector.on_note_off(now, keys_held=0)
+        end = detector.poll(now)
+        if end is not None:
+            ends.append(end)
+    return ends
+
+
+@pytest.mark.parametrize("meter, bar", [((3, 4), 3.0), ((6, 8), 3.0), ((7, 8), 3.5), ((5, 4), 5.0)])
+def test_bars_counts_the_meters_bars_in_quarter_note_clock_beats(meter, bar):
+    ends = bar_phrases(meter, 2, [(0, 0.5), (1, 0.5), (bar + 0.5, 0.5)])  # from the bar line at 0
+    assert [(e.reason, e.beat, e.downbeat) for e in ends] == [("bars", 2 * bar, 0.0)]
+    assert ends[0].time == pytest.approx((2 * bar - 0.25) * 0.5, abs=1 / 48)  # BAR_LOOKAHEAD before it
+    ends = bar_phrases(meter, 2, [(bar + 1, 0.5), (2 * bar, 0.5)])  # from inside bar 2: counted from its bar line
+    assert [(e.beat, e.downbeat) for e in ends] == [(3 * bar, bar)]
+
+
+@pytest.mark.parametrize("meter, pickup", [((4, 4), 1.0), ((3, 4), 1.0), ((6, 8), 1.5), ((7, 8), 1.0), ((2, 2), 2.0)])
+def test_four_calls_that_start_with_a_pickup_are_four_phrases(meter, pickup):
+    """--bars 2: each call is a pickup (the last beat of the bar before: two eighths, or three in 6/8)
+    and two bars of eighths, the answer's two bars after it. The pickup belongs to the phrase it
+    leads into, so each call is one phrase ending two bars after its downbeat (issue 12: 8 for 4)."""
+    bar = MidiClock(time_signature=meter).beats_per_bar
+    assert MidiClock(time_signature=meter).pickup_beats == pickup
+    notes = []
+    for call in range(4):
+        downbeat = bar + call * 4 * bar
+        notes += [(downbeat - pickup + k * 0.5, 0.4) for k in range(int(pickup / 0.5))]
+        notes += [(downbeat + k * 0.5, 0.4) for k in range(int(2 * bar / 0.5))]
+    ends = bar_phrases(meter, 2, notes)
+    assert [(e.reason, e.downbeat, e.beat) for e in ends] == \
+        [("bars", bar + c * 4 * bar, 3 * bar + c * 4 * bar) for c in range(4)]
+    # without the pickup rule (as before): each pickup's bar counted, each call split in two
+    assert len(bar_phrases(meter, 2, notes, pickup=0)) == 8
+
+
+@pytest.mark.parametrize("first, downbeat", [
+    (3.0, 4.0),  # beat 4 of the bar before: a pickup
+    (3.5, 4.0),  # its "and"
+    (2.9, 4.0),  # a pickup played a little early (within 1/8 beat more)
+    (2.8, 0.0),  # earlier than a beat and 1/8: the phrase starts inside bar 0
+    (2.5, 0.0),  # the "and" of beat 3: a longer pickup counts from its own bar (a documented limit)
+    (3.9, 4.0),  # a note meant on the bar line
+    (4.1, 4.0),
+    (1.0, 0.0),
+    (7.0, 8.0),
+])
+def test_the_downbeat_a_phrases_bars_count_from_in_four_four(first, downbeat):
+    ends = bar_phrases((4, 4), 2, [(first, 0.3), (first + 0.5, 0.3)])
+    assert [(e.downbeat, e.beat) for e in ends] == [(downbeat, downbeat + 8)]
+
+
+def test_six_eight_takes_a_dotted_quarter_pickup_and_three_eight_half_a_bar():
+    assert [e.downbeat for e in bar_phrases((6, 8), 1, [(1.5, 0.4), (2, 0.4), (2.5, 0.4), (3, 1)])] == [3.0]
+    assert [e.downbeat for e in bar_phrases((6, 8), 1, [(1.0, 0.4), (2, 0.4)])] == [0.0]  # an eighth too early
+    assert [e.downbeat for e in bar_phrases((3, 8), 1, [(0.75, 0.2), (1.5, 0.2)])] == [1.5]
+    assert [e.downbeat for e in bar_phrases((3, 8), 1, [(0.5, 0.2), (1.0, 0.2)])] == [0.0]
 
 
 def test_without_a_running_clock_the_bars_rule_stands_aside():

@@ -137,7 +137,7 @@ def test_phrases_at_100_80_and_132_bpm_keep_their_seconds_their_tempi_and_their_
     assert [p.name for p in tmp_path.iterdir()] == ["session.mid"]  # no temporary file left
 
 
-@pytest.mark.parametrize("meter, bar_beats", [((3, 4), 3), ("6/8", 3), ((4, 4), 4)])
+@pytest.mark.parametrize("meter, bar_beats", [((3, 4), 3), ("6/8", 3), ((4, 4), 4), ((7, 8), 3.5), ((5, 4), 5)])
 def test_the_meter_is_written_and_bar_lines_follow_it(tmp_path, meter, bar_beats):
     path = tmp_path / "s.mid"
     recorder = SessionRecorder(path, origin=ORIGIN, meter=meter)
@@ -155,6 +155,48 @@ def test_the_meter_is_written_and_bar_lines_follow_it(tmp_path, meter, bar_beats
     for downbeat, bpm in downbeats:
         for k in range(2):
             assert min(abs(bar - (downbeat + k * bar_beats * 60 / bpm)) for bar in bars) < MS
+    assert read_midi(path).time_signature == (num, den)
+
+
+@pytest.mark.parametrize("meter", ["6/8", "3/4", "7/8"])
+def test_duet_meter_sets_the_clocks_bars_and_the_session_files_time_signature(tmp_path, monkeypatch, meter):
+    """`duet --meter N/D --bars 2`: the engine's clock, its phrase detector and the recorder all take
+    the meter (no port opened: the sink and the connections are stand-ins), and the file carries it."""
+    import signal
+
+    from liveimpro.cli import main
+    from liveimpro.cli import duet as duet_cli
+    from liveimpro.live import sinks
+    from liveimpro.midi import ports, reconnect
+
+    class NoConnections:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def start(self):
+            pass
+
+        def stop(self):
+            pass
+
+    engines = []
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # duet's handlers stay out of the test process
+    monkeypatch.setattr(ports, "choose_api", lambda api: "jack")
+    monkeypatch.setattr(sinks.MidiPortSink, "open", staticmethod(lambda *args, **kwargs: sinks.MemorySink()))
+    monkeypatch.setattr(reconnect, "Connections", NoConnections)
+    monkeypatch.setattr(duet_cli, "_show_status", lambda engine, stop: engines.append(engine))
+    path = tmp_path / "session.mid"
+    assert main(["duet", "--meter", meter, "--bars", "2", "--record", str(path), "--seed", "1"]) == 0
+    (engine,) = engines
+    num, den = (int(part) for part in meter.split("/"))
+    assert engine.config.meter == engine.clock.time_signature == (num, den)
+    assert engine.detector.clock is engine.clock and engine.detector.bars == 2
+    assert engine.detector.pickup_window == engine.clock.pickup_beats
+    recorder = engine.answer.recorder
+    assert recorder.meter == (num, den) and recorder.path == path
+    recorder.add("call", CALL, start=recorder.origin + 1.0)
+    assert recorder.write()
+    assert conductor(path)[2][0] == (0, num, den)
     assert read_midi(path).time_signature == (num, den)
 
 

@@ -105,6 +105,16 @@ def _record(key, value, base):
     return _path(key, value, base)
 
 
+def _meter(key, value, base) -> str:
+    """A meter "N/D" (liveimpro.midi.clock.parse_meter), kept as its text: "6/8"."""
+    from ..midi.clock import meter_problem, parse_meter
+
+    problem = meter_problem(value)
+    if problem is not None:
+        raise _expected(key, '"' + problem.replace("N/D", "N/D\"", 1), value)
+    return "{}/{}".format(*parse_meter(value))
+
+
 def _cc(key, value, base) -> str:
     """The [cc] table as a --cc SPEC (the command line's --cc replaces it whole)."""
     from ..live.controls import ALIASES, CONTROLS, parse_cc_option
@@ -134,7 +144,8 @@ KEYS = {
     "temperature": ("temperature", _number()), "top_p": ("top_p", _number()),
     "length_mode": ("length_mode", _choice(*LENGTH_MODES)), "length_ratio": ("length_ratio", _number()),
     "mode": ("mode", _choice(*MODES)), "amount": ("amount", _number()), "scale": ("scale", _text),
-    "silence_beats": ("silence_beats", _number(0.0, "a number > 0")), "bars": ("bars", _whole(1)),
+    "silence_beats": ("silence_beats", _number(0.0, "a number > 0")), "meter": ("meter", _meter),
+    "bars": ("bars", _whole(1)),
     "sync": ("sync", _choice("bar", "beat")), "record": ("record", _record), "adapt": ("adapt", _boolean),
     "cc": ("cc", _cc),
 }

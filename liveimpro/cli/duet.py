@@ -4,6 +4,11 @@ ports "liveimpro in" and "liveimpro out", so a keyboard or a DAW can be routed t
 Ctrl-C (SIGINT) or SIGTERM ends the session cleanly: the answer stops, every note is released,
 All Notes Off is sent, and the session file is complete.
 
+`--meter N/D` (default 4/4) is the meter of the MIDI clock's bars, which the clock itself does not
+carry: the bar of `--bars N` (a phrase is N bars from its downbeat, a pickup included:
+`liveimpro.music.phrase`) and of `--sync bar`, in quarter-note clock beats (3/4 and 6/8: 3, 7/8:
+3.5), and the session file's time signature.
+
 Its options' defaults can come from a config file (`liveimpro.cli.config`); `--print-config` prints
 the settings in effect as such a file and exits.
 """
@@ -36,8 +41,12 @@ def add_arguments(parser) -> None:
                         help="CC mapping, e.g. 'temperature=21,length=22,mode=23,end=85' (see README)")
     parser.add_argument("--silence-beats", type=float, default=1.0,
                         help="beats of silence that end a phrase (default 1; at least 0.35 s)")
+    parser.add_argument("--meter", default="4/4", metavar="N/D",
+                        help="the meter of the MIDI clock's bars, for --bars, --sync bar and the session file: "
+                             "3/4, 6/8, 7/8 ... (default 4/4)")
     parser.add_argument("--bars", type=int, default=None,
-                        help="with a MIDI clock running: the phrase ends after this many bars")
+                        help="with a MIDI clock running: a phrase is this many bars, counted from its downbeat "
+                             "(a pickup of up to a beat belongs to the bar it leads into)")
     parser.add_argument("--sync", choices=("bar", "beat"), default="bar",
                         help="with a MIDI clock running: answers start on the next bar or beat (default bar)")
     parser.add_argument("--record", type=Path, default=None, metavar="PATH",
@@ -63,6 +72,8 @@ def run(args) -> int:
     from .options import build_responder, settings_from_args
 
     config.raise_config_error(args)
+    meter = meter_of(args.meter)
+    args.meter = "{}/{}".format(*meter)
     if args.print_config:  # checked, printed; no port opened, no model loaded
         settings_from_args(args)
         print(config.settings_toml(args, config.DUET_KEYS, "duet"), end="")
@@ -89,9 +100,9 @@ def run(args) -> int:
     if not sinks:
         raise UserError("nothing to play to: drop --no-midi-out or add --synth")
     sink = sinks[0] if len(sinks) == 1 else FanoutSink(sinks)
-    recorder = None if args.record is False else SessionRecorder(_session_path(args.record))
+    recorder = None if args.record is False else SessionRecorder(_session_path(args.record), meter=meter)
     engine = Engine(responder, sink, EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync,
-                                                  controls=controls), recorder)
+                                                  meter=meter, controls=controls), recorder)
     connections = Connections(args.input, args.output, api, engine.on_midi, sink=port_sink, audio=sinks,
                               on_input_lost=engine.release_all_keys, say=_say)
     try:
@@ -111,6 +122,17 @@ def run(args) -> int:
     print(f"liveimpro duet: {engine.phrases} phrases answered; {engine.received} messages heard, "
           f"{engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped", file=sys.stderr)
     return 0
+
+
+def meter_of(text: str) -> tuple[int, int]:
+    """--meter's (numerator, denominator); a UserError of one line when it is not N/D."""
+    from ..errors import UserError
+    from ..midi.clock import parse_meter
+
+    try:
+        return parse_meter(text)
+    except ValueError as exc:
+        raise UserError(f"--meter: {exc}") from None
 
 
 def _session_path(record: Path | None) -> Path:

@@ -63,6 +63,7 @@ class EngineConfig:
     min_silence: float = 0.35  # seconds: the silence is at least this long
     bars: int | None = None  # with a running MIDI clock: the phrase ends after this many bars
     sync: str = "bar"  # with a running clock the answer starts on the next "bar" or "beat"
+    meter: tuple[int, int] = (4, 4)  # the MIDI clock's bars (clock carries no meter): `bars`, `sync="bar"`
     queue_size: int = 4096  # input messages waiting for the engine thread; more are dropped
     controls: ControlMap = field(default_factory=ControlMap)  # CC -> live setting (the settings are the responder's)
 
@@ -75,7 +76,7 @@ class Engine:
         self.timer = ReactionTimer(sink)
         self.scheduler = Scheduler(self.timer)
         self.answer = AnswerStream(responder, self.scheduler, self.timer, recorder)  # recorder: a SessionRecorder
-        self.clock = MidiClock()
+        self.clock = MidiClock(time_signature=self.config.meter)
         self.live = LiveInput()
         self.detector = PhraseDetector(self.config.silence_beats, self.config.min_silence,
                                        end_cc=self.config.controls.end_cc, bars=self.config.bars,

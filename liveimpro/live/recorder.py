@@ -1,6 +1,7 @@
 """Record a session as a standard MIDI file, phrase by phrase, so a crash loses at most one phrase.
 
     recorder = SessionRecorder("session.mid")               # the file's time 0: now; meter=(4, 4)
+    recorder = SessionRecorder("session.mid", meter=(6, 8))  # `liveimpro duet --meter 6/8`
     recorder.add("call", call, first_onset, bpm=112.0, downbeat=call_beat_0)
     recorder.add("answer", answer, answer_start, bpm=120.0)  # the clock's tempo, its bar line at the start
     recorder.cut("answer", barge_in_time)                    # the player came back in: the answer stopped

@@ -22,6 +22,13 @@ last `window` ticks (default 96, four beats). The times of future beats (`time_o
 Ticks keep coming while the transport is stopped in most DAWs: they update the tempo but
 not the position.
 
+The meter: MIDI clock carries none, so it is a setting (`time_signature`; `liveimpro duet
+--meter N/D`, read by `parse_meter`). Clock beats are quarter notes whatever the meter, so a
+bar lasts `beats_per_bar` = N * 4 / D of them (4/4: 4, 3/4: 3, 6/8: 3, 7/8: 3.5, 5/4: 5, 2/2: 4),
+and bar lines fall every `beats_per_bar` beats from song position 0 (the DAW's bar 1, beat 1).
+`pickup_beats` is how close before a bar line a phrase's first note must be to count as a
+pickup into it (`liveimpro.music.phrase`): one beat of the meter, at most half a bar.
+
 Documented limits (robust, not clever):
 - the tempo is clamped to 20..400 bpm: a burst of ticks (10 kHz) reads as 400 bpm, a
   trickle as 20 bpm; every tick still moves the position (a DAW that jumps uses SPP);
@@ -43,6 +50,7 @@ Documented limits (robust, not clever):
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -62,6 +70,9 @@ from .tick_line import (
 )
 
 TICKS_PER_SIXTEENTH = 6
+METER_DENOMINATORS = (1, 2, 4, 8, 16)  # what --meter takes (a whole note .. a sixteenth)
+MAX_METER_NUMERATOR = 32
+_METER = re.compile(r"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*", re.ASCII)
 _TRANSPORT = (CLOCK, START, CONTINUE, STOP, SONG_POSITION)  # what feed() consumes; a tuple: any status compares
 
 
@@ -102,6 +113,12 @@ class MidiClock(TickChanges):
     def beats_per_bar(self) -> float:
         num, den = self.time_signature
         return num * 4.0 / den
+
+    @property
+    def pickup_beats(self) -> float:
+        """How far (in clock beats) before a bar line a phrase's first note is a pickup to it:
+        `pickup_beats(time_signature)`."""
+        return pickup_beats(self.time_signature)
 
     def feed(self, message: Sequence[int], time: float) -> bool:
         """Take one message; True if it was clock, transport or song position."""
@@ -243,4 +260,41 @@ class MidiClock(TickChanges):
         return max(now, min(self.time_of_beat(target), now + (target - beat) * TICKS_PER_BEAT * period))
 
 
-__all__ = ["MidiClock", "TICKS_PER_BEAT"]
+def meter_problem(text) -> str | None:
+    """What a meter's text should be, when `text` is not one (`parse_meter`); None when it is."""
+    found = _METER.fullmatch(text) if isinstance(text, str) else None
+    if found is None or int(found[2]) not in METER_DENOMINATORS:
+        return f"N/D with D one of {', '.join(map(str, METER_DENOMINATORS))}"
+    if not 1 <= int(found[1]) <= MAX_METER_NUMERATOR:
+        return f"N/D with N from 1 to {MAX_METER_NUMERATOR}"
+    return None
+
+
+def parse_meter(text: str) -> tuple[int, int]:
+    """"3/4" -> (3, 4): N/D with N a whole number 1..32 and D one of METER_DENOMINATORS (spaces
+    around either are allowed). ValueError with a one-line message otherwise:
+    "expected N/D with D one of 1, 2, 4, 8, 16, got '3-4'"."""
+    problem = meter_problem(text)
+    if problem is not None:
+        raise ValueError(f"expected {problem}, got {text!r}")
+    found = _METER.fullmatch(text)
+    return int(found[1]), int(found[2])
+
+
+def pickup_beats(time_signature: tuple[int, int]) -> float:
+    """The pickup window of a meter, in quarter-note (clock) beats: one beat of the meter, and at
+    most half a bar. A meter's beat is its denominator's note (4/4, 3/4, 5/4: a quarter, 1 beat;
+    2/2, 3/2: a half, 2 beats), a dotted quarter in compound meters (N divisible by 3 from 6 up,
+    over 8 or 16: 6/8, 9/8, 12/8: 1.5 beats; 6/16: 0.75), else a quarter (5/8, 7/8: 1 beat).
+    Half a bar caps it: 3/8 0.75, 1/4 0.5."""
+    num, den = time_signature
+    if den <= 4:
+        beat = 4.0 / den
+    elif num % 3 == 0 and num >= 6:
+        beat = 3 * 4.0 / den
+    else:
+        beat = 1.0
+    return min(beat, num * 4.0 / den / 2)
+
+
+__all__ = ["MidiClock", "TICKS_PER_BEAT", "METER_DENOMINATORS", "meter_problem", "parse_meter", "pickup_beats"]

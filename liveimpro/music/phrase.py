@@ -16,12 +16,30 @@ the first of these rules:
 - control: CC `end_cc` (default 64, the sustain pedal; None disables) pressed: value
   >= 64 after a value < 64. The end time is that of the CC. A press with no phrase
   in progress is ignored;
-- bars: with a `clock` (anything with `beat_at(t) -> beats or None` and `beats_per_bar`,
-  e.g. `liveimpro.midi.clock.MidiClock`) and `bars` set, the phrase ends at the bar line
-  `bars` bars after the bar its first note fell in (a note up to 1/8 beat before a bar
-  line counts in that bar: it was meant on it). `lookahead` (beats) lets it fire that
-  much before the bar line so the answer can be ready on it; `PhraseEnd.beat` is the bar
-  line. While the clock is stopped or lost only the other rules apply.
+- bars: with a `clock` (anything with `beat_at(t) -> beats or None`, `time_of_beat`, `bpm` and
+  `beats_per_bar`, e.g. `liveimpro.midi.clock.MidiClock`, whose meter sets the bar: 3 clock
+  beats in 3/4 and 6/8, 3.5 in 7/8) and `bars` = N set, a phrase is N bars long counted from its
+  *downbeat*, and ends on the bar line N bars after it. The downbeat is decided once, from the
+  song position f of the phrase's first note (b = beats_per_bar, p = the pickup window):
+  * the bar the first note falls in starts at B = b * floor((f + 1/8) / b): a note up to 1/8
+    beat before a bar line counts as on it (it was meant on it);
+  * when the next bar line, D = B + b, comes at most p + 1/8 beats after the first note
+    (D - f <= p + 1/8), the first notes are a pickup (an anacrusis) and the downbeat is D:
+    the phrase ends at D + N*b, so a pickup and N bars are one phrase, not two;
+  * otherwise the downbeat is B (the phrase starts on a bar line or inside its first bar) and
+    it ends at B + N*b.
+  p is `pickup` beats; None (the default) takes the clock's `pickup_beats` (one beat of its
+  meter and at most half a bar, `liveimpro.midi.clock.pickup_beats`: 1 in 4/4, 3/4, 5/4 and
+  7/8, 1.5 in 6/8, 9/8 and 12/8, 2 in 2/2), or 1 beat (at most half a bar) for a clock without
+  one; 0: no pickups. In 4/4 with N = 2: a first note on beat 4 of a bar (f = 3) or on its "and"
+  (3.5) counts from the bar line at 4 and ends at 12; one on the "and" of beat 3 (2.5), a longer
+  pickup, counts from 0 and ends at 8 (a bar early for the tune: the limit of the window); one
+  at 3.9 is on the bar line 4 and ends at 12. Later notes never move the end. `lookahead`
+  (beats) lets the rule fire that much before the bar line so the answer can be ready on it;
+  `PhraseEnd.beat` is the bar line, `PhraseEnd.downbeat` the bar line counted from. A note played
+  before the clock could place it (with the DAW's Start, before its first tick) is placed once
+  ticks come, from its time and the clock's tempo. While the clock is stopped or lost only the
+  other rules apply.
 
 `min_notes` (default 1) note-ons make a phrase: fewer, and nothing ends.
 
@@ -37,10 +55,11 @@ from typing import Protocol
 from ..melody import Melody
 
 EARLY_TOLERANCE = 1 / 8  # beats: a note this much before a bar line belongs to that bar
+DEFAULT_PICKUP = 1.0  # beats: the pickup window with a clock that names none (at most half a bar)
 
 
 class BarClock(Protocol):
-    beats_per_bar: float
+    beats_per_bar: float  # quarter-note beats per bar; a clock may also have pickup_beats (see above)
 
     def beat_at(self, now: float) -> float | None: ...
 
@@ -55,6 +74,7 @@ class PhraseEnd:
     time: float  # seconds: when the phrase ended
     reason: str  # "silence" | "control" | "bars"
     beat: float | None = None  # song position of the bar line, for reason "bars"
+    downbeat: float | None = None  # song position of the bar line the bars were counted from ("bars")
 
 
 @dataclass
@@ -65,12 +85,15 @@ class PhraseDetector:
     end_cc: int | None = 64  # CC whose press ends the phrase; None: no control ends it
     bars: int | None = None  # with a clock: end after this many bars; None: no bar rule
     lookahead: float = 0.0  # beats before the bar line at which the bar rule fires
+    pickup: float | None = None  # beats: the pickup window; None: the clock's (module docstring)
     clock: BarClock | None = None
     min_notes: int = 1  # note-ons needed before a phrase can end
     tempo_bpm: float = 120.0  # the player's tempo, updated by the engine
     _notes: int = 0  # note-ons in the phrase in progress
     _silent_since: float | None = None  # when the last key of the phrase was released
     _end_beat: float | None = None  # bar line that ends the phrase (bar rule)
+    _downbeat: float | None = None  # the bar line its bars are counted from (bar rule)
+    _first_time: float = 0.0  # when the phrase's first note began
     _cc_down: bool = False  # end_cc's last value was >= 64
 
     @property
@@ -84,7 +107,7 @@ class PhraseDetector:
 
     def reset(self) -> None:
         """Forget the phrase in progress (e.g. input heard while the answer played)."""
-        self._notes, self._silent_since, self._end_beat, self._first_time = 0, None, None, 0.0
+        self._notes, self._silent_since, self._end_beat, self._downbeat, self._first_time = 0, None, None, None, 0.0
 
     def on_note_on(self, time: float) -> None:
         if self._notes == 0:
@@ -94,16 +117,28 @@ class PhraseDetector:
         self._place_on_bars(time)
 
     def _place_on_bars(self, now: float) -> None:
-        """Find the bar the phrase's first note fell in, as soon as the clock can say: a note
-        played with the DAW's Start (before its first tick arrived) is placed once ticks come."""
+        """Find the phrase's downbeat and its last bar line (module docstring), as soon as the
+        clock can say: a note played with the DAW's Start (before its first tick arrived) is
+        placed once ticks come."""
         if self._end_beat is not None or self._notes == 0 or self.clock is None or not self.bars:
             return
         beat, bpm = self.clock.beat_at(now), self.clock.bpm
         if beat is None or bpm is None:
             return
         first = beat - (now - self._first_time) * bpm / 60.0
-        bar = math.floor((first + EARLY_TOLERANCE) / self.clock.beats_per_bar)
-        self._end_beat = (bar + self.bars) * self.clock.beats_per_bar
+        self._downbeat = downbeat(first, self.clock.beats_per_bar, self.pickup_window)
+        self._end_beat = self._downbeat + self.bars * self.clock.beats_per_bar
+
+    @property
+    def pickup_window(self) -> float:
+        """Beats before a bar line within which a first note is a pickup to it (module docstring)."""
+        if self.pickup is not None:
+            return self.pickup
+        window = getattr(self.clock, "pickup_beats", None)
+        if window is None:
+            per_bar = self.clock.beats_per_bar if self.clock is not None else 4.0
+            window = min(DEFAULT_PICKUP, per_bar / 2)
+        return window
 
     def on_note_off(self, time: float, keys_held: int) -> None:
         """A key went up; `keys_held` is how many are still down (LiveInput.held_count)."""
@@ -142,12 +177,21 @@ class PhraseDetector:
         if self._end_beat is not None:
             beat = self.clock.beat_at(now)
             if beat is not None and beat >= self._end_beat - self.lookahead:
-                return self._end(PhraseEnd(now, "bars", self._end_beat))
+                return self._end(PhraseEnd(now, "bars", self._end_beat, self._downbeat))
         return None
 
     def _end(self, end: PhraseEnd) -> PhraseEnd:
         self.reset()
         return end
+
+
+def downbeat(first: float, beats_per_bar: float, pickup: float) -> float:
+    """The bar line a phrase whose first note is at song position `first` counts its bars from:
+    the bar line after it when the note is at most `pickup` (+ 1/8) beats before that one (a
+    pickup), else the bar line of the bar it falls in (module docstring). Beats throughout."""
+    bar = math.floor((first + EARLY_TOLERANCE) / beats_per_bar) * beats_per_bar
+    after = bar + beats_per_bar
+    return after if after - first <= pickup + EARLY_TOLERANCE + 1e-9 else bar
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,4 +214,4 @@ def answer_length(call: Melody, mode: str = "bars", ratio: float = 1.0) -> Answe
     raise ValueError(f"answer length mode must be 'bars' or 'notes', got {mode!r}")
 
 
-__all__ = ["PhraseDetector", "PhraseEnd", "AnswerLength", "answer_length", "BarClock"]
+__all__ = ["PhraseDetector", "PhraseEnd", "AnswerLength", "answer_length", "BarClock", "downbeat"]
