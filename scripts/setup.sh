@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up, safe to re-run: system packages where missing, then a virtual environment.
 #   bash scripts/setup.sh [VENV]        (the Makefile calls this before `make demo` and `make test`)
-# System packages: FluidSynth, a General MIDI soundfont, the JACK server, PortAudio.
+# System packages: FluidSynth, a General MIDI soundfont, the JACK server, PortAudio, jack_midi_clock.
 # Debian/Ubuntu: installed with apt-get (as root, or through sudo). Elsewhere the script names them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,8 @@ missing_debian_packages() {
     command -v fluidsynth >/dev/null || pkgs+=(fluidsynth)
     have_lib libportaudio.so || pkgs+=(libportaudio2)
     have_soundfont || pkgs+=(timgm6mb-soundfont)
+    # a third-party MIDI clock on JACK: tests/test_studio.py follows it
+    command -v jack_midi_clock >/dev/null || pkgs+=(jack-midi-clock)
     echo "${pkgs[@]}"
 }
 
@@ -35,7 +37,8 @@ install_system_packages() {
             DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
         else
             echo "setup: not a Debian system; install these with your package manager if missing:" \
-                 "FluidSynth (libfluidsynth 2.x), a General MIDI .sf2 soundfont, JACK 2 (jackd), PortAudio." >&2
+                 "FluidSynth (libfluidsynth 2.x), a General MIDI .sf2 soundfont, JACK 2 (jackd), PortAudio," \
+                 "jack_midi_clock (for the tests)." >&2
         fi ;;
     Darwin)
         command -v fluidsynth >/dev/null || echo "setup: on macOS run: brew install fluid-synth portaudio" \

@@ -40,16 +40,16 @@ def opened():
         close_client(client)
 
 
-_closed: set[int] = set()  # id() of the clients close_client has deleted (kept alive by `opened`)
+_closed: list = []  # the clients close_client has deleted, kept so that no new client reuses an id() here
 
 
 def close_client(client) -> None:
     """Callback off, port closed, then deleted: deleting an input whose callback JACK's thread may be
     running at that moment crashes python-rtmidi. Once per client: a test unplugs a client itself,
     and `opened` closes it after the test only if the test failed before it could."""
-    if id(client) in _closed:
+    if any(client is closed for closed in _closed):
         return
-    _closed.add(id(client))
+    _closed.append(client)
     if isinstance(client, rtmidi.MidiIn):
         client.cancel_callback()
     client.close_port()

@@ -6,7 +6,7 @@
     clock       MidiClock: a DAW's tempo, transport, song position and bar lines from MIDI clock
     tick_line   the line through the clock ticks that tempo and bar lines are read from
     tick_changes  telling a tempo change, a phase jump and dropped ticks from jitter
-    jackwatch   JackWatch: learns when the JACK server goes away
+    jackwatch   JackWatch: learns at once when the JACK server, a client or a port comes or goes (JACK-Client callbacks)
     reconnect   Connections: duet's named ports, reconnected when they come back
     smf         a bounded Standard MIDI File parser for damaged or hostile files
     files       read_midi / write_midi: Melodies in and out of MIDI files

@@ -1,16 +1,31 @@
-"""Know when the JACK server goes away: a client of our own that JACK tells about its shutdown.
+"""Watch the JACK server through a client of our own: its shutdown, and every port and client that
+comes or goes, as JACK itself reports them.
 
-    watch = JackWatch.connect()      # None while no server runs
-    ...
-    if watch.server_stopped.is_set(): ...   # the server died or was stopped
+    watch = JackWatch.connect()       # None while no server runs (or where JACK-Client is missing)
+    watch.wait(0.5)                   # True at once when a port or a client comes or goes, or the
+                                      # server stops; False after 0.5 s of nothing
+    watch.gone_clients()              # names of the clients that left since the last call
+    watch.ports("input")              # MIDI ports by full name, as rtmidi lists them
+    watch.ports_quiet_for()           # s since a port last came or went
+    watch.server_stopped.is_set()     # the server died or was stopped
     watch.close()
 
-python-rtmidi's JACK clients do not notice the server's death: sends go into a ring buffer that
-nobody reads, and port listings come from shared memory that still shows the dead server's
-ports. JACK's `jack_on_shutdown` callback is the one reliable signal, and rtmidi does not expose
-it, so this module opens a client of its own through libjack (ctypes; the same library rtmidi
-uses). The client has no ports and no process callback: activating it adds no work to JACK's
-cycle.
+python-rtmidi's JACK clients do not notice the server's death (sends go into a ring buffer that
+nobody reads, and port listings come from shared memory that still shows the dead server's ports),
+nor do they tell when another client's port comes or goes. JACK's own callbacks do, and rtmidi does
+not expose them, so this module opens a client of its own through JACK-Client (the `jack` package,
+which loads the libjack that rtmidi uses) with a shutdown callback, a client-registration callback
+and a port-registration callback. JACK 2 calls them in the client's notification thread (not the
+process thread), and sends these notifications without waiting for the answer, so a callback that
+waits for the GIL holds up no other client. Ours only set events, note the time and queue the
+names of clients that left; they never call into JACK (JACK-Client's own wrapper of the port
+callback looks the port up by its id: a read of libjack's shared memory, no request to the server).
+The client has no ports and no process callback: activating it adds no work to JACK's cycle.
+
+Why the names of clients that left: a synth or a DAW that quits and starts again within a moment
+has ports of the same names again by the time anyone looks, and only the client's departure tells
+that the port now listed is a new one (nothing connects to it). JACK 2 delivers these events within
+milliseconds of a client's death.
 
 libjack keeps one connection per process for all its clients, so after a server restart every
 client of the old server must be closed before a new one is opened, or the new one sees the
@@ -18,84 +33,123 @@ dead server's ports (`liveimpro.midi.reconnect` does that).
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
+import collections
 import threading
+import time
 
+from ..errors import PortError
 from .ports import stderr_silenced
 
 CLIENT_NAME = "liveimpro-watch"
-JACK_NO_START_SERVER = 0x01  # jack_options_t: fail at once instead of starting a server
-JACK_PORT_IS_INPUT, JACK_PORT_IS_OUTPUT = 0x1, 0x2  # JackPortFlags
-MIDI_TYPE = b"midi"  # matches JACK's MIDI port type, "8 bit raw midi"
-_SHUTDOWN_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+LIST_TRIES = 5  # listings tried while ports keep going as they are listed
 
 
-@functools.lru_cache(maxsize=None)
-def _libjack():
-    """libjack through ctypes, or None where it is not installed."""
-    path = ctypes.util.find_library("jack") or "libjack.so.0"
+def _jack_module():
+    """JACK-Client's `jack` module, or None where it or libjack is missing (it raises OSError
+    "JACK library not found" on import then). Imported on first use: the other MIDI systems never
+    load it."""
     try:
-        lib = ctypes.CDLL(path)
-    except OSError:
+        import jack
+    except (ImportError, OSError):
         return None
-    lib.jack_client_open.restype = ctypes.c_void_p
-    lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
-    lib.jack_on_shutdown.argtypes = [ctypes.c_void_p, _SHUTDOWN_CALLBACK, ctypes.c_void_p]
-    lib.jack_activate.argtypes = [ctypes.c_void_p]
-    lib.jack_client_close.argtypes = [ctypes.c_void_p]
-    lib.jack_get_ports.restype = ctypes.POINTER(ctypes.c_char_p)
-    lib.jack_get_ports.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
-    lib.jack_free.argtypes = [ctypes.c_void_p]
-    return lib
+    return jack
 
 
 class JackWatch:
-    """A portless JACK client whose `server_stopped` event is set when the server goes away."""
+    """A portless JACK client: `server_stopped` is set when the server goes away, `changed` whenever
+    a port or a client comes or goes (and at the server's shutdown)."""
 
-    def __init__(self, lib, client: int):
+    def __init__(self, client):
         self.server_stopped = threading.Event()
-        self._lib = lib
+        self.changed = threading.Event()
+        self._gone = collections.deque()  # names of clients that left, appended in JACK's thread
+        self._port_event = time.monotonic()  # when a port last came or went
         self._client = client
-        # kept referenced: ctypes frees a callback object that Python no longer holds. The callback
-        # runs in a JACK thread and only sets the event.
-        self._callback = _SHUTDOWN_CALLBACK(lambda _arg: self.server_stopped.set())
-        lib.jack_on_shutdown(client, self._callback, None)
-        lib.jack_activate(client)
+        # JACK-Client keeps the callback objects referenced for as long as the client lives. With
+        # only_available=False it passes None for a port already gone instead of skipping the call:
+        # every unregistration wakes the watcher.
+        client.set_shutdown_callback(self._on_shutdown)
+        client.set_client_registration_callback(self._on_client)
+        client.set_port_registration_callback(self._on_port, only_available=False)
+        client.activate()
 
     @classmethod
     def connect(cls, client_name: str = CLIENT_NAME) -> "JackWatch | None":
         """A watch on the server JACK_DEFAULT_SERVER names (else the default one); None when
-        none is running or libjack is missing. Never starts a server."""
-        lib = _libjack()
-        if lib is None:
+        none is running, or JACK-Client or libjack is missing. Never starts a server."""
+        jack = _jack_module()
+        if jack is None:
             return None
-        status = ctypes.c_int(0)
-        with stderr_silenced():  # libjack prints "jack server is not running" when none is
-            client = lib.jack_client_open(client_name.encode(), JACK_NO_START_SERVER, ctypes.byref(status))
-        return cls(lib, client) if client else None
+        try:
+            with stderr_silenced():  # libjack prints "jack server is not running" when none is
+                client = jack.Client(client_name, no_start_server=True)
+        except jack.JackError:
+            return None
+        try:
+            return cls(client)
+        except jack.JackError:  # the server went away between the open and the activation
+            client.close()
+            return None
+
+    # --- called by JACK in its notification thread: set events, queue names, nothing else ---------
+
+    def _on_shutdown(self, _status, _reason) -> None:
+        self.server_stopped.set()
+        self.changed.set()
+
+    def _on_client(self, name: str, registered: bool) -> None:
+        if not registered:
+            self._gone.append(name)  # deque.append is atomic: no lock shared with JACK's thread
+        self.changed.set()
+
+    def _on_port(self, _port, _registered: bool) -> None:
+        self._port_event = time.monotonic()
+        self.changed.set()
+
+    # --- the watcher's side ------------------------------------------------------------------------
+
+    def wait(self, timeout: float) -> bool:
+        """Until a port or a client comes or goes, or the server stops (True), or `timeout` s
+        pass (False). What happened before the call and was not waited for returns at once."""
+        happened = self.changed.wait(timeout)
+        # cleared before the caller looks: what happens from now on sets it again
+        self.changed.clear()
+        return happened
+
+    def wake(self) -> None:
+        """End a `wait` now (someone stops the watcher)."""
+        self.changed.set()
+
+    def ports_quiet_for(self) -> float:
+        """Seconds since a port last came or went (since the watch opened, when none did)."""
+        return time.monotonic() - self._port_event
+
+    def gone_clients(self) -> set[str]:
+        """Names of the clients that left since the last call (JACK renames none: a client started
+        again under the same name is a new one)."""
+        gone = set()
+        while self._gone:
+            gone.add(self._gone.popleft())
+        return gone
 
     def ports(self, kind: str) -> list[str]:
         """MIDI ports by full name, as python-rtmidi lists them: "input" the ones one can listen
         to (JACK output ports), "output" the ones one can play to."""
-        flags = JACK_PORT_IS_OUTPUT if kind == "input" else JACK_PORT_IS_INPUT
-        names = self._lib.jack_get_ports(self._client, None, MIDI_TYPE, flags)
-        if not names:
-            return []
-        try:
-            found = []
-            while names[len(found)] is not None:
-                found.append(names[len(found)].decode(errors="replace"))
-            return found
-        finally:
-            self._lib.jack_free(names)
+        listening = kind == "input"
+        jack = _jack_module()
+        for _ in range(LIST_TRIES):
+            try:
+                return [port.name for port in self._client.get_ports(is_midi=True, is_output=listening,
+                                                                      is_input=not listening)]
+            except jack.JackError as exc:  # a port went between JACK-Client's listing and its look-up
+                problem = exc
+        raise PortError(f"JACK: cannot list ports: {problem}")
 
     def close(self) -> None:
         """Close the client; after the server's death this takes about a second (libjack's timeout)."""
-        if self._client:
+        if self._client is not None:
             with stderr_silenced():
-                self._lib.jack_client_close(self._client)
+                self._client.close()
             self._client = None
 
 

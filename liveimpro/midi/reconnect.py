@@ -7,16 +7,23 @@ back, and after a JACK server restart every port is opened again.
     ...
     connections.stop()       # stops watching; the input's reader stops and the port is deleted
 
-A watch thread looks every `interval` seconds:
+A watch thread looks at the ports. On JACK it looks as soon as the server reports that a port or a
+client came or went (`liveimpro.midi.jackwatch`: JACK's own registration callbacks, milliseconds
+after a program quits or dies), and every `interval` seconds besides; elsewhere it looks every
+`interval` seconds at a fresh port list (`liveimpro.midi.ports.list_ports`).
 
-- a named port (`--in`, `--out`): the port connected to (by its full name, as listed) missing from
-  the port list is gone: the user is told once, our side of the connection is closed — an input's
-  held keys count as released (the phrase ends and is answered), an output's sounding notes are
-  remembered. When the name designates a port again, by the rule that chose the first one
-  (`liveimpro.midi.ports.find_port`: never one of liveimpro's own ports; an exact name, else the
-  one port whose name contains it), a new connection is opened, the user is told, and the
-  remembered notes get note-offs. While several ports match, the user is told once and nothing
-  is connected;
+- a named port (`--in`, `--out`): the port connected to (by its full name, as listed) is gone when
+  it is missing from the port list, or, on JACK, when its client left since the last look — a synth
+  or a DAW started again at once has a port of the same name again before anyone looks, and nothing
+  connects to that new port. The user is told once, our side of the connection is closed — an
+  input's held keys count as released (the phrase ends and is answered), an output's sounding notes
+  are named in one warning and remembered. When the name designates a port again, by the rule that
+  chose the first one (`liveimpro.midi.ports.find_port`: never one of liveimpro's own ports; an
+  exact name, else the one port whose name contains it), a new connection is opened — on JACK once
+  no port has come or gone for `SETTLE` s, as a program registers its ports one by one — the user
+  is told, and the remembered notes get note-offs. While several ports match, the user is told once and nothing
+  is connected. A port listed before its program is ready for connections (JACK refuses them until
+  the program activates its client) is tried again at the next look, quietly for `RETRY_QUIET` s;
 - on JACK, a server that stops (`liveimpro.midi.jackwatch`) takes every port of ours with it, and
   FluidSynth's JACK audio: they are closed, and opened again — virtual ports too — when a server
   runs again. Whoever connected the virtual ports (a session manager, the user) connects them again.
@@ -37,7 +44,13 @@ from .ports import AmbiguousPort, find_port, list_ports, open_input, open_output
 from .reader import PortReader
 
 log = logging.getLogger(__name__)
-INTERVAL = 0.5  # s between looks at the port list
+INTERVAL = 0.5  # s between looks at the port list (on JACK: besides the looks JACK's events start)
+RETRY_QUIET = 1.0  # s a port that is listed but refuses the connection is retried before the user is told
+# A program registers its ports one after another: a port that came back is connected once no port
+# has come or gone for SETTLE s (so a name that two of its ports match is seen to match both), and
+# at the latest MAX_SETTLE s after it was first listed (ports that never stop coming and going).
+SETTLE = 0.1
+MAX_SETTLE = 0.5
 CONNECT_SETTLE = 0.05  # s after connecting before sending: two JACK periods of 1024 frames (sinks.CLOSE_FLUSH)
 
 
@@ -59,6 +72,10 @@ class Connections:
         self._connected = {"input": False, "output": sink is not None}
         self._ports = {"input": None, "output": None}  # full name of the port a named one is connected to
         self._said = {"input": "", "output": ""}  # the last "matches several ports" told, not to repeat it
+        # (since when, told) a listed port has refused the connection, None while none does
+        self._refused: dict[str, tuple[float, bool] | None] = {"input": None, "output": None}
+        self._listed_since = {"input": None, "output": None}  # when the port that came back was first seen
+        self._look_at: float | None = None  # monotonic time of a look due before the next `interval`
         self._watch: JackWatch | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -81,14 +98,30 @@ class Connections:
 
     def stop(self) -> None:
         self._stopping.set()
+        watch = self._watch
+        if watch is not None:
+            watch.wake()
         if self._thread is not None:
             self._thread.join()
         self._close_input()
         if self._watch is not None:
             self._watch.close()
 
+    def _wait(self) -> bool:
+        """Until the next look: JACK's next event or `interval` s, whichever comes first; False
+        once stopping."""
+        timeout = self.interval
+        if self._look_at is not None:
+            timeout = min(timeout, max(0.0, self._look_at - time.monotonic()))
+            self._look_at = None
+        watch = self._watch
+        if watch is None:
+            return not self._stopping.wait(timeout)
+        watch.wait(timeout)
+        return not self._stopping.is_set()
+
     def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
+        while self._wait():
             try:
                 if self._watch is not None and self._watch.server_stopped.is_set():
                     self._server_stopped()
@@ -98,6 +131,7 @@ class Connections:
                 log.warning("%s", exc)
 
     def _look(self) -> None:
+        gone_clients = self._watch.gone_clients() if self._watch is not None else set()
         for kind in ("input", "output") if self.sink is not None else ("input",):
             name = self.names[kind]
             if name is None:
@@ -106,16 +140,50 @@ class Connections:
                 continue
             listing = self._listing(kind)
             if self._connected[kind]:
-                if self._ports[kind] not in listing:
-                    message = f"{kind} port {name!r} is gone; waiting for it to come back"
-                    self.say(message)
-                    self._lose(kind, message)
-                continue
-            port = self._designated(kind, listing)
-            if port is not None:
-                self._open(kind, port)
+                port = self._ports[kind]
+                if port in listing and port.partition(":")[0] not in gone_clients:
+                    continue
+                message = f"{kind} port {name!r} is gone; waiting for it to come back"
+                self.say(message)
+                self._lose(kind, message)
+            port = self._designated(kind, listing)  # a program started again at once is back already
+            if port is None:
+                self._listed_since[kind] = None
+            elif self._settled(kind) and self._reopen(kind, port):
+                self._listed_since[kind] = None
                 self.reconnections += 1
                 self.say(f"{kind} port {name!r} is back; reconnected")
+
+    def _settled(self, kind: str) -> bool:
+        """Whether the ports have stopped coming (`SETTLE`), or the port of `kind` that came back
+        has been listed for `MAX_SETTLE` s; else a look is due when they may have."""
+        if self._watch is None:  # looks `interval` s apart: settled by then
+            return True
+        now = time.monotonic()
+        since = self._listed_since[kind] = self._listed_since[kind] or now
+        wait = min(SETTLE - self._watch.ports_quiet_for(), since + MAX_SETTLE - now)
+        if wait <= 0:
+            return True
+        self._look_at = min(self._look_at or now + wait, now + wait)
+        return False
+
+    def _reopen(self, kind: str, port: str) -> bool:
+        """Connect to `port` again; False when it refuses (its program has not activated its JACK
+        client yet): tried again at the next look, and told once it refused for `RETRY_QUIET` s."""
+        try:
+            self._open(kind, port)
+        except PortError as exc:
+            now = time.monotonic()
+            since, told = self._refused[kind] or (now, False)
+            if not told and now - since >= RETRY_QUIET:
+                told = True
+                self.say(f"{kind} port {self.names[kind]!r} is listed but refuses the connection: {exc}; "
+                         f"trying again")
+            self._refused[kind] = (since, told)
+            log.debug("%s", exc)
+            return False
+        self._refused[kind] = None
+        return True
 
     def _listing(self, kind: str) -> list[str]:
         """The ports of `kind` ("input": the ones to listen to) by full name, ours included on JACK."""
@@ -156,6 +224,10 @@ class Connections:
                 for synth in self.audio:
                     if not synth.start_audio():
                         self.say(f"{synth.name} could not start again; MIDI output goes on")
+                # the ports are reopened `interval` s later, as before JACK's events woke the watch:
+                # an rtmidi output opened at once on a server just started was seen to deliver
+                # nothing (1 run of 4, tests/test_faults.py's crash test)
+                self._stopping.wait(self.interval)
                 return
 
     def _lose(self, kind: str, reason: str) -> None:
