@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import mido
@@ -162,8 +163,19 @@ def wait_for_empty_graph(timeout: float = 5.0) -> list[str]:
 
 
 def stop(proc) -> tuple[int, str]:
+    """SIGTERM, then the exit code and stderr once it ended. A stream a `Lines` reads is left to it
+    (two readers would race for the last lines, a warning printed at exit among them): its thread
+    is joined at the stream's end, so its `rest()` holds every line, and stderr comes back ''."""
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=15)
+    readers = [None if stream is None else READERS.get(stream) for stream in (proc.stdout, proc.stderr)]
+    if not any(readers):
+        _, err = proc.communicate(timeout=15)
+        return proc.returncode, err
+    proc.wait(15)
+    for reader in readers:
+        if reader is not None:
+            reader.join(5.0)
+    err = "" if readers[1] is not None else proc.stderr.read()
     return proc.returncode, err
 
 
@@ -176,13 +188,22 @@ def assert_valid_session(session: Path, min_phrases: int = 1):
     assert sum(m.type == "note_on" and m.velocity > 0 for m in call_track) >= min_phrases
 
 
+READERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # stream -> the Lines reading it, for stop()
+
+
 class Lines:
     """Every line of a process's stream, read by a thread, so that a test can wait for one."""
 
     def __init__(self, stream):
         self.lines: list[str] = []
         self._queue: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+        READERS[stream] = self
+
+    def join(self, timeout: float) -> None:
+        """Until the stream has ended (its process exited) and every line is queued."""
+        self._thread.join(timeout)
 
     def _read(self, stream) -> None:
         for line in stream:
