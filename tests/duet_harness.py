@@ -51,11 +51,13 @@ def start_duet(tmp_path, *args: str, env: dict | None = None, wait_for_ports: bo
     SPAWNED.append(proc)
     if not wait_for_ports:
         return proc, session
-    line = read_raw_line(proc.stdout, timeout=60.0)
-    if not line.startswith("liveimpro duet: listening"):
-        proc.kill()
-        pytest.fail(f"duet did not start listening: {line!r}; {proc.stderr.read()[-800:]}")
-    return proc, session
+    deadline, said = time.monotonic() + 60.0, []
+    while (left := deadline - time.monotonic()) > 0 and (line := read_raw_line(proc.stdout, timeout=left)):
+        if line.startswith("liveimpro duet: listening"):
+            return proc, session
+        said.append(line)  # a library's chatter before it: not ours to fail on, shown if it never comes
+    proc.kill()
+    pytest.fail(f"duet did not start listening: {''.join(said)!r}; {proc.stderr.read()[-800:]}")
 
 
 def read_raw_line(stream, timeout: float) -> str:

@@ -1,6 +1,9 @@
 """FluidSynth: real audio rendered offline, and a live synth on the private JACK server."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import wave
 
@@ -95,3 +98,13 @@ def test_a_synth_that_cannot_start_is_one_clear_line(monkeypatch):
         FluidSynthSink(driver="jack")
     message = str(error.value)
     assert message.startswith("FluidSynth could not start audio: jack: ") and "\n" not in message
+
+
+def test_loading_fluidsynth_prints_nothing_on_stdout_even_on_ci():
+    """pyfluidsynth prints where it found the library when $CI is set; stdout carries duet's status
+    lines (and a test harness waits there for "listening"), so nothing else may appear on it."""
+    code = "from liveimpro.live.synth import _fluidsynth; _fluidsynth()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "CI": "true"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import os
 import sys
 import wave
@@ -66,7 +67,10 @@ def find_soundfont(path=None) -> Path:
 
 def _fluidsynth():
     try:
-        import fluidsynth
+        # pyfluidsynth prints where it found the library when $CI is set (as CI services set it):
+        # on stdout, where duet's status lines go
+        with contextlib.redirect_stdout(io.StringIO()):
+            import fluidsynth
     except ImportError as exc:  # pyfluidsynth raises ImportError when libfluidsynth is missing
         raise UserError(f"FluidSynth is not available ({exc}): install it (Debian: apt-get install "
                         "libfluidsynth3; macOS: brew install fluid-synth)") from None
