@@ -17,137 +17,34 @@ Every key is checked as the file is read: an unknown key, a wrong type or range,
 are one-line UserErrors naming the file and the key (or line). The parse never fails on the file: the
 error is kept and the command raises it first (`raise_config_error`), so it prints as every error
 does. `settings_toml` writes the settings in effect as such a file (`liveimpro duet --print-config`).
+Each value is read and checked by its reader in `config_values.py`.
 """
 from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
 from ..music.settings import LENGTH_MODES, MODES, LiveSettings
+from . import config_values as read
 
 MAX_BYTES = 1 << 20  # a config file is a few lines; a bigger one is not read
 
 
-def _expected(key: str, what: str, value) -> UserError:
-    return UserError(f"{key} must be {what}, got {_got(value)}")
-
-
-def _got(value) -> str:
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, (bool, int, float, str)):
-        return _toml(value)
-    return str(value)  # a TOML date or time
-
-
-def _text(key, value, base):
-    if not isinstance(value, str) or not value.strip():
-        raise _expected(key, "a string", value)
-    return value
-
-
-def _path(key, value, base):
-    """A path: `~` expanded, relative to the file's folder."""
-    return base / Path(_text(key, value, base)).expanduser()
-
-
-def _number(low: float = float("-inf"), what: str = "a number"):
-    def check(key, value, base):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > low:
-            raise _expected(key, what, value)
-        return float(value)
-    return check
-
-
-def _whole(low: int, high: int | None = None):
-    def check(key, value, base):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-            raise _expected(key, f"a whole number {low}..{high}" if high is not None else f"a whole number >= {low}",
-                            value)
-        return value
-    return check
-
-
-def _choice(*choices: str):
-    def check(key, value, base):
-        if value not in choices or not isinstance(value, str):
-            raise _expected(key, "one of " + ", ".join(f'"{c}"' for c in choices), value)
-        return value
-    return check
-
-
-def _api(key, value, base):
-    from ..midi.ports import RTMIDI_APIS  # rtmidi: only when a file names an API
-    return _choice(*RTMIDI_APIS)(key, value, base)
-
-
-def _boolean(key, value, base):
-    if not isinstance(value, bool):
-        raise _expected(key, "true or false", value)
-    return value
-
-
-def _record(key, value, base):
-    """false: no recording; true: the default file here; a path: a .mid file, or a folder for dated files."""
-    if value is True:
-        return None
-    if value is False:
-        return False
-    if not isinstance(value, str) or not value.strip():
-        raise _expected(key, 'true, false or a path (a .mid file or a folder)', value)
-    return _path(key, value, base)
-
-
-def _meter(key, value, base) -> str:
-    """A meter "N/D" (liveimpro.midi.clock.parse_meter), kept as its text: "6/8"."""
-    from ..midi.clock import meter_problem, parse_meter
-
-    problem = meter_problem(value)
-    if problem is not None:
-        raise _expected(key, '"' + problem.replace("N/D", "N/D\"", 1), value)
-    return "{}/{}".format(*parse_meter(value))
-
-
-def _cc(key, value, base) -> str:
-    """The [cc] table as a --cc SPEC (the command line's --cc replaces it whole)."""
-    from ..live.controls import ALIASES, CONTROLS, parse_cc_option
-
-    if not isinstance(value, dict):
-        raise _expected(key, "a table of CONTROL = CC number", value)
-    parts = []
-    for name, number in value.items():
-        if ALIASES.get(name, name) not in CONTROLS:
-            raise UserError(f"{key}.{name} is not a control; the controls are {', '.join(CONTROLS)}")
-        if not (number == "none" or (type(number) is int and 0 <= number <= 127)):
-            raise _expected(f"{key}.{name}", 'a CC number 0..127 or "none"', number)
-        parts.append(f"{name}={number}")
-    spec = ",".join(parts)
-    try:
-        parse_cc_option(spec)
-    except UserError as exc:
-        raise UserError(f"{key}: {exc}") from None
-    return spec
-
-
-# key -> (the option's dest, its check); in the order --print-config prints them
 KEYS = {
-    "in": ("input", _text), "out": ("output", _text), "api": ("api", _api),
-    "lstm": ("lstm", _path), "vae": ("vae", _path),
-    "soundfont": ("soundfont", _path), "program": ("program", _whole(0, 127)), "channel": ("channel", _whole(1, 16)),
-    "temperature": ("temperature", _number()), "top_p": ("top_p", _number()),
-    "length_mode": ("length_mode", _choice(*LENGTH_MODES)), "length_ratio": ("length_ratio", _number()),
-    "mode": ("mode", _choice(*MODES)), "amount": ("amount", _number()), "scale": ("scale", _text),
-    "silence_beats": ("silence_beats", _number(0.0, "a number > 0")), "meter": ("meter", _meter),
-    "bars": ("bars", _whole(1)),
-    "sync": ("sync", _choice("bar", "beat")), "record": ("record", _record), "adapt": ("adapt", _boolean),
-    "cc": ("cc", _cc),
+    "in": ("input", read.text), "out": ("output", read.text), "api": ("api", read.api),
+    "lstm": ("lstm", read.path), "vae": ("vae", read.path),
+    "soundfont": ("soundfont", read.path), "program": ("program", read.whole(0, 127)), "channel": ("channel", read.whole(1, 16)),
+    "temperature": ("temperature", read.number()), "top_p": ("top_p", read.number()),
+    "length_mode": ("length_mode", read.choice(*LENGTH_MODES)), "length_ratio": ("length_ratio", read.number()),
+    "mode": ("mode", read.choice(*MODES)), "amount": ("amount", read.number()), "scale": ("scale", read.text),
+    "silence_beats": ("silence_beats", read.number(0.0, "a number > 0")), "meter": ("meter", read.meter),
+    "bars": ("bars", read.whole(1)),
+    "sync": ("sync", read.choice("bar", "beat")), "record": ("record", read.record), "adapt": ("adapt", read.boolean),
+    "cc": ("cc", read.cc),
 }
 ANSWER_KEYS = ("lstm", "vae", "channel", "temperature", "top_p", "length_mode", "length_ratio", "mode", "amount",
                "scale", "adapt")  # every command that answers a call (options.add_answer_arguments)
@@ -292,19 +189,13 @@ def settings_toml(args, keys: tuple[str, ...], command: str) -> str:
             example, meaning = UNSET[key]
             lines.append(f"# {key} = {example}  # not set: {meaning}")
         else:
-            lines.append(f"{key} = {_toml(os.path.abspath(value) if isinstance(value, Path) else value)}")
+            lines.append(f"{key} = {read.toml_value(os.path.abspath(value) if isinstance(value, Path) else value)}")
     if "cc" in keys:
         ccs = (parse_cc_option(args.cc) if args.cc else ControlMap()).ccs
-        lines += ["", "[cc]"] + [f"{name} = {_toml(ccs.get(name, 'none'))}" for name in CONTROLS]
+        lines += ["", "[cc]"] + [f"{name} = {read.toml_value(ccs.get(name, 'none'))}" for name in CONTROLS]
     return "\n".join(lines) + "\n"
 
 
-def _toml(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)  # a TOML basic string
-    return repr(value)  # int, float (inf and nan are spelled as in TOML)
 
 
 __all__ = ["KEYS", "ANSWER_KEYS", "DUET_KEYS", "RESPOND_KEYS", "Loaded", "default_path", "load", "install",
