@@ -279,6 +279,10 @@ def test_the_status_names_the_tempo_source(engine):
     assert status["tempo_source"] == "clock" and status["tempo_bpm"] == pytest.approx(120.0, rel=1e-3)
     assert status["bar_beat"] == (2, 2)
     assert status_line(status).startswith("listening | tempo clock 120 bpm | 2:2 | key ? | temp 0.90 | answer | ")
+    engine.clock.time_signature = (6, 8)  # a bar of 3 quarter beats, counted in eighths
+    run_clock(engine, 120.0, 24 * 5 + 12)  # beat 5.5: bar 2 (from beat 3), its 6th eighth
+    assert engine.status()["bar_beat"] == (2, 6)
+    engine.clock.time_signature = (4, 4)
     engine.clock.feed([STOP], time.perf_counter())
     status = engine.status()
     assert (status["tempo_source"], status["bar_beat"]) == ("player", None)

@@ -143,18 +143,19 @@ class Engine:
     def status(self) -> dict:
         """What the status line shows. `tempo_source` is "clock" while answers follow a running,
         ticking MIDI clock (the tempo `_phrase_end` gives them), with `tempo_bpm` the clock's and
-        `bar_beat` the song position (bar, beat), both from 1; else "player", the player's tempo."""
+        `bar_beat` the song position (bar, beat), both from 1, the beat counted in the meter's note
+        (6/8: eighths, 1..6); else "player", the player's tempo."""
         r, now = self.responder, time.perf_counter()
         try:  # the engine thread moves the clock on meanwhile: a torn read is shown as the player's tempo
             beat, clock_bpm = self.clock.beat_at(now), self.clock.bpm
         except (AttributeError, TypeError, ZeroDivisionError):
             beat = clock_bpm = None
         follows = beat is not None and clock_bpm is not None
-        per_bar = self.clock.beats_per_bar
+        per_bar, unit = self.clock.beats_per_bar, self.clock.time_signature[1] / 4  # beats of the meter's note
         return {"state": self.state, "bpm": r.tempo.bpm if r.tempo else None,
                 "tempo_source": "clock" if follows else "player",
                 "tempo_bpm": clock_bpm if follows else (r.tempo.bpm if r.tempo else None),
-                "bar_beat": (int(beat // per_bar) + 1, int(beat % per_bar) + 1) if follows else None,
+                "bar_beat": (int(beat // per_bar) + 1, int(beat % per_bar * unit) + 1) if follows else None,
                 "clock_bpm": self.clock.bpm if self.clock.running else None,
                 "key": r.key.name if r.key else None, "temperature": r.settings.temperature,
                 "mode": r.settings.mode, "reaction_ms": self.timer.reactions[-1] * 1e3 if self.timer.reactions else None,
