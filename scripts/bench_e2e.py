@@ -1,6 +1,7 @@
 """End-to-end reaction of the live engine on real JACK ports, against the floor a trivial client sets.
 
-    .venv/bin/python scripts/bench_e2e.py [--calls 50] [--conditions quiet flood hog] [--server NAME] [--json PATH]
+    .venv/bin/python scripts/bench_e2e.py [--calls 50] [--conditions quiet flood hog] [--subjects floor liveimpro]
+                                        [--server NAME] [--json PATH] [--workdir DIR]
 
 A measuring script, not a test: it prints figures and gates nothing on time. It starts a private
 JACK server (dummy driver, `JackServer.for_purpose("bench")`) unless --server names a running one.
@@ -107,6 +108,9 @@ def main() -> int:
                         help="which subjects to measure (default both; the ratio needs both)")
     parser.add_argument("--server", default=None, help="a running JACK server to use; default: a private one")
     parser.add_argument("--json", type=Path, default=None, help="also write every raw figure to this JSON file")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where duet's output, its session files and jackd's log go (kept); default: a "
+                             "temporary folder, removed unless a call went unanswered or a subject failed")
     parser.add_argument("--flood-rate", type=int, default=2000, help="flood messages per second (default 2000)")
     parser.add_argument("--answer-timeout", type=float, default=5.0,
                         help="seconds after the pedal with no answer note-on: unanswered (default 5)")
@@ -140,8 +144,8 @@ def main() -> int:
             print(f"bench_e2e: {exc}", file=sys.stderr)
             return 2
     server_name = os.environ["JACK_DEFAULT_SERVER"]
-    workdir = Path(tempfile.mkdtemp(prefix="liveimpro-bench-e2e-"))
-    (workdir / "config").mkdir()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="liveimpro-bench-e2e-"))
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
     env = subject_env(server_name, workdir)
     print(f"machine: {machine_info()}")
     print(f"command: {command}")
@@ -189,7 +193,7 @@ def main() -> int:
             "quiet_s": args.quiet, "seed": args.seed, "results": results, "ratio_liveimpro_floor": ratios,
             "failed": failed, "interrupted": interrupted}, indent=1))
     unanswered = sum(r["unanswered"] for by_subject in results.values() for r in by_subject.values())
-    if failed or unanswered:  # kept for a diagnosis
+    if failed or unanswered or args.workdir:  # kept for a diagnosis
         print(f"kept: {workdir} (duet's and the floor's output, the session files)")
     else:
         shutil.rmtree(workdir, ignore_errors=True)

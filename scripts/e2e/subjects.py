@@ -56,11 +56,12 @@ class Subject:
     def stderr_tail(self, chars: int = 1500) -> str:
         return self.stderr_path.read_text(errors="replace")[-chars:].strip()
 
-    def engine_reactions_ms(self) -> list[float]:
+    def engine_reactions_ms(self) -> list[float | None]:
         """duet's own reaction per answered phrase (its status lines, one per phrase when stdout is a
-        file): phrase-end decision -> first answer note handed to its output port."""
+        file): phrase-end decision -> first answer note handed to its output port; None where it
+        timed none ("reaction -")."""
         text = self.stdout_path.read_text(errors="replace") if self.name == "liveimpro" else ""
-        return [float(x) for x in re.findall(r"\| reaction ([\d.]+) ms", text)]
+        return [float(x) if x else None for x in re.findall(r"\| reaction (?:([\d.]+) ms|-)", text)]
 
     def end(self) -> int | None:
         return end(self.proc, grace=20.0)
