@@ -27,14 +27,20 @@ from .errors import UserError
 
 
 class JackServer:
-    def __init__(self, name: str, sample_rate: int = 48000, period: int = 64, realtime: bool = True):
+    def __init__(self, name: str, sample_rate: int = 48000, period: int = 64, realtime: bool = True,
+                 sync: bool = True):
         self.name = name  # JACK server name; clients find it through JACK_DEFAULT_SERVER
         # real-time scheduling for the server and its clients' process threads, where the system
         # allows it: without it, a busy machine makes the dummy driver miss cycles and drop MIDI.
-        # The server also runs synchronous (--sync): asynchronous JACK 2 lets a client that is late
-        # for a cycle lose or repeat that cycle's MIDI (measured: 4 of 4 runs of 20,000 messages
-        # between two processes on this 2-core machine lost or repeated some; with --sync, 0 of 3)
         self.realtime = realtime
+        # Synchronous (--sync) by default: asynchronous JACK 2 lets a client that is late for a
+        # cycle lose or repeat that cycle's MIDI (measured: 4 of 4 runs of 20,000 messages between
+        # two processes on this 2-core machine lost or repeated some; with --sync, 0 of 3). But a
+        # synchronous JACK 2 (1.9.21) whose client is killed mid-session may never finish a cycle
+        # again: jackd logs "SuspendRefNum error" every cycle, and clients after the dead one in
+        # the graph hear nothing (measured: 2 of 22 runs of a test that kills a keyboard's process;
+        # asynchronous, 0 of 16). Tests in which a program dies use an asynchronous server.
+        self.sync = sync
         self.sample_rate = sample_rate
         self.period = period  # frames per period: 64 at 48 kHz is 1.33 ms
         self._process: subprocess.Popen | None = None
@@ -69,7 +75,7 @@ class JackServer:
         # nobody reads (a full pipe would block the server, and every client with it)
         self._log = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
-            [jackd, "--realtime" if self.realtime else "--no-realtime", "--sync", "-n", self.name, "-d", "dummy",
+            [jackd, "--realtime" if self.realtime else "--no-realtime", *(["--sync"] if self.sync else []), "-n", self.name, "-d", "dummy",
              "-r", str(self.sample_rate), "-p", str(self.period)],
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self._previous_env = os.environ.get("JACK_DEFAULT_SERVER")

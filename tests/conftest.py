@@ -6,7 +6,7 @@ import os
 import signal
 
 import pytest
-from duet_harness import end_spawned, start_duet, wait_for_empty_graph
+from duet_harness import end_spawned, jackd_said, start_duet, wait_for_empty_graph
 
 from liveimpro.jackserver import JackServer
 
@@ -30,12 +30,37 @@ def jack_server():
         server.stop()
 
 
+@pytest.fixture
+def async_jack(jack_server):
+    """A JACK server of the test's own in JACK's default, asynchronous mode, for the tests in which
+    a program on the server dies (killed, or ending without closing its client): a synchronous
+    JACK 2 may wait for the dead client every cycle from then on (`JackServer`'s `sync`). It is
+    the default server (JACK_DEFAULT_SERVER) for the test; at its end the harness's processes
+    are ended and no port may be left on it."""
+    server = JackServer.for_purpose("async", sync=False)
+    try:
+        yield server
+        left = end_spawned()
+        ports = wait_for_empty_graph()
+        print(f"jackd ({server.name}) during the test:\n{jackd_said(server.log_text())}")
+        assert not ports, f"ports left on the JACK server after the test: {ports}"
+        assert not left, f"processes left running by the test (ended now): {left}"
+    finally:
+        end_spawned()
+        server.stop()
+
+
 @pytest.fixture(autouse=True)
 def no_process_left(request):
     """After each test: every process the harness started has ended, and (for the tests on the
     JACK server) no port is left on the server. A test that leaves one fails here, by name, instead
-    of the next test failing on a duplicate client name."""
+    of the next test failing on a duplicate client name. What jackd logged during the test is
+    printed (pytest shows it when the test fails): the server's errors name a client it gave up on."""
+    server = request.getfixturevalue("jack_server") if "jack_server" in request.fixturenames else None
+    logged = len(server.log_text()) if server is not None else 0
     yield
+    if server is not None:
+        print(f"jackd ({server.name}) during the test:\n{jackd_said(server.log_text()[logged:])}")
     left = end_spawned()
     if "jack_server" in request.fixturenames:
         ports = wait_for_empty_graph()

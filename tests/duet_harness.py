@@ -155,6 +155,15 @@ def jack_clients(env: dict | None = None) -> list[str]:
     return [name for name in listing if name and not name.startswith("system:")]
 
 
+def jackd_said(log: str) -> str:
+    """jackd's log, each line once (with how many times), in order: a server that gave up on a
+    client repeats one error every cycle."""
+    counts: dict[str, int] = {}
+    for line in log.splitlines():
+        counts[line] = counts.get(line, 0) + 1
+    return "\n".join(line if n == 1 else f"{line}  (x{n})" for line, n in counts.items())
+
+
 def wait_for_empty_graph(timeout: float = 5.0) -> list[str]:
     """Until no port but the driver's is left on the server (a client's ports go a moment after its
     process ends); the ports still there after `timeout` s."""

@@ -15,6 +15,7 @@ from duet_harness import (
     Lines,
     assert_valid_session,
     call_events,
+    jackd_said,
     notes_of,
     ports_listed,
     run_peer,
@@ -38,17 +39,20 @@ def device(tmp_path, listen: float, env: dict | None = None, **script):
     return peer
 
 
-def answered(peer) -> list:
-    """The notes the device received, all released; fails on a note left sounding."""
+def answered(peer, *duet_said: Lines, required: bool = True) -> list:
+    """The notes the device received, all released; fails on a note left sounding, or (`required`)
+    on none received, showing what duet said (its `Lines`) and what the peer sent."""
     out, err = peer.communicate(timeout=60)
     assert peer.returncode == 0, err
-    received = json.loads(out)["received"]
-    notes, stuck = notes_of(received)
-    assert not stuck, f"left sounding: {stuck}; received: {received}"
+    result = json.loads(out)
+    notes, stuck = notes_of(result["received"])
+    said = [line for lines in duet_said for line in lines.rest()]
+    assert not stuck, f"left sounding: {stuck}; received: {result['received']}; duet: {said}"
+    assert notes or not required, f"no answer: received {result['received']}; sent {len(result['sent'])}; duet: {said}; peer: {err}"
     return notes
 
 
-def test_named_ports_that_vanish_are_reconnected_when_they_come_back(duet, tmp_path):
+def test_named_ports_that_vanish_are_reconnected_when_they_come_back(async_jack, duet, tmp_path):
     first = device(tmp_path, listen=30.0, leave_after_answer=0.6, events=call_events())  # it leaves mid-answer
     proc, session = duet("--in", "keys", "--out", "synth", "--length-ratio", "2")
     said = Lines(proc.stderr)
@@ -76,7 +80,7 @@ def test_named_ports_that_vanish_are_reconnected_when_they_come_back(duet, tmp_p
     assert_valid_session(session, min_phrases=2)
 
 
-def test_the_keyboard_unplugged_with_keys_down_ends_the_phrase(duet, tmp_path):
+def test_the_keyboard_unplugged_with_keys_down_ends_the_phrase(async_jack, duet, tmp_path):
     held = [e for e in call_events() if e[1][0] == 0x90 or e[0] < 2.0]  # the last notes' keys stay down
     keyboard = run_peer(tmp_path, {"source_port": "keys", "sink_port": "unused", "await": ["keys"], "timeout": 20.0,
                                    "events": held, "listen": 4.5}, background=True)
@@ -96,20 +100,22 @@ def test_the_keyboard_unplugged_with_keys_down_ends_the_phrase(duet, tmp_path):
 @pytest.fixture
 def own_jack(jack_server):
     """A JACK server of this test's own, to kill and restart; the session's server is untouched."""
-    server = JackServer.for_purpose("restart")
+    server = JackServer.for_purpose("restart", sync=False)  # its clients die with it (conftest.async_jack)
     name = server.name
     os.environ["JACK_DEFAULT_SERVER"] = jack_server.name  # this process keeps to the session's server
     yield server, {"JACK_DEFAULT_SERVER": name}
+    print(f"jackd ({name}):\n{jackd_said(server.log_text())}")  # shown when the test fails
     server.stop()
 
 
 def test_a_jack_server_crash_and_restart_reopens_every_port(jack_server, own_jack, tmp_path):
     server, env = own_jack
     proc, session = start_duet(tmp_path, "--synth", env=env)  # MIDI out and FluidSynth's JACK audio
-    said = Lines(proc.stderr)
+    said, status = Lines(proc.stderr), Lines(proc.stdout)
     try:
         assert ports_listed(["liveimpro synth"], env)
-        assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 2.0}, background=True, env=env))
+        answered(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 2.0}, background=True, env=env),
+                 said, status)
         server.kill()  # jackd crashes: it has no chance to tell its clients
         assert said.wait_for("the JACK server stopped"), said.rest()
         time.sleep(1.0)
@@ -120,7 +126,8 @@ def test_a_jack_server_crash_and_restart_reopens_every_port(jack_server, own_jac
         while not ports_listed(["liveimpro in", "liveimpro out", "liveimpro synth"], env):
             assert time.monotonic() < deadline, said.rest()
             time.sleep(0.1)
-        assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 2.0}, background=True, env=env))
+        answered(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 2.0}, background=True, env=env),
+                 said, status)
         code, _ = stop(proc)
         assert code == 0, said.rest()
         assert not [line for line in said.rest() if "could not start again" in line]
@@ -207,6 +214,6 @@ def test_a_signal_at_any_moment_ends_cleanly(jack_server, tmp_path, moment):
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err, err
-    notes = answered(peer)  # every note-on the device got has its note-off
+    notes = answered(peer, required=False)  # every note-on the device got has its note-off
     if notes:
         assert_valid_session(session)
