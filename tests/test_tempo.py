@@ -75,9 +75,10 @@ def test_a_change_of_tempo_within_the_octave_comes_through_the_prior(name):
 
 
 # equal notes `gap` s apart: the documented reading, and the other octave (note = beat or
-# note = half a beat) that a previous tempo near it selects
+# note = half a beat) that a previous tempo near it selects; 0.3 s: running eighths at 100 bpm are
+# read at 100, not as quarters at 200
 @pytest.mark.parametrize("gap, bpm, other", [(0.5, 120, 60), (0.6, 100, 50), (0.8, 75, None), (1.0, 60, None),
-                                             (0.4, 75, 150), (0.25, 120, None)])
+                                             (0.4, 75, 150), (0.3, 100, 200), (0.25, 120, None)])
 def test_all_quarter_notes_as_documented(gap, bpm, other):
     onsets = 2.0 + np.arange(8) * gap
     estimate = estimate_tempo(onsets)
@@ -90,7 +91,8 @@ def test_all_quarter_notes_as_documented(gap, bpm, other):
 
 def test_equal_notes_are_ambiguous_and_say_so():
     assert estimate_tempo(np.arange(8) * 0.5).confidence < 0.6
-    assert estimate_tempo(played(RHYTHMS["dotted"], 90, seed=0)).confidence > 0.8
+    # > 0.8 with the prior of 60..140 bpm; the flatter one of 60..180 leaves the octave at 180 more mass
+    assert estimate_tempo(played(RHYTHMS["dotted"], 90, seed=0)).confidence > 0.7
 
 
 def test_too_few_onsets_give_the_prior_with_no_confidence():
