@@ -65,7 +65,7 @@ def test_named_ports_that_vanish_are_reconnected_when_they_come_back(async_jack,
     assert "output port 'synth' is gone" in lost_line, said.rest()
     lost = {(int(c) - 1, int(p)) for c, p in re.findall(r"ch(\d+):(\d+)", lost_line.split("sounding:")[1])}
     time.sleep(1.0)  # it stays away a while
-    second = device(tmp_path, listen=30.0, quiet_after=2.0, events=call_events())
+    second = device(tmp_path, listen=30.0, quiet_after=3.5, events=call_events())
     assert said.wait_for("input port 'keys' is back; reconnected"), said.rest()
     out, err = second.communicate(timeout=60)
     received = json.loads(out)["received"]
@@ -114,7 +114,7 @@ def test_a_jack_server_crash_and_restart_reopens_every_port(jack_server, own_jac
     said, status = Lines(proc.stderr), Lines(proc.stdout)
     try:
         assert ports_listed(["liveimpro synth"], env)
-        answered(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 2.0}, background=True, env=env),
+        answered(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 3.5}, background=True, env=env),
                  said, status)
         server.kill()  # jackd crashes: it has no chance to tell its clients
         assert said.wait_for("the JACK server stopped"), said.rest()
@@ -126,7 +126,7 @@ def test_a_jack_server_crash_and_restart_reopens_every_port(jack_server, own_jac
         while not ports_listed(["liveimpro in", "liveimpro out", "liveimpro synth"], env):
             assert time.monotonic() < deadline, said.rest()
             time.sleep(0.1)
-        answered(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 2.0}, background=True, env=env),
+        answered(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 3.5}, background=True, env=env),
                  said, status)
         code, _ = stop(proc)
         assert code == 0, said.rest()
@@ -143,7 +143,7 @@ def test_fluidsynth_that_cannot_start_leaves_midi_playing(duet, tmp_path):
     proc, _ = duet("--synth", "--soundfont", str(broken))
     said = Lines(proc.stderr)
     assert said.wait_for("playing to MIDI only", timeout=5), said.rest()
-    assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 2.0}, background=True))
+    assert answered(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 3.5}, background=True))
     assert stop(proc)[0] == 0
 
 
@@ -174,9 +174,10 @@ def test_a_full_disk_warns_and_the_performance_goes_on(jack_server, full_disk, t
     proc, _ = start_duet(tmp_path, "--record", str(session))  # the later --record wins
     said = Lines(proc.stderr)
     try:
-        events = call_events() + call_events(start=6.3)
-        notes = answered(run_peer(tmp_path, {"events": events, "listen": 30.0, "quiet_after": 2.0}, background=True))
-        assert [n for n in notes if n[0] < 6.3] and [n for n in notes if n[0] > 6.3]  # both calls answered
+        # the first answer comes in on the bar line after the call (6.3 s) and lasts as long (to 10.3 s)
+        events = call_events() + call_events(start=10.8)
+        notes = answered(run_peer(tmp_path, {"events": events, "listen": 40.0, "quiet_after": 3.5}, background=True))
+        assert [n for n in notes if n[0] < 10.8] and [n for n in notes if n[0] > 14.8]  # both calls answered
         code, _ = stop(proc)
         assert code == 0
         warnings = [line for line in said.rest() if "cannot record the session" in line]

@@ -247,13 +247,14 @@ def test_fluidsynth_gets_every_note_and_is_reconnected_when_restarted_at_once(as
     said = Lines(proc.stderr)
 
     # call 1: fluidsynth receives each note-on of the answer, and its note-off
-    notes, stuck, _ = peer_notes(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 2.0},
+    notes, stuck, _ = peer_notes(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 3.5},
                                           background=True))
     assert notes and not stuck
     wait_until(lambda: sorted(synth.note_ons()) == sorted(p for _, _, p in notes) and synth.balanced(), 10,
                f"fluidsynth to receive the answer {notes}: it has {synth.events()}")
 
     # call 2: fluidsynth is killed as its answer's second note starts, and started again at once
+    synth.wait_until_quiet(quiet=3.0)  # the answer to call 1 is over: the new peer hears only its own answer
     answered_before = len(synth.note_ons())
     peer = run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "leave_after_answer": 3.0}, background=True)
     assert peer.stderr.readline().strip() == "ready"
@@ -283,9 +284,9 @@ def test_fluidsynth_gets_every_note_and_is_reconnected_when_restarted_at_once(as
     assert named <= released, (named, again.events("pre"))
 
     # call 3: its answer reaches the new fluidsynth, every note-on and its note-off
-    again.wait_until_quiet()  # the answer to call 2 is over: the new call is no barge-in
+    again.wait_until_quiet(quiet=3.0)  # the answer to call 2 is over: the new call is no barge-in
     before = Counter(again.note_ons())
-    notes, stuck, _ = peer_notes(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 2.0},
+    notes, stuck, _ = peer_notes(run_peer(tmp_path, {"events": call_events(), "listen": 30.0, "quiet_after": 3.5},
                                           background=True))
     assert notes and not stuck
     wait_until(lambda: sorted((Counter(again.note_ons()) - before).elements()) == sorted(p for _, _, p in notes)
@@ -307,7 +308,7 @@ def test_a_keyboard_back_at_once_is_reconnected_and_its_loss_told_within_half_a_
     keyboard.wait()
     # back at once, with a call; it waits until duet is connected to its "keys" before playing
     again = run_peer(tmp_path, {"source_port": "keys", "await": ["keys", "liveimpro out"], "timeout": 20.0,
-                                "events": call_events(), "listen": 30.0, "quiet_after": 2.0}, background=True)
+                                "events": call_events(), "listen": 30.0, "quiet_after": 3.5}, background=True)
     gone = said.wait_for("input port 'keys' is gone; waiting for it to come back", timeout=10)
     told = time.perf_counter() - killed
     assert gone, said.rest()

@@ -11,6 +11,14 @@ so a model that is sure of itself (low entropy) counts more; "arithmetic" mixing
 mean, "geometric" the normalised weighted geometric mean (IDyOM's default, better in its
 experiments, but 0.06-0.1 bits per note worse than arithmetic on our pitch+rhythm tokens).
 `AdaptiveMixer` packages both for the live engine, one note at a time.
+
+Heard, not played: a token can be observed as context only (`learn=False`): it moves the contexts on
+but is never counted as a successor. The engine's own answer is stepped that way. Learned, it closed a
+loop: a note the answer repeated made the short-term model sure of it (an order-4 context followed by
+one token only has entropy near 0, so its weight ** -3 took the whole mixture), which made the answer
+repeat it again. Measured on the answer benchmark (scripts/eval_answers.py, 60 calls x 3 seeds): 16.7 %
+of answers stuck 8+ notes on one pitch and the longest literal loops averaged 8.0 notes; the LSTM
+alone, 2.2 % and 3.1 notes; learning only what is heard, see the README's answer section.
 """
 from __future__ import annotations
 
@@ -42,23 +50,30 @@ class ShortTermPPM:
 
     def reset(self) -> None:
         self._history = np.zeros(self.max_history, np.int64)
+        self._learned = np.zeros(self.max_history, bool)  # counted as a successor (module docstring)
         self._history[0], self._length = BOS, 1
+        self._unlearned = 0  # tokens in the window observed with learn=False
 
-    def observe(self, token: int) -> None:
-        """Append a token; when full, keep the newest half (the window restarts without BOS)."""
+    def observe(self, token: int, learn: bool = True) -> None:
+        """Append a token (learn=False: as context only); when full, keep the newest half (the window
+        restarts without BOS)."""
         if not 0 <= token < self.vocab_size:
             raise ValueError(f"token must be in range 0..{self.vocab_size - 1}, got {token!r}")
         if self._length == self.max_history:
             keep = self.max_history // 2
             self._history[:keep] = self._history[self._length - keep:self._length]
+            self._learned[:keep] = self._learned[self._length - keep:self._length]
             self._length = keep
-        self._history[self._length] = token
+            self._unlearned = int(keep - np.count_nonzero(self._learned[:keep]))
+        self._history[self._length], self._learned[self._length] = token, learn
+        self._unlearned += not learn
         self._length += 1
 
     def probs(self) -> np.ndarray:
         """Distribution of the next token given the tokens observed so far."""
         history, end, order = self._history[:self._length], self._length, self.config.order
-        matches = [np.arange(1, end)]  # per order, the earlier positions whose context matches now's
+        # per order, the earlier positions whose context matches now's (only learned successors)
+        matches = [np.flatnonzero(self._learned[1:end]) + 1 if self._unlearned else np.arange(1, end)]
         while len(matches[-1]) and len(matches) - 1 != order and len(matches) < end:
             if order is None and (history[matches[-1]] == history[matches[-1][0]]).all():
                 break  # PPM*: the shortest deterministic context is the longest one used
@@ -121,8 +136,8 @@ class AdaptiveMixer:
     def reset(self) -> None:
         self.short_term.reset()
 
-    def observe(self, token: int) -> None:
-        self.short_term.observe(token)
+    def observe(self, token: int, learn: bool = True) -> None:
+        self.short_term.observe(token, learn)
 
     def mix(self, model_probs) -> np.ndarray:
         return mix([model_probs, self.short_term.probs()], self.bias, self.combination)

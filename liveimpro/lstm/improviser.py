@@ -12,10 +12,11 @@ onset is the previous event's onset plus the sampled inter-onset interval (0 for
 event after reset), and its pitches follow the previous event as it was observed (not as its
 token rounds it), so the answer continues from what was really played.
 
-Live adaptation (`adapt=True`): a short-term PPM learns every token stepped in this session
-(calls and answers alike) and is mixed with the model (liveimpro.lstm.adapt), so a motif the player
-repeats becomes likely; `reset()` only starts a new melody in it. Proposals then sample from the
-mixture.
+Live adaptation (`adapt=True`): a short-term PPM learns every token observed in this session (what
+the player played) and is mixed with the model (liveimpro.lstm.adapt), so a motif the player repeats
+becomes likely; `reset()` only starts a new melody in it. Committed tokens (our own answer) move its
+context on but are not learned: learning them made answers loop on themselves (liveimpro.lstm.adapt).
+Proposals then sample from the mixture.
 
 Sampling (numpy, on the model's logits): specials are never proposed (the probability of
 ending, EOS, is in `next_distribution()`); tokens whose top pitch falls outside `pitch_range`
@@ -129,14 +130,14 @@ class Improviser:
         self._steps = 0
         self._step(BOS)
 
-    def _step(self, token: int) -> None:
+    def _step(self, token: int, learn: bool = True) -> None:
         with self._torch.inference_mode():
             self._state = self._model.advance(token, self._state)
         self._next_logits: np.ndarray | None = None  # the head runs when they are first asked for
         self._proposal: tuple[Event, int] | None = None
         self._steps += 1
         if self.adapt is not None:
-            self.adapt.observe(token)
+            self.adapt.observe(token, learn)
 
     def observe(self, event: Event) -> None:
         """Advance by an event somebody played (one step; nearest token when out of vocabulary)."""
@@ -158,7 +159,7 @@ class Improviser:
             token = self._proposal[1]
         else:
             token = self.tokenizer.event_token(self._prev, event)
-        self._step(token)
+        self._step(token, learn=False)  # heard as context, not learned (module docstring)
         self._prev = event
 
     @property
@@ -194,20 +195,29 @@ class Improviser:
         return mask
 
     def propose(self, temperature: float = 1.0, top_p: float = 0.95, pitch_range: tuple[int, int] | None = None,
-                scale=None, rng: np.random.Generator | None = None) -> Event:
+                scale=None, rng: np.random.Generator | None = None, avoid=None) -> Event:
         """Sample the next event without committing it (see the module docstring for the rules).
 
         temperature: > 0 scales the logits; 0 takes the most likely allowed token.
         top_p: keep the most likely tokens whose probabilities add up to top_p (1: keep all).
         pitch_range: (lowest, highest) MIDI pitch allowed for the event's top note, inclusive.
         scale: allowed pitch classes (0 = C .. 11 = B) of the top note; None allows all.
+        avoid: top pitches (MIDI) not to propose, e.g. one that would go on with a loop
+        (liveimpro.music.shape); ignored when it would leave nothing within the other masks.
         """
         if not temperature >= 0:
             raise ValueError(f"temperature must be >= 0, got {temperature!r}")
         if not 0 < top_p <= 1:
             raise ValueError(f"top_p must be in range (0, 1], got {top_p!r}")
         tops = self.tokenizer.next_pitches(self._prev)  # -1 for specials and tokens that cannot follow
-        candidates = np.flatnonzero(self._pitch_mask(pitch_range, scale)[tops])
+        mask = self._pitch_mask(pitch_range, scale)
+        candidates = np.array([], np.int64)
+        if avoid:
+            without = mask.copy()  # the cached mask stays as it is
+            without[[p for p in avoid if 0 <= p <= 127]] = False
+            candidates = np.flatnonzero(without[tops])
+        if candidates.size == 0:
+            candidates = np.flatnonzero(mask[tops])
         if candidates.size == 0:
             candidates = np.flatnonzero(tops >= 0)
             if candidates.size == 0:

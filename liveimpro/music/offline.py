@@ -2,8 +2,10 @@
 
 The call is played to the `Responder` exactly as the live engine would hear it: note by note
 in seconds of the file's tempo, with `hear()` after every onset (a note still held at that
-moment has no release yet); the phrase ends `silence_beats` after the last release, on the next
-beat of the player's grid, and the answer starts there. Sampling draws from the responder's
+moment has no release yet), and once more at the last release, with every length known (the engine
+hears it at the note-off that leaves no key held); the phrase ends `silence_beats` after the last
+release, moved on by `Responder.next_beat` (the next bar line of the call's bars, else the next beat
+of the player's grid: the engine's rule), and the answer starts there. Sampling draws from the responder's
 random generator, so a seed gives the same answer every time.
 """
 from __future__ import annotations
@@ -35,6 +37,7 @@ def respond(responder, call: Melody, silence_beats: float = 1.0, min_silence: fl
     for onset in sorted({n.onset for n in notes}):
         responder.hear(heard_at(notes, onset), onset)
     last_release = max(n.release for n in notes)
+    responder.hear(notes, last_release, final=True)
     silence = max(min_silence, silence_beats * responder.tempo.period)
     decision = responder.next_beat(last_release + silence)
     spb = call.seconds_per_beat()

@@ -28,46 +28,44 @@ Modes (settings.mode): "answer" continues the call with the LSTM, note by note, 
 "morph" with the melody settings.amount of the way from the previous call to this one; both
 decode the whole phrase at the phrase end (the VAE's latency is on that path, see the README).
 
-The answer: starts at `start` (seconds; on the player's beat grid or the DAW's bar line, the
-engine decides), keeps the call's tempo, as long as the call in bars or notes (settings), in
+Where the answer starts: `next_beat(t)`, the engine's (and the offline path's) one rule, gives the
+first beat of the player's grid at or after t, or, when the call filled its bars, the first bar line
+of the player's bars at or after t: the bar grid is read from the call (liveimpro.music.bars: its
+last release taken as a bar line, the bar length from the phrase length and the pickup), so an
+answer comes in on the bar as a musician's would. A footswitch or the DAW's bar line start it
+elsewhere; the engine decides.
+
+The answer: starts at `start` (seconds; on the player's grid or the DAW's bar line, the
+engine decides), keeps the call's tempo, as long as the call in bars (of its bar grid; 4/4 bars
+from its first beat when it has none) or notes (settings), in
 the call's register (its pitch range widened by `REGISTER_MARGIN`, at least an octave), with the
 call's velocities cycled, and in the call's key: pitches are masked to the estimated key's scale
 (or the settings' scale lock; `follow_key=False` and no lock leave them free). Each note is
-yielded as soon as it is sampled; the caller cuts it where the next one begins (`cut`). The first answer note is re-timed to `start`
-and committed as such, so the model hears the answer as it sounds.
+yielded as soon as it is sampled; the caller cuts it where the next one begins (`cut`). No loops,
+and a cadence on the tonic triad at the last bar line: liveimpro.music.answer_line.
 """
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from itertools import takewhile
 from typing import Iterator, Sequence
 
 from ..melody import Melody
-from .keys import KeyEstimate, KeyTracker, scale_pitch_classes
+from .answer_line import REGISTER_MARGIN, AnswerNote, LinePlan, answer_line, register_and_scale
+from .bars import BarGrid, answer_beats, beat_phase, infer_bars
+from .keys import KeyEstimate, KeyTracker
 from .phrase import answer_length
 from .played import PlayedNote, phrase_melody
 from .settings import LiveSettings
 from .tempo import TempoEstimate, TempoTracker, estimate_tempo
 
-REGISTER_MARGIN = 4  # semitones the answer may go beyond the call's lowest and highest notes
 MIN_TEMPO_ONSETS = 3  # below this many onsets the tempo is the previous one (or DEFAULT_BPM)
 DEFAULT_BPM = 100.0
-MAX_ANSWER_NOTES = 256  # a bound for answers measured in beats (a model of only tiny durations)
 MIN_KEY_CONFIDENCE = 0.02  # a weaker key estimate leaves the pitches unmasked
 GRID_SLACK = 1 / 12  # beats: half the token grid's widest gap (1/6): the most a note moves to its grid point
 MAX_FEED_NOTES = 64  # notes after the last event heard that one hear() reads (more: notes under a held higher one)
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerNote:
-    pitches: tuple[int, ...]  # one pitch, or a chord with the note tokenizer
-    time: float  # seconds: when it starts
-    duration: float  # seconds
-    velocity: int  # 1..127
-    beat: float  # beats from the answer's start (for the session file)
-    beats: float  # duration in beats
 
 
 class Responder:
@@ -94,12 +92,14 @@ class Responder:
         self.origin = 0.0  # seconds: the beat line the current call is counted from (its beat 0)
         self._heard = None  # (first note, last note, notes, final) at the last hear(): skip repeats
         self._previous_call: Melody | None = None  # the call before this one (morph mode)
+        self._notes: Sequence[PlayedNote] = ()  # the call as last heard (for its bar grid)
+        self._grid: tuple | None = None  # (what it was read from, the BarGrid or None)
 
     # --- listening -----------------------------------------------------------------------------
     def start_call(self) -> None:
         self.improviser.reset()
         self._fed, self._fed_at = 0, None
-        self.tempo, self.tracker, self._heard = None, None, None
+        self.tempo, self.tracker, self._heard, self._notes = None, None, None, ()
 
     def call_melody(self, notes: Sequence[PlayedNote], now: float) -> Melody:
         """The call so far in beats of the running tempo, beat 0 on the beat line it started on."""
@@ -117,7 +117,7 @@ class Responder:
         heard = (notes[0], notes[-1], len(notes), final)
         if heard == self._heard:  # nothing new since the last call: the phrase-end path is free
             return
-        self._heard = heard
+        self._heard, self._notes = heard, notes
         if self.tracker is None:
             self.tracker = TempoTracker(self._previous_bpm)
         tracker = self.tracker
@@ -176,11 +176,33 @@ class Responder:
         return estimate_tempo(onsets, self._previous_bpm)
 
     def next_beat(self, t: float) -> float:
-        """The first beat of the player's grid at or after t (t itself before any tempo is known)."""
+        """Where an answer decided at t starts: the first bar line of the call's bar grid at or after
+        t when it has one, else the first beat of the player's grid (t itself before any tempo)."""
         if self.tempo is None:
             return t
         phase, period = self.tempo.phase, self.tempo.period
+        grid = self.bar_grid()
+        if grid is not None:
+            origin = self.tempo.origin_for(self._notes[0].onset)
+            return origin + grid.line_at_or_after((t - origin) / period) * period
         return phase + math.ceil((t - phase) / period - 1e-6) * period
+
+    def bar_grid(self) -> BarGrid | None:
+        """The current call's bars (liveimpro.music.bars), in beats from its first beat line; None
+        while a key is held or when the call is under a bar. Read once per tempo and last release,
+        from its last MAX_FEED_NOTES notes at most, so the work does not grow with the phrase."""
+        notes = self._notes[-MAX_FEED_NOTES:]
+        if not notes or self.tempo is None or any(n.release is None for n in notes[-8:]):
+            return None
+        last = max(n.release for n in notes[-8:])  # a phrase's later notes end last (a chord: its top)
+        key = (self.tempo, self._notes[0].onset, last)
+        if self._grid is None or self._grid[0] != key:
+            origin, period = self.tempo.origin_for(self._notes[0].onset), self.tempo.period
+            onsets = [(n.onset - origin) / period for n in notes]
+            weights = [b - a for a, b in zip(onsets, onsets[1:])] + [notes[-1].duration / period]
+            phase = beat_phase(onsets, weights)
+            self._grid = (key, infer_bars((last - origin) / period, phase))
+        return self._grid[1]
 
     # --- answering -----------------------------------------------------------------------------
     def answer(self, notes: Sequence[PlayedNote], now: float, start: float,
@@ -215,41 +237,25 @@ class Responder:
                              velocities[index % len(velocities)], note.onset, note.duration)
 
     def _mask(self, call: Melody):
-        pitches = [n.pitch for n in call.notes]
-        low, high = min(pitches) - REGISTER_MARGIN, max(pitches) + REGISTER_MARGIN
-        if high - low < 12:
-            low, high = (low + high) // 2 - 6, (low + high) // 2 + 6
-        lock = self.settings.scale
-        if lock is not None:
-            scale = scale_pitch_classes(lock)
-        elif self.follow_key and self.key is not None and self.key.confidence >= MIN_KEY_CONFIDENCE:
-            scale = scale_pitch_classes(self.key) | _minor_leading_tone(self.key)
-        else:
-            scale = None
-        return (max(0, low), min(127, high)), scale
+        key = self.key if self.follow_key and self.key is not None and \
+            self.key.confidence >= MIN_KEY_CONFIDENCE else None
+        return register_and_scale(call, self.settings.scale, key)
 
     def _answer_notes(self, call: Melody, start: float, bpm: float) -> Iterator[AnswerNote]:
-        """Each note is yielded as soon as it is sampled and committed to the model only when the
-        next one is asked for: on the phrase-end path there is one proposal, no model step."""
         imp, settings = self.improviser, self.settings
-        length = answer_length(call, settings.length_mode, settings.length_ratio)
-        end = math.inf if length.beats is None else length.beats
+        grid = self.bar_grid()
+        if grid is not None and settings.length_mode == "bars":
+            length, bar = answer_beats(grid, settings.length_ratio), grid.bar
+        else:
+            counted = answer_length(call, settings.length_mode, settings.length_ratio)
+            length, bar = counted.beats, call.beats_per_bar
         pitch_range, scale = self._mask(call)
-        velocities = [n.velocity for n in call.notes] or [80]
-        seconds_per_beat = 60.0 / bpm
+        key = settings.scale if settings.scale is not None else (self.key if scale is not None else None)
+        notes = None if length is not None else answer_length(call, "notes", settings.length_ratio).notes
+        plan = LinePlan(length, notes, bar, pitch_range, scale, key)
         # the answer's first note goes where `start` falls on the model's timeline
         origin = max(self._model_beat(start), imp.previous.onset if imp.previous is not None else 0.0)
-        for index in range(MAX_ANSWER_NOTES if length.notes is None else length.notes):
-            event = imp.propose(settings.temperature, settings.top_p, pitch_range, scale, self.rng)
-            if index == 0:  # the first note sounds at `start`, whatever gap the model wanted
-                event = replace(event, onset=origin)
-            beat = event.onset - origin
-            if beat >= end - 1e-9:
-                return
-            beats = min(event.duration, end - beat)
-            yield AnswerNote(event.pitches, start + beat * seconds_per_beat, beats * seconds_per_beat,
-                             velocities[index % len(velocities)], beat, beats)
-            imp.commit(event)
+        return answer_line(imp, settings, call, start, bpm, origin, plan, self.rng)
 
 
 def _onset(note: PlayedNote) -> float:
@@ -265,9 +271,4 @@ def cut(note: AnswerNote, until: float) -> AnswerNote:
     return replace(note, duration=seconds, beats=note.beats * seconds / note.duration)
 
 
-def _minor_leading_tone(key: KeyEstimate) -> frozenset[int]:
-    """Minor keys also allow the raised 7th (harmonic minor), as folk and classical tunes use it."""
-    return frozenset({(key.tonic_pc + 11) % 12}) if key.mode == "minor" else frozenset()
-
-
-__all__ = ["Responder", "AnswerNote", "cut"]
+__all__ = ["Responder", "AnswerNote", "cut", "REGISTER_MARGIN"]
