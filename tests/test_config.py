@@ -118,7 +118,7 @@ def test_a_missing_explicit_file_is_an_error_and_a_missing_default_one_is_not(xd
     ('temperature = "hot"\n', 'temperature must be a number, got "hot"'),
     ("tempo = 120\n", 'unknown key "tempo"; the keys are in, out, api, lstm, vae, soundfont, program, channel, '
                       "temperature, top_p, length_mode, length_ratio, mode, amount, scale, silence_beats, meter, "
-                      "bars, sync, record, adapt, cc"),
+                      "bars, sync, link, record, adapt, cc"),
     ("top-p = 0.9\n", 'unknown key "top-p" (did you mean top_p?)'),
     ("channel = 17\n", "channel must be a whole number 1..16, got 17"),
     ("bars = 2.5\n", "bars must be a whole number >= 1, got 2.5"),

@@ -43,7 +43,7 @@ KEYS = {
     "mode": ("mode", read.choice(*MODES)), "amount": ("amount", read.number()), "scale": ("scale", read.text),
     "silence_beats": ("silence_beats", read.number(0.0, "a number > 0")), "meter": ("meter", read.meter),
     "bars": ("bars", read.whole(1)),
-    "sync": ("sync", read.choice("bar", "beat")), "record": ("record", read.record), "adapt": ("adapt", read.boolean),
+    "sync": ("sync", read.choice("bar", "beat")), "link": ("link", read.boolean), "record": ("record", read.record), "adapt": ("adapt", read.boolean),
     "cc": ("cc", read.cc),
 }
 ANSWER_KEYS = ("lstm", "vae", "channel", "temperature", "top_p", "length_mode", "length_ratio", "mode", "amount",

@@ -9,6 +9,11 @@ carry: the bar of `--bars N` (a phrase is N bars from its downbeat, a pickup inc
 `liveimpro.music.phrase`) and of `--sync bar`, in quarter-note clock beats (3/4 and 6/8: 3, 7/8:
 3.5), and the session file's time signature.
 
+`--link` joins an Ableton Link session (`liveimpro.midi.link.LinkClock`, the aalink package) and takes
+the tempo and the bar lines from it instead of MIDI clock: answers start on Link's next bar line (or
+beat) at Link's tempo, `--bars N` counts Link's bars; the quantum is the meter's bar. Alone on the
+network it is a session of its own at 120 bpm that other apps can join.
+
 Its options' defaults can come from a config file (`liveimpro.cli.config`); `--print-config` prints
 the settings in effect as such a file and exits.
 """
@@ -42,13 +47,18 @@ def add_arguments(parser) -> None:
     parser.add_argument("--silence-beats", type=float, default=1.0,
                         help="beats of silence that end a phrase (default 1; at least 0.35 s)")
     parser.add_argument("--meter", default="4/4", metavar="N/D",
-                        help="the meter of the MIDI clock's bars, for --bars, --sync bar and the session file: "
-                             "3/4, 6/8, 7/8 ... (default 4/4)")
+                        help="the meter of the MIDI clock's (or Link's) bars, for --bars, --sync bar and the session "
+                             "file: 3/4, 6/8, 7/8 ... (default 4/4)")
     parser.add_argument("--bars", type=int, default=None,
-                        help="with a MIDI clock running: a phrase is this many bars, counted from its downbeat "
-                             "(a pickup of up to a beat belongs to the bar it leads into)")
+                        help="with a MIDI clock running or --link: a phrase is this many bars, counted from its "
+                             "downbeat (a pickup of up to a beat belongs to the bar it leads into)")
     parser.add_argument("--sync", choices=("bar", "beat"), default="bar",
-                        help="with a MIDI clock running: answers start on the next bar or beat (default bar)")
+                        help="with a MIDI clock running or --link: answers start on the next bar or beat (default bar)")
+    parser.add_argument("--link", action="store_true", default=False,
+                        help="join an Ableton Link session and follow its tempo and bar lines (quantum: --meter's "
+                             "bar) instead of MIDI clock; needs the aalink package")
+    parser.add_argument("--no-link", dest="link", action="store_false",
+                        help="do not join Link (overrides a config file's link = true)")
     parser.add_argument("--record", type=Path, default=None, metavar="PATH",
                         help="session MIDI file (.mid), or a folder for dated ones (default: "
                              "liveimpro-session-DATE-TIME.mid here)")
@@ -78,6 +88,8 @@ def run(args) -> int:
         settings_from_args(args)
         print(config.settings_toml(args, config.DUET_KEYS, "duet"), end="")
         return 0
+    if args.link:  # a missing aalink is said before the model loads
+        _check_aalink()
     # from the start: a signal while the model loads ends the session before any port opens
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -101,20 +113,29 @@ def run(args) -> int:
         raise UserError("nothing to play to: drop --no-midi-out or add --synth")
     sink = sinks[0] if len(sinks) == 1 else FanoutSink(sinks)
     recorder = None if args.record is False else SessionRecorder(_session_path(args.record), meter=meter)
+    try:
+        link = _join_link(meter) if args.link else None
+    except UserError:
+        sink.close()
+        raise
     engine = Engine(responder, sink, EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync,
-                                                  meter=meter, controls=controls), recorder)
+                                                  meter=meter, controls=controls), recorder, clock=link)
     connections = Connections(args.input, args.output, api, engine.on_midi, sink=port_sink, audio=sinks,
                               on_input_lost=engine.release_all_keys, say=_say)
     try:
         engine.start()
         connections.start()
         print(f"liveimpro duet: listening on {args.input or 'liveimpro in'}, answering on {sink.name}"
-              + (f", recording to {recorder.path}" if recorder else "") + "; Ctrl-C ends", flush=True)
-        _show_status(engine, stop)
+              + (f", recording to {recorder.path}" if recorder else "")
+              + (f", following Ableton Link (quantum {link.beats_per_bar:g})" if link else "") + "; Ctrl-C ends",
+              flush=True)
+        _show_status(engine, stop, link)
     finally:
         connections.stop()  # the input first: nothing new reaches the engine...
         engine.stop()  # the answer in progress is recorded; every note is released...
         sink.close()  # ...and All Notes Off sent
+        if link is not None:
+            link.close()  # leave the session last: the engine read it until it stopped
     if engine.error is not None:
         raise UserError(f"the engine stopped: {type(engine.error).__name__}: {engine.error}")
     if recorder is not None and recorder.problem:
@@ -133,6 +154,28 @@ def meter_of(text: str) -> tuple[int, int]:
         return parse_meter(text)
     except ValueError as exc:
         raise UserError(f"--meter: {exc}") from None
+
+
+def _check_aalink() -> None:
+    """--link without the aalink package: one line, before the model loads."""
+    from ..errors import UserError
+    from ..midi.link import MISSING
+
+    try:
+        import aalink  # noqa: F401
+    except ImportError:
+        raise UserError(f"--link: {MISSING}") from None
+
+
+def _join_link(meter: tuple[int, int]):
+    """The Link session's clock, its quantum the meter's bar; a UserError naming --link if it fails."""
+    from ..errors import UserError
+    from ..midi.link import LinkClock
+
+    try:
+        return LinkClock(time_signature=meter).start()
+    except UserError as exc:
+        raise UserError(f"--link: {exc}") from None
 
 
 def _session_path(record: Path | None) -> Path:
@@ -154,11 +197,13 @@ def _say(message: str) -> None:
     print(f"liveimpro duet: {message}", file=sys.stderr, flush=True)
 
 
-def _show_status(engine, stop: threading.Event) -> None:
+def _show_status(engine, stop: threading.Event, link=None) -> None:
     """A live status line on a terminal; elsewhere (a log) one line per answered phrase."""
     tty, phrases = sys.stdout.isatty(), 0
     while not stop.wait(STATUS_INTERVAL) and engine.running:
         s = engine.status()
+        if link is not None:
+            s["link_peers"] = link.peers
         if not tty and s["phrases"] == phrases:
             continue
         phrases = s["phrases"]
@@ -170,10 +215,13 @@ def _show_status(engine, stop: threading.Event) -> None:
 
 def status_line(s: dict) -> str:
     """The status line of `Engine.status()`: the tempo in use is the clock's while answers follow a
-    running MIDI clock (with the song position's bar:beat), else the player's."""
+    running MIDI clock (with the song position's bar:beat), Link's with --link (its bar:beat, and
+    `link_peers`, the other apps in the session, when given), else the player's."""
     tempo = f"tempo {s['tempo_source']} {_fmt(s['tempo_bpm'], '{:.0f} bpm')}"
     if s["bar_beat"] is not None:
         tempo += " | {}:{}".format(*s["bar_beat"])
+    if s.get("link_peers") is not None:
+        tempo += f" | {s['link_peers']} peer" + ("" if s["link_peers"] == 1 else "s")
     return (f"{s['state']:9} | {tempo} | {s['key'] or 'key ?'} | "
             f"temp {s['temperature']:.2f} | {s['mode']} | reaction {_fmt(s['reaction_ms'], '{:.2f} ms')} | "
             f"late p99 {s['late_p99_ms']:.2f} ms | phrases {s['phrases']} | dropped {s['dropped']} "

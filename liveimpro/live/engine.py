@@ -69,14 +69,15 @@ class EngineConfig:
 
 
 class Engine:
-    def __init__(self, responder: Responder, sink, config: EngineConfig | None = None, recorder=None):
+    def __init__(self, responder: Responder, sink, config: EngineConfig | None = None, recorder=None, clock=None):
         self.config = config or EngineConfig()
         self.responder = responder  # owns the live settings and the random generator
         self.sink = sink  # closed by the engine's owner, after stop()
         self.timer = ReactionTimer(sink)
         self.scheduler = Scheduler(self.timer)
         self.answer = AnswerStream(responder, self.scheduler, self.timer, recorder)  # recorder: a SessionRecorder
-        self.clock = MidiClock(time_signature=self.config.meter)
+        # the tempo source: a MidiClock fed from the input, or one read as it is (liveimpro.midi.link.LinkClock)
+        self.clock = MidiClock(time_signature=self.config.meter) if clock is None else clock
         self.live = LiveInput()
         self.detector = PhraseDetector(self.config.silence_beats, self.config.min_silence,
                                        end_cc=self.config.controls.end_cc, bars=self.config.bars,
@@ -142,7 +143,8 @@ class Engine:
 
     def status(self) -> dict:
         """What the status line shows. `tempo_source` is "clock" while answers follow a running,
-        ticking MIDI clock (the tempo `_phrase_end` gives them), with `tempo_bpm` the clock's and
+        ticking MIDI clock (the tempo `_phrase_end` gives them; "link" for an Ableton Link session
+        given as `clock`), with `tempo_bpm` the clock's and
         `bar_beat` the song position (bar, beat), both from 1, the beat counted in the meter's note
         (6/8: eighths, 1..6); else "player", the player's tempo."""
         r, now = self.responder, time.perf_counter()
@@ -153,7 +155,7 @@ class Engine:
         follows = beat is not None and clock_bpm is not None
         per_bar, unit = self.clock.beats_per_bar, self.clock.time_signature[1] / 4  # beats of the meter's note
         return {"state": self.state, "bpm": r.tempo.bpm if r.tempo else None,
-                "tempo_source": "clock" if follows else "player",
+                "tempo_source": getattr(self.clock, "source", "clock") if follows else "player",
                 "tempo_bpm": clock_bpm if follows else (r.tempo.bpm if r.tempo else None),
                 "bar_beat": (int(beat // per_bar) + 1, int(beat % per_bar * unit) + 1) if follows else None,
                 "clock_bpm": self.clock.bpm if self.clock.running else None,
