@@ -100,12 +100,14 @@ class Engine:
         self._thread.start()
         return self
 
-    def on_midi(self, event, data=None) -> None:
-        """The input, with python-rtmidi's callback signature. Contract: timestamp, enqueue, return; never blocks,
-        allocates only the queued tuple, drops (and counts) when the queue is full."""
+    def on_midi(self, event, at: float | None = None) -> None:
+        """The input: `event` is (message, delta) as python-rtmidi gives it, `at` when it arrived
+        (time.perf_counter() seconds, from the MIDI system's own times: liveimpro.midi.reader), else
+        now. Contract: timestamp, enqueue, return; never blocks, allocates only the queued tuple,
+        drops (and counts) when the queue is full."""
         self.received += 1
         try:
-            self._queue.put_nowait((time.perf_counter(), event[0]))
+            self._queue.put_nowait((time.perf_counter() if at is None else at, event[0]))
         except queue.Full:
             self.dropped += 1
 

@@ -245,8 +245,9 @@ class Connections:
         which `find_port` matches exactly)."""
         if kind == "input":
             midi_in = open_input(port, api=self.api)
-            # sysex is of no use to the engine; the MIDI clock (timing) is
-            midi_in.ignore_types(sysex=True, timing=False, active_sense=True)
+            # nothing ignored by RtMidi: the reader drops what the engine has no use for, after
+            # counting its time (liveimpro.midi.reader)
+            midi_in.ignore_types(sysex=False, timing=False, active_sense=False)
             self._midi_in, self._reader = midi_in, PortReader(midi_in, self.on_midi).start()
         else:
             midi_out = open_output(port, api=self.api)
