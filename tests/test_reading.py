@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from script_modules import load_script
+from test_keys import melody
 
 from liveimpro.melody import Melody, Note
 from liveimpro.music.keys import KeyTracker
@@ -75,15 +76,6 @@ def test_quarters_and_halves_fast_are_eighths_and_quarters_slow_unless_the_last_
     onsets = played(SONG, 150, seed=0)
     assert tracked(onsets) == pytest.approx(75, rel=0.03)
     assert tracked(onsets, previous_bpm=150) == pytest.approx(150, rel=0.03)
-
-
-def melody(rows):
-    """(pitch, beats) rows played one after the other."""
-    notes, onset = [], 0.0
-    for pitch, beats in rows:
-        notes.append(Note(pitch, onset, beats))
-        onset += beats
-    return notes
 
 
 # a folk opening in G major that starts on its tonic and then dwells on the dominant's chord (D F# A)

@@ -83,8 +83,8 @@ def record(key, value, base):
 
 
 def meter(key, value, base) -> str:
-    """A meter "N/D" (liveimpro.midi.clock.parse_meter), kept as its text: "6/8"."""
-    from ..midi.clock import meter_problem, parse_meter
+    """A meter "N/D" (liveimpro.midi.meter.parse_meter), kept as its text: "6/8"."""
+    from ..midi.meter import meter_problem, parse_meter
 
     problem = meter_problem(value)
     if problem is not None:

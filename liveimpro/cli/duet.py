@@ -148,7 +148,7 @@ def run(args) -> int:
 def meter_of(text: str) -> tuple[int, int]:
     """--meter's (numerator, denominator); a UserError of one line when it is not N/D."""
     from ..errors import UserError
-    from ..midi.clock import parse_meter
+    from ..midi.meter import parse_meter
 
     try:
         return parse_meter(text)

@@ -2,8 +2,10 @@
 
     messages    the one home of status bytes, data-byte counts, controller numbers, note_on/note_off
     ports       python-rtmidi ports on the first MIDI system that works (ALSA, JACK, CoreMIDI, WinMM)
-    reader      PortReader: a thread that drains an input port and stamps each message
+    reader      PortReader: a thread that drains an input port, each message timed by the MIDI system's clock
     clock       MidiClock: a DAW's tempo, transport, song position and bar lines from MIDI clock
+    meter       parse_meter, bar_beats, pickup_beats: the --meter setting (clocks carry none)
+    link        LinkClock: the same from an Ableton Link session (aalink, an optional extra)
     tick_line   the line through the clock ticks that tempo and bar lines are read from
     tick_changes  telling a tempo change, a phase jump and dropped ticks from jitter
     jackwatch   JackWatch: learns at once when the JACK server, a client or a port comes or goes (JACK-Client callbacks)

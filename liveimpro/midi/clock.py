@@ -50,11 +50,11 @@ Documented limits (robust, not clever):
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from .meter import METER_DENOMINATORS, bar_beats, meter_problem, parse_meter, pickup_beats
 from .messages import CLOCK, CONTINUE, MAX_DATA, SONG_POSITION, START, STOP
 from .tick_changes import TickChanges
 from .tick_line import (
@@ -70,9 +70,6 @@ from .tick_line import (
 )
 
 TICKS_PER_SIXTEENTH = 6
-METER_DENOMINATORS = (1, 2, 4, 8, 16)  # what --meter takes (a whole note .. a sixteenth)
-MAX_METER_NUMERATOR = 32
-_METER = re.compile(r"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*", re.ASCII)
 _TRANSPORT = (CLOCK, START, CONTINUE, STOP, SONG_POSITION)  # what feed() consumes; a tuple: any status compares
 
 
@@ -111,8 +108,7 @@ class MidiClock(TickChanges):
 
     @property
     def beats_per_bar(self) -> float:
-        num, den = self.time_signature
-        return num * 4.0 / den
+        return bar_beats(self.time_signature)
 
     @property
     def pickup_beats(self) -> float:
@@ -258,43 +254,6 @@ class MidiClock(TickChanges):
         target = math.ceil(beat / step - 1e-9) * step
         # the line's time, or (when its last tick lies ahead of now) no more than the beats to go
         return max(now, min(self.time_of_beat(target), now + (target - beat) * TICKS_PER_BEAT * period))
-
-
-def meter_problem(text) -> str | None:
-    """What a meter's text should be, when `text` is not one (`parse_meter`); None when it is."""
-    found = _METER.fullmatch(text) if isinstance(text, str) else None
-    if found is None or int(found[2]) not in METER_DENOMINATORS:
-        return f"N/D with D one of {', '.join(map(str, METER_DENOMINATORS))}"
-    if not 1 <= int(found[1]) <= MAX_METER_NUMERATOR:
-        return f"N/D with N from 1 to {MAX_METER_NUMERATOR}"
-    return None
-
-
-def parse_meter(text: str) -> tuple[int, int]:
-    """"3/4" -> (3, 4): N/D with N a whole number 1..32 and D one of METER_DENOMINATORS (spaces
-    around either are allowed). ValueError with a one-line message otherwise:
-    "expected N/D with D one of 1, 2, 4, 8, 16, got '3-4'"."""
-    problem = meter_problem(text)
-    if problem is not None:
-        raise ValueError(f"expected {problem}, got {text!r}")
-    found = _METER.fullmatch(text)
-    return int(found[1]), int(found[2])
-
-
-def pickup_beats(time_signature: tuple[int, int]) -> float:
-    """The pickup window of a meter, in quarter-note (clock) beats: one beat of the meter, and at
-    most half a bar. A meter's beat is its denominator's note (4/4, 3/4, 5/4: a quarter, 1 beat;
-    2/2, 3/2: a half, 2 beats), a dotted quarter in compound meters (N divisible by 3 from 6 up,
-    over 8 or 16: 6/8, 9/8, 12/8: 1.5 beats; 6/16: 0.75), else a quarter (5/8, 7/8: 1 beat).
-    Half a bar caps it: 3/8 0.75, 1/4 0.5."""
-    num, den = time_signature
-    if den <= 4:
-        beat = 4.0 / den
-    elif num % 3 == 0 and num >= 6:
-        beat = 3 * 4.0 / den
-    else:
-        beat = 1.0
-    return min(beat, num * 4.0 / den / 2)
 
 
 __all__ = ["MidiClock", "TICKS_PER_BEAT", "METER_DENOMINATORS", "meter_problem", "parse_meter", "pickup_beats"]

@@ -40,7 +40,7 @@ import threading
 import time
 
 from ..errors import UserError
-from .clock import pickup_beats
+from .meter import bar_beats, pickup_beats
 from .messages import CLOCK, CONTINUE, SONG_POSITION, START, STOP
 
 REFRESH = 0.01  # s between snapshots: how late a peer's tempo change reaches the readers
@@ -139,8 +139,7 @@ class LinkClock:
 
     @property
     def beats_per_bar(self) -> float:
-        num, den = self.time_signature
-        return num * 4.0 / den
+        return bar_beats(self.time_signature)
 
     @property
     def pickup_beats(self) -> float:

@@ -29,7 +29,7 @@ the first of these rules:
   * otherwise the downbeat is B (the phrase starts on a bar line or inside its first bar) and
     it ends at B + N*b.
   p is `pickup` beats; None (the default) takes the clock's `pickup_beats` (one beat of its
-  meter and at most half a bar, `liveimpro.midi.clock.pickup_beats`: 1 in 4/4, 3/4, 5/4 and
+  meter and at most half a bar, `liveimpro.midi.meter.pickup_beats`: 1 in 4/4, 3/4, 5/4 and
   7/8, 1.5 in 6/8, 9/8 and 12/8, 2 in 2/2), or 1 beat (at most half a bar) for a clock without
   one; 0: no pickups. In 4/4 with N = 2: a first note on beat 4 of a bar (f = 3) or on its "and"
   (3.5) counts from the bar line at 4 and ends at 12; one on the "and" of beat 3 (2.5), a longer
