@@ -47,7 +47,7 @@ from liveimpro.live.engine import Engine, EngineConfig
 from liveimpro.live.sinks import MidiPortSink
 from liveimpro.midi.messages import control_change
 from liveimpro.midi.ports import open_input
-from liveimpro.midi.reader import PortReader
+from liveimpro.midi.reader import DROPPED, PortReader
 
 ANSWER_TIMEOUT = 30.0  # s: generous; only keeps a silent engine from hanging the suite
 CONNECT_TIMEOUT = 10.0  # s for JACK to make a connection
@@ -126,10 +126,15 @@ class Wire:
         self.output = RecordingSink(self.sink)  # what the engine sent to it
         self.engine = CountingEngine(responder, self.output, config or EngineConfig()).start()
         self.midi_in = open_input(None, api="jack")  # with room for INPUT_QUEUE messages, as duet opens it
-        self.midi_in.ignore_types(sysex=ignore_sysex, timing=False, active_sense=True)  # as duet opens it
-        # read by a PortReader (see liveimpro.midi.ports), or with polled=False by a callback in JACK's thread
-        self.reader = PortReader(self.midi_in, self._on_input).start() if polled else None
-        if not polled:
+        # read by a PortReader as duet reads it (RtMidi ignores nothing, the reader drops sysex and active
+        # sensing; see liveimpro.midi.reader), or with polled=False by a callback in JACK's thread
+        if polled:
+            self.midi_in.ignore_types(sysex=False, timing=False, active_sense=False)
+            drop = DROPPED if ignore_sysex else DROPPED - {0xF0}
+            self.reader = PortReader(self.midi_in, self._on_input, drop=drop).start()
+        else:
+            self.midi_in.ignore_types(sysex=ignore_sysex, timing=False, active_sense=True)
+            self.reader = None
             self.midi_in.set_callback(self._on_input)
         # the recorder is read the same way: a JACK client whose process thread waits for the GIL also
         # deadlocks deleting another client (python-rtmidi holds the GIL in delete(), JACK waits for
@@ -137,7 +142,7 @@ class Wire:
         self.recorder = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="wire-recorder", queue_size_limit=1 << 16)
         self.recorder.ignore_types(sysex=False, timing=False, active_sense=False)
         self.recorder.open_port(_find(self.recorder.get_ports(), "liveimpro out"))
-        self.recorder_reader = PortReader(self.recorder, self._record).start()
+        self.recorder_reader = PortReader(self.recorder, self._record, drop=frozenset()).start()
         self.out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="wire-sender")
         self.out.open_port(_find(self.out.get_ports(), "liveimpro in"))
         self.rejected: list[list[int]] = []  # messages python-rtmidi refused to send

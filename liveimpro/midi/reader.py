@@ -24,8 +24,8 @@ RtMidi takes when the MIDI system hands it the message (on JACK, in JACK's proce
 cycle's time), not from when the reader got to it: a reader waiting for the GIL or a CPU no longer
 moves a message's time (the ticks of a MIDI clock, a player's onsets). `ArrivalTimes` anchors the
 deltas to perf_counter. RtMidi's clock moves on for the messages it ignores too, so nothing is
-ignored in RtMidi (`open_input` callers leave ignore_types alone): the reader drops `DROPPED`
-status bytes itself (system exclusive, active sensing) after counting their time.
+ignored in RtMidi (callers set ignore_types all False): the reader drops `drop`'s status bytes
+itself (by default `DROPPED`: system exclusive, active sensing) after counting their time.
 """
 from __future__ import annotations
 
@@ -73,9 +73,11 @@ class PortReader:
     each message to `deliver((message, delta), at)`, in order. Stop it before deleting the port;
     `deliver` must be quick (it is the engine's enqueue)."""
 
-    def __init__(self, midi_in, deliver: Callable, interval: float = 0.0005, priority: int | None = 6):
+    def __init__(self, midi_in, deliver: Callable, interval: float = 0.0005, priority: int | None = 6,
+                 drop: frozenset[int] = DROPPED):
         self.midi_in = midi_in
         self.deliver = deliver
+        self.drop = drop  # status bytes not handed on (their time is still counted)
         self.interval = interval  # s between polls of an empty port: the most a message waits
         self.priority = priority  # SCHED_FIFO priority of the reader thread; None: normal
         self.realtime_problem: str | None = None  # why it runs at normal priority, if it does
@@ -97,7 +99,7 @@ class PortReader:
         if self.priority is not None:
             self.realtime_problem = make_thread_realtime(self.priority)
         get, deliver, interval, stopping = self.midi_in.get_message, self.deliver, self.interval, self._stop.is_set
-        arrived = self.times.at
+        arrived, drop = self.times.at, self.drop
         while not stopping():
             event = get()
             if event is None:
@@ -105,7 +107,7 @@ class PortReader:
                 continue
             at = arrived(event[1], perf_counter())
             message = event[0]
-            if message and message[0] not in DROPPED:
+            if message and message[0] not in drop:
                 deliver(event, at)
 
 
