@@ -17,7 +17,7 @@ from liveimpro.melody import melody_from_tuples
 from liveimpro.music.offline import respond
 from liveimpro.music.responder import Responder
 from liveimpro.music.settings import LiveSettings
-from liveimpro.music.shape import MAX_LOOP, cadence_pitch_classes, loop_pitches
+from liveimpro.music.shape import MAX_LOOP, cadence_pitch_classes, in_scale, loop_pitches
 from liveimpro.tokens.event import Event
 
 CELLS = [(67, 0, 0.5), (64, 0.5, 0.5), (67, 1, 0.5), (64, 1.5, 0.5), (67, 2, 1), (65, 3, 1), (64, 4, 0.5),
@@ -105,3 +105,29 @@ def test_an_answer_ends_on_the_tonic_triad_on_its_last_bar_line(folder):
         assert start == pytest.approx(20.0)
         assert last.onset == pytest.approx(start + 16 - 2)  # 4 bars of 4: on the last bar's half
         assert last.end == pytest.approx(start + 16)  # held 2 beats at least, to the end at most
+
+
+def test_in_scale_moves_a_pitch_to_the_nearest_one_of_the_scale():
+    c_major = frozenset({0, 2, 4, 5, 7, 9, 11})
+    assert in_scale(61, c_major) == 60  # C#: C and D as near, the lower
+    assert in_scale(61, c_major, previous=64) == 62  # ...or the one nearer the line's last note
+    assert in_scale(66, c_major, previous=60) == 65 and in_scale(66, c_major, previous=70) == 67
+    assert in_scale(64, c_major) == 64 and in_scale(61, None) == 61
+
+
+@pytest.mark.parametrize("mode", ["vary", "morph"])
+def test_vary_and_morph_keep_the_scale_lock(folder, mode):
+    from liveimpro.cli.options import DEFAULT_VAE
+    from liveimpro.music.keys import scale_pitch_classes
+    from liveimpro.vae.melody_vae import MelodyVAE
+
+    vae = MelodyVAE.load(DEFAULT_VAE)
+    lock = scale_pitch_classes("D dorian")
+    chromatic = [(60 + i % 12, i * 0.5, 0.5) for i in range(16)]  # a call in no key: every pitch class
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        settings = LiveSettings(mode=mode, scale="D dorian", amount=1.0)
+        responder = Responder(Improviser(folder, rng, adapt=True), settings, rng, vae=vae)
+        for _ in range(2):  # morph's first call has nothing to morph from: it varies
+            answer = respond(responder, melody_from_tuples(chromatic, tempo=100))
+            assert answer.notes and all(n.pitch % 12 in lock for n in answer.notes), answer.notes

@@ -59,6 +59,7 @@ from .keys import KeyEstimate, KeyTracker
 from .phrase import answer_length
 from .played import PlayedNote, phrase_melody
 from .settings import LiveSettings
+from .shape import in_scale
 from .tempo import TempoEstimate, TempoTracker, estimate_tempo
 
 MIN_TEMPO_ONSETS = 3  # below this many onsets the tempo is the previous one (or DEFAULT_BPM)
@@ -229,11 +230,14 @@ class Responder:
         return self._melody_notes(melody, call, start, bpm or self.tempo.bpm)
 
     def _melody_notes(self, melody: Melody, call: Melody, start: float, bpm: float) -> Iterator[AnswerNote]:
-        """A whole answer melody (from the VAE) as AnswerNotes, with the call's velocities."""
+        """A whole answer melody (from the VAE) as AnswerNotes, with the call's velocities, its
+        pitches in the scale lock (or the key followed), as the answer mode's are."""
         velocities = [n.velocity for n in call.notes] or [80]
         seconds_per_beat = 60.0 / bpm
+        scale, pitch = self._mask(call)[1], None
         for index, note in enumerate(melody.notes):
-            yield AnswerNote((note.pitch,), start + note.onset * seconds_per_beat, note.duration * seconds_per_beat,
+            pitch = in_scale(note.pitch, scale, pitch)
+            yield AnswerNote((pitch,), start + note.onset * seconds_per_beat, note.duration * seconds_per_beat,
                              velocities[index % len(velocities)], note.onset, note.duration)
 
     def _mask(self, call: Melody):

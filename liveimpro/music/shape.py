@@ -14,6 +14,8 @@ so never a cell three times in a row. The answer benchmark measured the loops le
 line (README, "Answers against what humans wrote next"): a long tail of answers with 7 to 20
 notes of literal loop, which humans never write at that length.
 
+Key lock. `in_scale` moves a pitch of a whole melody (the VAE's vary and morph) into the scale.
+
 Cadence. `cadence_pitch_classes` is the triad on the key's tonic (its 1st, 3rd and 5th scale
 degrees): the answer's last note is drawn from those (see `Responder`).
 """
@@ -43,6 +45,19 @@ def loop_pitches(pitches: Sequence[int], max_loop: int = MAX_LOOP, max_period: i
     return frozenset(banned)
 
 
+def in_scale(pitch: int, scale: frozenset[int] | None, previous: int | None = None) -> int:
+    """`pitch` moved to the nearest pitch whose class is in `scale` (None: as it is); of two as near,
+    the one nearer `previous` (the line's last note), else the lower. Keeps the VAE's vary and morph
+    answers in the key lock, as the LSTM's proposals are by their mask."""
+    if not scale or pitch % 12 in scale:
+        return pitch
+    for step in range(1, 7):
+        near = [p for p in (pitch - step, pitch + step) if p % 12 in scale and 0 <= p <= 127]
+        if near:
+            return min(near, key=lambda p: (abs(p - previous) if previous is not None else 0, p))
+    return pitch
+
+
 def cadence_pitch_classes(key: str | KeyEstimate) -> frozenset[int]:
     """The tonic triad's pitch classes in `key` (a KeyEstimate or a scale such as "D dorian"): the
     tonic, the scale's third above it (minor or major) and its fifth, where the scale has them."""
@@ -51,4 +66,4 @@ def cadence_pitch_classes(key: str | KeyEstimate) -> frozenset[int]:
     return frozenset(pc for pc in ((tonic + 3) % 12, (tonic + 4) % 12, (tonic + 7) % 12) if pc in scale) | {tonic}
 
 
-__all__ = ["loop_pitches", "cadence_pitch_classes", "MAX_LOOP", "MAX_PERIOD"]
+__all__ = ["loop_pitches", "in_scale", "cadence_pitch_classes", "MAX_LOOP", "MAX_PERIOD"]
