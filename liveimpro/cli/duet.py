@@ -159,12 +159,12 @@ def meter_of(text: str) -> tuple[int, int]:
 def _check_aalink() -> None:
     """--link without the aalink package: one line, before the model loads."""
     from ..errors import UserError
-    from ..midi.link import MISSING
+    from ..midi.link import require_aalink
 
     try:
-        import aalink  # noqa: F401
-    except ImportError:
-        raise UserError(f"--link: {MISSING}") from None
+        require_aalink()
+    except UserError as exc:
+        raise UserError(f"--link: {exc}") from None
 
 
 def _join_link(meter: tuple[int, int]):

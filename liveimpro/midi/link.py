@@ -52,6 +52,14 @@ _TRANSPORT = (CLOCK, START, CONTINUE, STOP, SONG_POSITION)
 MISSING = "Ableton Link needs the aalink package (pip install aalink)"
 
 
+def require_aalink() -> None:
+    """A UserError of one line (`MISSING`) where the aalink package is not installed."""
+    try:
+        import aalink  # noqa: F401 - here, so that the error is ours and one line
+    except ImportError:
+        raise UserError(MISSING) from None
+
+
 class LinkClock:
     source = "link"  # what the status line calls this tempo source
 
@@ -72,10 +80,7 @@ class LinkClock:
     def start(self, timeout: float = START_TIMEOUT) -> "LinkClock":
         """Join the Link session (a new one if no peer is there). UserError of one line when aalink
         is missing or Link does not start."""
-        try:
-            import aalink  # noqa: F401 - here, so that the error is ours and one line
-        except ImportError:
-            raise UserError(MISSING) from None
+        require_aalink()
         self._thread = threading.Thread(target=self._run, name="liveimpro-link", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout) or self._snapshot is None:
@@ -216,4 +221,4 @@ def _sample(link) -> tuple[float, float, float, int]:
     return best[1], best[2], best[3], link.num_peers
 
 
-__all__ = ["LinkClock", "MISSING", "REFRESH"]
+__all__ = ["LinkClock", "MISSING", "REFRESH", "require_aalink"]
