@@ -70,10 +70,10 @@ def register_and_scale(call: Melody, lock: str | None, key: KeyEstimate | None):
     return (max(0, low), min(127, high)), scale
 
 
-def answer_line(imp, settings, call: Melody, start: float, bpm: float, origin: float, plan: LinePlan,
+def answer_line(imp, settings, call: Melody, start: float, bpm: float, plan: LinePlan,
                 rng=None) -> Iterator[AnswerNote]:
-    """The answer from `start` (seconds) at `bpm`; `origin`: where `start` falls on the model's timeline
-    (beats), replaced by where the model puts the first note. See the module docstring."""
+    """The answer from `start` (seconds) at `bpm`, its first note where the model puts it on its
+    timeline (`origin`). See the module docstring."""
     velocities = [n.velocity for n in call.notes] or [80]
     seconds_per_beat = 60.0 / bpm
     end = math.inf if plan.beats is None else plan.beats
@@ -83,6 +83,7 @@ def answer_line(imp, settings, call: Melody, start: float, bpm: float, origin: f
     if triad is not None and plan.scale is not None and not triad & plan.scale:
         triad = None  # a lock that leaves no triad note: no cadence rule
     tops: list[int] = []
+    origin = 0.0  # the model's beat of the first note: set when it is proposed
     count = MAX_ANSWER_NOTES if plan.notes is None else plan.notes
     for index in range(count):
         avoid = loop_pitches(tops)

@@ -162,13 +162,6 @@ class Responder:
             at = start
         self._fed_at = (at, beat + last.onset, at - slack)
 
-    def _model_beat(self, t: float) -> float:
-        """Where time t falls on the model's timeline: beats at the call's tempo from the grid point
-        of the last event it heard (0 before any)."""
-        if self._fed_at is None:
-            return 0.0
-        return self._fed_at[1] + (t - self._fed_at[0]) / self.tempo.period
-
     def _estimate(self, notes: Sequence[PlayedNote]) -> TempoEstimate:
         onsets = sorted({n.onset for n in notes})
         if len(onsets) < MIN_TEMPO_ONSETS:
@@ -257,9 +250,7 @@ class Responder:
         key = settings.scale if settings.scale is not None else (self.key if scale is not None else None)
         notes = None if length is not None else answer_length(call, "notes", settings.length_ratio).notes
         plan = LinePlan(length, notes, bar, pitch_range, scale, key)
-        # the answer's first note goes where `start` falls on the model's timeline
-        origin = max(self._model_beat(start), imp.previous.onset if imp.previous is not None else 0.0)
-        return answer_line(imp, settings, call, start, bpm, origin, plan, self.rng)
+        return answer_line(imp, settings, call, start, bpm, plan, self.rng)
 
 
 def _onset(note: PlayedNote) -> float:
