@@ -39,6 +39,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", dest="output", metavar="PORT", default=None,
                         help="MIDI output for the answers (part of its name); default: a virtual port 'liveimpro out'")
     parser.add_argument("--no-midi-out", action="store_true", help="no MIDI output (use with --synth)")
+    parser.add_argument("--io-process", action="store_true", default=False,
+                        help="JACK: the MIDI ports in a real-time process of their own (input stamped from JACK's "
+                             "frame time, answers written at their frame, barge-in there); not with --synth")
     parser.add_argument("--synth", action="store_true", help="also play the answers through FluidSynth")
     parser.add_argument("--soundfont", type=Path, default=None, help="General MIDI .sf2 for --synth")
     parser.add_argument("--program", type=int, default=0, help="GM program 0..127 for --synth (default 0: piano)")
@@ -99,6 +102,8 @@ def run(args) -> int:
     if stop.is_set():
         return 130
     api = choose_api(args.api)
+    if args.io_process:
+        return _run_io_process(args, responder, controls, meter, stop)
     port_sink = None if args.no_midi_out else MidiPortSink.open(args.output, api=api)
     sinks = [] if port_sink is None else [port_sink]
     if args.synth:
@@ -142,6 +147,45 @@ def run(args) -> int:
         _say(f"warning: the session was not recorded: {recorder.problem}")
     print(f"liveimpro duet: {engine.phrases} phrases answered; {engine.received} messages heard, "
           f"{engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped", file=sys.stderr)
+    return 0
+
+
+def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> int:
+    """duet with its ports in the real-time I/O process (liveimpro.live.io_link)."""
+    from ..errors import PortError, UserError
+    from ..live.engine import Engine, EngineConfig
+    from ..live.io_link import IoProcess
+    from ..live.recorder import SessionRecorder
+
+    if args.api not in (None, "jack") or args.synth or args.no_midi_out or args.link:
+        raise UserError("--io-process: JACK MIDI only (not with --api other than jack, --synth, --no-midi-out "
+                        "or --link yet)")
+    io = IoProcess(on_midi=None, say=_say, input_name=args.input, output_name=args.output)
+    recorder = None if args.record is False else SessionRecorder(_session_path(args.record), meter=meter)
+    engine = Engine(responder, io, EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync,
+                                                meter=meter, controls=controls), recorder)
+    io.on_midi, io.on_input_lost = engine.on_midi, engine.release_all_keys
+    try:
+        engine.start()
+        try:
+            io.start()
+        except PortError as exc:
+            raise UserError(str(exc)) from None
+        print(f"liveimpro duet: listening on {args.input or 'liveimpro in'}, answering on "
+              f"{args.output or 'liveimpro out'} (real-time I/O process, {io.period} frames at {io.sample_rate} Hz)"
+              + (f", recording to {recorder.path}" if recorder else "") + "; Ctrl-C ends", flush=True)
+        _show_status(engine, stop)
+    finally:
+        engine.stop()  # the answer in progress is recorded; its notes released...
+        io.close()  # ...and the I/O process releases whatever still sounds, then exits
+    if engine.error is not None:
+        raise UserError(f"the engine stopped: {type(engine.error).__name__}: {engine.error}")
+    if recorder is not None and recorder.problem:
+        _say(f"warning: the session was not recorded: {recorder.problem}")
+    print(f"liveimpro duet: {engine.phrases} phrases answered; {engine.received} messages heard, "
+          f"{engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped; I/O process: "
+          f"{io.stats.sent} events written, {io.stats.late_writes} after their frame, {io.stats.dropped} "
+          f"input dropped", file=sys.stderr)
     return 0
 
 

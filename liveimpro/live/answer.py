@@ -44,7 +44,12 @@ class ReactionTimer:
     def send(self, message: bytes) -> None:
         self.sink.send(message)
         if self._armed_at is not None and message_kind(message[0]) == NOTE_ON and message[2] > 0:
-            self.reactions.append(time.perf_counter() - self._armed_at)
+            self.first_sent(time.perf_counter())
+
+    def first_sent(self, at: float) -> None:
+        """The answer's first note-on left at `at` (the real-time I/O process reports it so)."""
+        if self._armed_at is not None:
+            self.reactions.append(at - self._armed_at)
             self._armed_at = None
 
 
@@ -74,6 +79,7 @@ class AnswerStream:
         MIDI clock's tempo when the answer follows it. `decision`: when the phrase end was decided,
         to time the reaction from (None when the answer waits for the clock's bar line)."""
         self._notes = self.responder.answer(call, call_end, start, clock_bpm)
+        self.scheduler.begin(ANSWER)  # a new group: the I/O process's barge-in cuts one answer
         self.call, self.sent = call, []
         self.grid = (start, clock_bpm or self.responder.tempo.bpm)
         if decision is not None:

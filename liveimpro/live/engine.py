@@ -74,7 +74,10 @@ class Engine:
         self.responder = responder  # owns the live settings and the random generator
         self.sink = sink  # closed by the engine's owner, after stop()
         self.timer = ReactionTimer(sink)
-        self.scheduler = Scheduler(self.timer)
+        # a sink that writes the events at their times itself (the real-time I/O process,
+        # liveimpro.live.io_link) gives its own scheduler; else a sender thread here sends them
+        own = getattr(sink, "scheduler", None)
+        self.scheduler = own(self.timer) if callable(own) else Scheduler(self.timer)
         self.answer = AnswerStream(responder, self.scheduler, self.timer, recorder)  # recorder: a SessionRecorder
         # the tempo source: a MidiClock fed from the input, or one read as it is (liveimpro.midi.link.LinkClock)
         self.clock = MidiClock(time_signature=self.config.meter) if clock is None else clock

@@ -127,6 +127,10 @@ class Scheduler:
         """Whether the sender thread runs at real-time priority (known once start() returned)."""
         return self.priority is not None and self.realtime_problem is None
 
+    def begin(self, tag) -> None:
+        """A new group of `tag`'s events begins (an answer). Nothing to do here: this scheduler
+        cancels by tag; the real-time I/O process's (liveimpro.live.io_link) cuts one group."""
+
     def schedule(self, t: float, message, tag=None) -> None:
         """Send `message` (bytes or a sequence of ints) at perf_counter time `t`; tag groups
         events for cancel(). ValueError for a malformed message, RuntimeError after stop()."""

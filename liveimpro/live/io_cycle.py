@@ -1,0 +1,231 @@
+"""What the real-time I/O process does in each JACK cycle: stamp the input, write the answer.
+
+`IoCycle.process(frames)` is JACK-Client's process callback, run in JACK's real-time thread of
+the I/O process (`liveimpro.live.io_process`), which runs nothing else that holds the GIL for
+long: a thread blocked on the engine's pipe and a main thread that sleeps. Its contract:
+
+- it never blocks and never waits for another thread: commands from the engine arrive in a
+  deque (appended by the pipe-reading thread; append/popleft are atomic) and are taken at the
+  start of the cycle; input goes out with one non-blocking write to the engine's pipe per message
+  (a pipe of 64 KiB: 2,700 records; when it is full the message is dropped and counted: the
+  engine is not reading, and a blocked real-time thread would stop every JACK client);
+- no logging, no file I/O; its allocations are Python's small objects (tuples, bytes);
+- input is stamped from JACK's frame time: the cycle's first frame (`jack_get_cycle_times`) plus
+  the event's frame offset, mapped to perf_counter seconds (`JackClock`);
+- each output event is written at the frame offset of its time in the cycle that holds it:
+  sample-accurate. An event that arrives after its frame is written at the cycle's first frame
+  and counted as late, with how late;
+- barge-in: a note-on from the player (velocity > 0) while an answer has notes sounding or
+  pending cuts the answer at that note's frame, in the same cycle: pending answer events are
+  dropped, sounding answer notes get note-offs at that offset, and the group is marked cut, so
+  answer events of that group still on their way from the engine are dropped too. The engine
+  hears the note-on and cuts its side (`liveimpro.live.answer.AnswerStream.barge_in`).
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import heapq
+import itertools
+import os
+import time
+from array import array
+from collections import deque
+
+from ..midi.messages import ACTIVE_SENSING, NOTE_ON, SYSEX, is_note_off, message_kind, note_on
+from .io_wire import BARGED, CANCEL, CANCEL_ALL, FIRST_SENT, INPUT, MAX_MESSAGE, SCHEDULE, STOP, pack_event, \
+    unpack_event
+from .sinks import SoundingNotes
+
+ANSWER_TAG = 1  # the wire's tag of the answer's events (liveimpro.live.answer.ANSWER)
+LATENESS_HISTORY = 4096  # events whose lateness the stats keep
+
+
+class JackClock:
+    """JACK's microsecond clock mapped onto time.perf_counter() seconds, and the cycle's start.
+    JACK-Client does not expose jack_get_cycle_times nor jack_get_time: they are called through
+    ctypes on the libjack JACK-Client loaded, with preallocated out-parameters."""
+
+    def __init__(self, client):
+        import jack
+        lib = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
+        lib.jack_get_time.restype = ctypes.c_uint64
+        lib.jack_get_cycle_times.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32),
+                                             ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64),
+                                             ctypes.POINTER(ctypes.c_float)]
+        self._lib = lib
+        self._client = ctypes.c_void_p(int(jack._ffi.cast("uintptr_t", client._ptr)))
+        self._frames, self._usecs, self._next, self._period = (ctypes.c_uint32(), ctypes.c_uint64(),
+                                                                ctypes.c_uint64(), ctypes.c_float())
+        self._out = tuple(ctypes.pointer(v) for v in (self._frames, self._usecs, self._next, self._period))
+        self.offset = 0.0
+        self.calibrate()
+
+    def calibrate(self, reads: int = 16) -> None:
+        """perf_counter - JACK time, from the read that took least time (the two clocks tick at
+        the same rate; their origins differ). Called at start and now and then (NTP slews one)."""
+        best = None
+        for _ in range(reads):
+            before = time.perf_counter()
+            usecs = self._lib.jack_get_time()
+            after = time.perf_counter()
+            if best is None or after - before < best[0]:
+                best = (after - before, (before + after) / 2 - usecs * 1e-6)
+        self.offset = best[1]
+
+    def cycle_start(self) -> float:
+        """perf_counter seconds of the current cycle's first frame (from the process callback)."""
+        self._lib.jack_get_cycle_times(self._client, *self._out)
+        return self._usecs.value * 1e-6 + self.offset
+
+
+class IoCycle:
+    def __init__(self, inport, outport, clock: JackClock, rate: int, event_fd: int, barge_in: bool = True):
+        self.inport, self.outport, self.clock, self.rate = inport, outport, clock, rate
+        self.event_fd = event_fd  # non-blocking: the engine's end
+        self.barge_in = barge_in
+        self.inbox: deque[bytes] = deque()  # engine records, appended by the pipe reader
+        self.sent = 0  # events written
+        self.late_writes = 0  # events written after their frame
+        self.dropped = 0  # input messages not passed on (the engine's pipe full; sysex; active sensing)
+        self.lateness_us = array("f", bytes(4 * LATENESS_HISTORY))
+        self.max_late_us = 0.0
+        self.errors = 0  # cycles that raised (each is told once by the main thread)
+        self.error = ""  # the first of them
+        self.parent_gone = False  # the engine's pipe is closed: release everything and stop
+        self.stop_requested = False  # the engine sent STOP
+        self.released = False  # everything was released after STOP, CANCEL_ALL or the engine's end
+        self._heap: list = []  # (time, 0 note-off / 1 other, sequence, message, tag, group)
+        self._sequence = itertools.count()
+        self._sounding: dict[int, SoundingNotes] = {}  # per tag
+        self._cut: dict[int, int] = {}  # per tag: the highest group cut (its events are dropped)
+        self._latest: dict[int, int] = {}  # per tag: the highest group scheduled
+        self._first_sent: set[tuple[int, int]] = set()  # (tag, group) whose first note-on went out
+        self._release_now = False
+
+    # --- JACK's real-time thread ------------------------------------------------------------------
+    def process(self, frames: int) -> None:
+        try:
+            self._cycle(frames)
+        except Exception as exc:  # noqa: BLE001 - JACK would drop the client: counted, told by the main thread
+            self.errors += 1
+            self.error = self.error or f"{type(exc).__name__}: {exc}"
+
+    def _cycle(self, frames: int) -> None:
+        t0 = self.clock.cycle_start()
+        inbox = self.inbox
+        while inbox:
+            self._command(inbox.popleft())
+        self.outport.clear_buffer()
+        rate, writes = self.rate, []
+        end = t0 + frames / rate
+        heap = self._heap
+        while heap and heap[0][0] < end:
+            entry = heapq.heappop(heap)
+            offset = min(frames - 1, max(0, int((entry[0] - t0) * rate + 0.5)))
+            writes.append((offset, entry[1], entry[2], entry[3], entry[4], entry[5], entry[0]))
+        for offset, data in self.inport.incoming_midi_events():
+            self._heard(bytes(data), t0 + offset / rate, offset, writes)
+        if self._release_now or self.parent_gone:
+            self._release_all(writes)
+            self._release_now, self.released = False, True
+        writes.sort()
+        for offset, _order, _seq, message, tag, group, due in writes:
+            self._write(offset, message, tag, group, due, t0)
+
+    def _heard(self, message: bytes, t: float, offset: int, writes: list) -> None:
+        if len(message) > MAX_MESSAGE or message[0] in (SYSEX, ACTIVE_SENSING):
+            self.dropped += 1
+            return
+        try:
+            os.write(self.event_fd, pack_event(INPUT, t, message))
+        except BlockingIOError:
+            self.dropped += 1
+        except (BrokenPipeError, OSError):
+            self.parent_gone = True
+        if (self.barge_in and message_kind(message[0]) == NOTE_ON and len(message) == 3 and message[2] > 0
+                and self._answer_live(writes, offset)):
+            self._barge(t, offset, writes)
+
+    def _answer_live(self, writes: list, offset: int) -> bool:
+        sounding = self._sounding.get(ANSWER_TAG)
+        return bool((sounding is not None and len(sounding)) or any(e[4] == ANSWER_TAG for e in self._heap)
+                    or any(w[4] == ANSWER_TAG for w in writes))
+
+    def _barge(self, t: float, offset: int, writes: list) -> None:
+        """The player's note-on at `offset` cuts the answer there (see the module docstring)."""
+        kept = [w for w in writes if w[4] != ANSWER_TAG or w[0] < offset]
+        notes, sounding = SoundingNotes(), self._sounding.get(ANSWER_TAG)
+        for channel, pitch in sounding.notes() if sounding is not None else ():
+            notes.update(note_on(channel, pitch, 1))
+        for w in sorted(kept):
+            if w[4] == ANSWER_TAG:
+                notes.update(w[3])
+        writes[:] = kept + [(offset, 0, next(self._sequence), m, ANSWER_TAG, -1, t) for m in notes.release()]
+        self._heap[:] = [e for e in self._heap if e[4] != ANSWER_TAG]
+        heapq.heapify(self._heap)
+        group = self._latest.get(ANSWER_TAG, 0)
+        self._cut[ANSWER_TAG] = max(self._cut.get(ANSWER_TAG, -1), group)
+        self._emit(pack_event(BARGED, t, b"", ANSWER_TAG, group))
+
+    def _write(self, offset: int, message: bytes, tag: int, group: int, due: float, t0: float) -> None:
+        try:
+            self.outport.write_midi_event(offset, message)
+        except Exception:  # noqa: BLE001 - a full buffer (JACK-Client raises JackError): counted as dropped
+            self.dropped += 1
+            return
+        sounding = self._sounding.get(tag)
+        if sounding is None:
+            sounding = self._sounding[tag] = SoundingNotes()
+        sounding.update(message)
+        if group < 0:  # a release: not a scheduled event
+            return
+        written = t0 + offset / self.rate
+        late_us = max(0.0, (written - due) * 1e6)
+        self.lateness_us[self.sent % LATENESS_HISTORY] = late_us
+        self.sent += 1
+        if late_us > 1e6 / self.rate:  # more than a frame: it came after its frame
+            self.late_writes += 1
+        self.max_late_us = max(self.max_late_us, late_us)
+        if (message_kind(message[0]) == NOTE_ON and message[2] > 0 and (tag, group) not in self._first_sent):
+            self._first_sent.add((tag, group))
+            self._emit(pack_event(FIRST_SENT, written, b"", tag, group))
+
+    def _release_all(self, writes: list) -> None:
+        """Every pending event dropped (this cycle's too); every sounding note released at the
+        cycle's first frame. A note released twice (a barge-in's note-off in this cycle) is only a
+        second note-off."""
+        self._heap.clear()
+        writes[:] = [w for w in writes if w[5] < 0]  # releases only
+        for tag, sounding in self._sounding.items():
+            writes.extend((0, 0, next(self._sequence), m, tag, -1, 0.0) for m in sounding.release())
+
+    def _command(self, record: bytes) -> None:
+        kind, t, message, tag, group = unpack_event(record)
+        if kind == SCHEDULE:
+            if group <= self._cut.get(tag, -1):
+                return  # cut by a barge-in before the engine knew
+            self._latest[tag] = max(self._latest.get(tag, 0), group)
+            heapq.heappush(self._heap, (t, 0 if is_note_off(message) else 1, next(self._sequence), message, tag, group))
+        elif kind == CANCEL:
+            self._cut[tag] = max(self._cut.get(tag, -1), group)
+            self._heap[:] = [e for e in self._heap if not (e[4] == tag and e[5] <= group)]
+            heapq.heapify(self._heap)
+            sounding = self._sounding.get(tag)
+            if sounding is not None:
+                for message in sounding.release():
+                    heapq.heappush(self._heap, (0.0, 0, next(self._sequence), message, tag, -1))
+        elif kind in (CANCEL_ALL, STOP):
+            self._release_now, self.released = True, False
+            self.stop_requested = self.stop_requested or kind == STOP
+
+    def _emit(self, record: bytes) -> None:
+        try:
+            os.write(self.event_fd, record)
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.parent_gone = True
+
+
+__all__ = ["IoCycle", "JackClock", "ANSWER_TAG"]

@@ -1,0 +1,205 @@
+"""The real-time I/O process: liveimpro's JACK MIDI ports, and nothing else.
+
+    python -m liveimpro.live.io_process --commands FD --events FD [--in PORT] [--out PORT]
+
+Started by `liveimpro.live.io_link.IoProcess` (never by hand). It opens one JACK client,
+"liveimpro", with the ports "liveimpro in" and "liveimpro out", and runs `IoCycle` as its
+process callback: input stamped from JACK's frame time goes to the engine's process through the
+events pipe; the engine's timed events come through the commands pipe and are written at their
+frame (see `liveimpro.live.io_cycle`). The model, torch and the engine live in the other process,
+so no model step, garbage collection or GIL hand-over there can delay a cycle here.
+
+Threads: JACK's process thread (the callback); a thread blocked on the commands pipe, which only
+appends whole records to the cycle's inbox; the main thread, which sends the stats every
+`STATS_INTERVAL` s, keeps named ports connected and waits for the end. Python's cyclic garbage
+collector is off after start-up: the cycle makes no reference cycles, and a collection would stop
+the callback for milliseconds.
+
+The end, and every note released first:
+- STOP from the engine, or the commands pipe closed (the engine's process ended or crashed):
+  every sounding note gets its note-off in the next cycle, then the client closes; exit 0;
+- SIGTERM: the same; SIGINT is ignored (Ctrl-C reaches the whole process group, and the engine
+  stops us with STOP once its answer is recorded);
+- the JACK server stopped: exit `EXIT_SERVER_GONE` (the engine's side starts a new process when
+  the server is back: a fresh process, so no state of the dead server is left in libjack);
+- no server at start: exit `EXIT_NO_SERVER`, a line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import signal
+import sys
+import threading
+import time
+
+from ..midi.ports import AmbiguousPort, find_port, stderr_silenced
+from ..errors import PortError
+from .io_cycle import IoCycle, JackClock
+from .io_wire import INPUT_LOST, READY, RecordReader, Stats, pack_event
+
+CLIENT_NAME = "liveimpro"
+PORT_NAMES = ("liveimpro in", "liveimpro out")
+EXIT_NO_SERVER, EXIT_SERVER_GONE, EXIT_PORT = 3, 4, 5
+STATS_INTERVAL = 0.25  # s
+CALIBRATE_INTERVAL = 5.0  # s between JACK clock <-> perf_counter calibrations
+RELEASE_WAIT = 0.02  # s after the release before the client closes: the note-offs' cycles go out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="liveimpro-io")
+    parser.add_argument("--commands", type=int, required=True)
+    parser.add_argument("--events", type=int, required=True)
+    parser.add_argument("--in", dest="input")
+    parser.add_argument("--out", dest="output")
+    parser.add_argument("--no-barge-in", action="store_true")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ending = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: ending.set())
+    os.set_blocking(args.events, False)
+    try:
+        import jack
+    except (ImportError, OSError) as exc:
+        return _fail(f"JACK-Client cannot load libjack: {exc}", EXIT_NO_SERVER)
+    try:
+        with stderr_silenced():
+            client = jack.Client(CLIENT_NAME, no_start_server=True)
+    except jack.JackError:
+        return _fail("no JACK server is running", EXIT_NO_SERVER)
+    server_gone = threading.Event()
+    client.set_shutdown_callback(lambda *_: (server_gone.set(), ending.set()))
+    inport, outport = (client.midi_inports.register(PORT_NAMES[0]), client.midi_outports.register(PORT_NAMES[1]))
+    cycle = IoCycle(inport, outport, JackClock(client), client.samplerate, args.events,
+                    barge_in=not args.no_barge_in)
+    client.set_process_callback(cycle.process)
+    client.activate()
+    keeper = PortKeeper(client, {"input": args.input, "output": args.output}, inport, outport, args.events)
+    try:
+        keeper.look(first=True)
+    except PortError as exc:
+        client.deactivate()
+        client.close()
+        return _fail(str(exc), EXIT_PORT)
+    threading.Thread(target=_read_commands, args=(args.commands, cycle), name="liveimpro-io-commands",
+                     daemon=True).start()
+    os.write(args.events, pack_event(READY, float(client.blocksize), b"", 0, client.samplerate))
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    calibrated = time.monotonic()
+    while not ending.wait(STATS_INTERVAL):
+        if (cycle.stop_requested or cycle.parent_gone) and cycle.released:
+            break
+        _send_stats(cycle, args.events)
+        if cycle.error:
+            _say(f"error in the real-time cycle ({cycle.errors} so far): {cycle.error}")
+            cycle.error = ""
+        keeper.look()
+        if time.monotonic() - calibrated > CALIBRATE_INTERVAL:
+            cycle.clock.calibrate()
+            calibrated = time.monotonic()
+    if server_gone.is_set():
+        return EXIT_SERVER_GONE
+    if not cycle.released:  # SIGTERM: release now
+        cycle.parent_gone = True
+        deadline = time.monotonic() + 1.0
+        while not cycle.released and time.monotonic() < deadline:
+            time.sleep(0.002)
+    time.sleep(RELEASE_WAIT)
+    _send_stats(cycle, args.events)
+    client.deactivate()
+    client.close()
+    return 0
+
+
+def _read_commands(fd: int, cycle: IoCycle) -> None:
+    """Whole records from the engine into the cycle's inbox; at the pipe's end, the cycle releases."""
+    reader = RecordReader()
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            cycle.parent_gone = True
+            return
+        cycle.inbox.extend(reader.feed(data))
+
+
+def _send_stats(cycle: IoCycle, fd: int) -> None:
+    count = min(cycle.sent, len(cycle.lateness_us))
+    late = sorted(cycle.lateness_us[:count])
+    p99 = late[min(count - 1, int(0.99 * count))] if count else 0.0
+    try:
+        os.write(fd, Stats(cycle.sent, p99, cycle.max_late_us, cycle.dropped, cycle.late_writes).pack())
+    except OSError:
+        pass
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"liveimpro: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+class PortKeeper:
+    """Keeps our ports connected to the ports named by --in / --out: connected at start (a
+    `PortError` when none or several match), connected again when the port comes back (the user
+    is told both ways); an input that goes tells the engine (INPUT_LOST: its held keys count as
+    released). A connection the user removes by hand stays removed while the port stays."""
+
+    def __init__(self, client, names: dict, inport, outport, event_fd: int):
+        self.client, self.names, self.event_fd = client, names, event_fd
+        self.ours = {"input": inport, "output": outport}
+        self.connected: dict[str, str | None] = {"input": None, "output": None}
+        self._said: dict[str, str] = {"input": "", "output": ""}
+
+    def look(self, first: bool = False) -> None:
+        for kind, name in self.names.items():
+            if name is None:
+                continue
+            listing = [p.name for p in self.client.get_ports(is_midi=True, is_output=kind == "input",
+                                                             is_input=kind == "output")]
+            port = self.connected[kind]
+            if port is not None:
+                if port in listing:
+                    continue
+                self.connected[kind] = None
+                _say(f"{kind} port {name!r} is gone; waiting for it to come back")
+                if kind == "input":
+                    os.write(self.event_fd, pack_event(INPUT_LOST))
+            try:
+                found = listing[find_port(name, listing, kind)]
+            except AmbiguousPort as exc:
+                if first:
+                    raise
+                if str(exc) != self._said[kind]:
+                    self._said[kind] = str(exc)
+                    _say(str(exc))
+                continue
+            except PortError:
+                if first:
+                    raise
+                continue
+            ours = self.ours[kind]
+            try:
+                if kind == "input":
+                    self.client.connect(found, ours)
+                else:
+                    self.client.connect(ours, found)
+            except Exception as exc:  # noqa: BLE001 - jack.JackError: not yet accepting connections
+                if first:
+                    raise PortError(f"cannot connect to {found!r}: {exc}") from None
+                continue
+            self.connected[kind] = found
+            if not first:
+                _say(f"{kind} port {name!r} is back; reconnected")
+
+
+def _say(message: str) -> None:
+    print(f"liveimpro duet: {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

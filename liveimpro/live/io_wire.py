@@ -1,0 +1,87 @@
+"""The records the engine's process and the real-time I/O process exchange through two pipes.
+
+    from liveimpro.live.io_wire import RECORD, SCHEDULE, pack_event, unpack_event
+    os.write(fd, pack_event(SCHEDULE, t, note_on(0, 60, 90), tag=ANSWER_TAG, group=3))
+
+Every record is `RECORD_SIZE` (24) bytes, so a reader reassembles them from any split of the
+stream and a writer's record is never torn: a pipe write of at most PIPE_BUF bytes is atomic.
+Nothing is pickled: the fields are fixed binary, and a record of an unknown kind is skipped.
+
+Engine -> I/O process:
+- SCHEDULE (time, message, tag, group): send `message` (1 to 3 bytes) at `time`;
+- CANCEL (tag, group): drop the pending events of `tag` up to `group` and release their notes;
+- CANCEL_ALL: every pending event dropped, every note released;
+- STOP (drain in `tag`): release everything (after the pending events when drain is 1) and exit.
+
+I/O process -> engine:
+- READY (sample rate, period in `group` / `tag` fields as integers): the ports are open;
+- INPUT (time, message): a message heard on the input port, stamped from JACK's frame time;
+- FIRST_SENT (time, tag, group): the first note-on of a group was written, at that time;
+- BARGED (time, tag, group): the player's note-on cut the group there (the engine cuts it too);
+- INPUT_LOST: the named input port went away (its held keys count as released);
+- STATS: events sent, lateness p99 and max (µs), input dropped, late writes (see `Stats`).
+
+Times are `time.perf_counter()` seconds in both processes (CLOCK_MONOTONIC, shared by the
+processes of one machine); the I/O process maps JACK's clock onto it.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+RECORD = struct.Struct("<BBBxId3s5x")  # kind, size, tag, group, time, message (padded to 3 bytes)
+STATS_RECORD = struct.Struct("<BxxxIffII")  # kind, sent, p99 µs, max µs, input dropped, late writes
+RECORD_SIZE = RECORD.size
+assert STATS_RECORD.size == RECORD_SIZE
+
+SCHEDULE, CANCEL, CANCEL_ALL, STOP = 1, 2, 3, 4
+READY, INPUT, FIRST_SENT, BARGED, INPUT_LOST, STATS = 16, 17, 18, 19, 20, 21
+MAX_MESSAGE = 3  # bytes: channel and system messages; sysex stays in the I/O process (counted, dropped)
+
+
+def pack_event(kind: int, t: float = 0.0, message: bytes = b"", tag: int = 0, group: int = 0) -> bytes:
+    return RECORD.pack(kind, len(message), tag, group, t, bytes(message))
+
+
+def unpack_event(record: bytes) -> tuple[int, float, bytes, int, int]:
+    """(kind, time, message, tag, group) of one RECORD_SIZE record."""
+    kind, size, tag, group, t, data = RECORD.unpack(record)
+    return kind, t, data[:size], tag, group
+
+
+@dataclass
+class Stats:
+    """What the I/O process last reported: answer events written, their lateness at the port
+    (frame written against frame intended: 0 when the event arrived in time), input messages
+    dropped (the engine's pipe was full, or sysex), and events that arrived after their frame."""
+    sent: int = 0
+    p99_us: float = 0.0
+    max_us: float = 0.0
+    dropped: int = 0
+    late_writes: int = 0
+
+    def pack(self) -> bytes:
+        return STATS_RECORD.pack(STATS, self.sent, self.p99_us, self.max_us, self.dropped, self.late_writes)
+
+    @classmethod
+    def unpack(cls, record: bytes) -> "Stats":
+        _, sent, p99, worst, dropped, late = STATS_RECORD.unpack(record)
+        return cls(sent, p99, worst, dropped, late)
+
+
+class RecordReader:
+    """Whole records out of a byte stream read in pieces."""
+
+    def __init__(self):
+        self._rest = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        data = self._rest + data
+        whole = len(data) - len(data) % RECORD_SIZE
+        self._rest = data[whole:]
+        return [data[i:i + RECORD_SIZE] for i in range(0, whole, RECORD_SIZE)]
+
+
+__all__ = ["RECORD", "RECORD_SIZE", "STATS_RECORD", "Stats", "RecordReader", "pack_event", "unpack_event",
+           "SCHEDULE", "CANCEL", "CANCEL_ALL", "STOP", "READY", "INPUT", "FIRST_SENT", "BARGED", "INPUT_LOST",
+           "STATS", "MAX_MESSAGE"]
