@@ -29,6 +29,7 @@ import wave
 from pathlib import Path
 
 from ..errors import UserError
+from ..midi.jack_activation import paced_activation
 from ..midi.messages import (
     CONTROL_CHANGE,
     NOTE_OFF,
@@ -166,7 +167,7 @@ class FluidSynthSink(Sink):
         os.environ.setdefault("JACK_NO_START_SERVER", "1")  # a JACK driver must not start jackd
         for name in [driver] if driver else audio_drivers():
             self._synth.setting("audio.driver", name)
-            reason = self._start_driver()
+            reason = self._start_driver(name)
             if reason is None:
                 self.driver = name
                 self.name = f"FluidSynth ({name})"
@@ -175,9 +176,11 @@ class FluidSynthSink(Sink):
         self._synth.delete()
         raise UserError("FluidSynth could not start audio: " + "; ".join(reasons))
 
-    def _start_driver(self) -> str | None:
+    def _start_driver(self, name: str) -> str | None:
         """Start the audio driver the settings name; None when it runs, else FluidSynth's reason."""
-        with _fluid_errors() as errors:
+        # the JACK driver activates a JACK client: apart from the last one (liveimpro.midi.jack_activation)
+        paced = paced_activation() if name == "jack" else contextlib.nullcontext()
+        with paced, _fluid_errors() as errors:
             handle = _fluidsynth().new_fluid_audio_driver(self._synth.settings, self._synth.synth)
         if not handle:
             return errors[-1] if errors else "failed"
@@ -197,7 +200,7 @@ class FluidSynthSink(Sink):
     def start_audio(self) -> bool:
         """Start the audio driver again (its JACK server is back); False, and still gone, if it cannot."""
         with self._lock:
-            if self._synth.audio_driver is None and self._start_driver() is None:
+            if self._synth.audio_driver is None and self._start_driver(self.driver) is None:
                 self.gone = False
         return not self.gone
 

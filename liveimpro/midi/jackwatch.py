@@ -38,6 +38,7 @@ import threading
 import time
 
 from ..errors import PortError
+from .jack_activation import paced_activation
 from .ports import stderr_silenced
 
 CLIENT_NAME = "liveimpro-watch"
@@ -71,7 +72,8 @@ class JackWatch:
         client.set_shutdown_callback(self._on_shutdown)
         client.set_client_registration_callback(self._on_client)
         client.set_port_registration_callback(self._on_port, only_available=False)
-        client.activate()
+        with paced_activation():  # apart from the last client activated (jack_activation)
+            client.activate()
 
     @classmethod
     def connect(cls, client_name: str = CLIENT_NAME) -> "JackWatch | None":

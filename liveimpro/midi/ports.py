@@ -42,6 +42,7 @@ import sys
 import rtmidi
 
 from ..errors import PortError
+from .jack_activation import paced_activation
 
 ENV_VAR = "LIVEIMPRO_MIDI_API"
 CLIENT_NAME = "liveimpro"
@@ -188,11 +189,14 @@ def _open(midi_class, kind: str, name: str | None, api: str | None, client_name:
 
 
 def _connect(midi, kind: str, name: str | None, api: str, port_name: str, client_name: str = CLIENT_NAME) -> None:
+    # rtmidi activates its JACK client as it opens the port: apart from the last (jack_activation)
+    paced = paced_activation() if api == "jack" else contextlib.nullcontext()
     try:
-        if name is None:
-            midi.open_virtual_port(port_name)
-        else:
-            midi.open_port(find_port(name, midi.get_ports(), kind, client_name), port_name)
+        with paced:
+            if name is None:
+                midi.open_virtual_port(port_name)
+            else:
+                midi.open_port(find_port(name, midi.get_ports(), kind, client_name), port_name)
     except rtmidi.UnsupportedOperationError as exc:
         raise PortError(f"{DISPLAY_NAMES[api]} cannot create virtual ports: install a loopback driver "
                         f"(loopMIDI), create a port there and give its name") from exc

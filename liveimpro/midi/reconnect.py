@@ -226,7 +226,9 @@ class Connections:
                         self.say(f"{synth.name} could not start again; MIDI output goes on")
                 # the ports are reopened `interval` s later, as before JACK's events woke the watch:
                 # an rtmidi output opened at once on a server just started was seen to deliver
-                # nothing (1 run of 4, tests/test_faults.py's crash test)
+                # nothing (1 run of 4, tests/test_faults.py's crash test); the cause was JACK 2
+                # leaving a client unserved that is activated right after another one, which every
+                # activation now avoids (liveimpro.midi.jack_activation)
                 self._stopping.wait(self.interval)
                 return
 
