@@ -160,7 +160,7 @@ def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> 
     if args.api not in (None, "jack") or args.synth or args.no_midi_out or args.link:
         raise UserError("--io-process: JACK MIDI only (not with --api other than jack, --synth, --no-midi-out "
                         "or --link yet)")
-    io = IoProcess(on_midi=None, say=_say, input_name=args.input, output_name=args.output)
+    io = IoProcess(on_midi=None, say=_say, input_name=args.input, output_name=args.output, end_cc=controls.end_cc)
     recorder = None if args.record is False else SessionRecorder(_session_path(args.record), meter=meter)
     engine = Engine(responder, io, EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync,
                                                 meter=meter, controls=controls), recorder)

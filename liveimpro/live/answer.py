@@ -67,6 +67,7 @@ class AnswerStream:
         self.end = 0.0  # when the last scheduled answer note ends
         self._notes = None  # iterator of AnswerNote while answering
         self._pending: AnswerNote | None = None  # the answer note whose note-off waits for the next
+        self._played: tuple[int, ...] | None = None  # pitches sounding already at the start (start's `played`)
         self.grid: tuple[float, float] | None = None  # the answer's start and tempo, for the session file
 
     @property
@@ -74,10 +75,13 @@ class AnswerStream:
         return self._notes is not None
 
     def start(self, call: tuple, call_end: float, start: float, clock_bpm: float | None,
-              decision: float | None = None) -> None:
+              decision: float | None = None, played: tuple[int, ...] | None = None) -> None:
         """Answer `call` (the phrase's notes, ended at `call_end`) from `start` on; `clock_bpm`: the
         MIDI clock's tempo when the answer follows it. `decision`: when the phrase end was decided,
-        to time the reaction from (None when the answer waits for the clock's bar line)."""
+        to time the reaction from (None when the answer waits for the clock's bar line). `played`:
+        the pitches the real-time I/O process already started at `start` (the footswitch's standby
+        note, rehearsed as this answer's first note)."""
+        self._played = played
         self._notes = self.responder.answer(call, call_end, start, clock_bpm)
         self.scheduler.begin(ANSWER)  # a new group: the I/O process's barge-in cuts one answer
         self.call, self.sent = call, []
@@ -113,7 +117,13 @@ class AnswerStream:
             # late, it goes now (the reaction time says how late), and the lateness log then
             # measures the scheduler alone
             on_time = max(note.time, time.perf_counter())
-            events += [(on_time, note_on(channel, p, note.velocity)) for p in note.pitches]
+            played, self._played = self._played, None
+            if played is not None and tuple(played) == tuple(note.pitches):
+                pass  # sounding since `start`: the I/O process played it at the footswitch
+            else:
+                # (a standby rehearsed before a setting changed: not this answer's note after all)
+                events += [(on_time, note_off(channel, p)) for p in played or ()]
+                events += [(on_time, note_on(channel, p, note.velocity)) for p in note.pitches]
             self.next_generate = note.time + GENERATE_AFTER
         else:
             self.next_generate = None

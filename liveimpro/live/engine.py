@@ -9,16 +9,16 @@ Three threads, each with one job (python-rtmidi's midifilter/sequencer pattern):
   it arrives (`Responder.hear`), decides when the phrase has ended, and streams the answer
   (`liveimpro.live.answer.AnswerStream`): the first note is sampled at once, each next one
   while the previous one sounds;
-- the sender thread (`liveimpro.live.scheduler.Scheduler`) sends every event at its time.
+- the sender thread (`liveimpro.live.scheduler.Scheduler`) sends every event at its time; or, with
+  the real-time I/O process as the sink (`liveimpro.live.io_link`), that process writes them at their
+  frames, and plays the footswitch's standby note (`liveimpro.live.standby`).
 
 Turn-taking: a phrase ends after a silence of `silence_beats` of the player's tempo (at least
 `min_silence` s), rounded up to the next beat of the player's grid so that the answer starts on
-the beat (that moment is known ahead: the engine decides a little before it (`DECIDE_AHEAD`) and hands the
-first note to the sender, which plays it on the beat, so neither a late wake-up of this thread
-nor the first note's sampling makes it late); or when the end CC is pressed; or, with a running MIDI clock and `bars` set, after
+the beat (known ahead: decided `DECIDE_AHEAD`, the first note handed to the sender, which plays it
+on the beat); or when the end CC is pressed; or, with a running MIDI clock and `bars` set, after
 that many bars — then the answer starts on the next bar line (`sync="bar"`) or beat. When the
-player plays while an answer sounds, the answer stops at once: pending notes dropped,
-note-offs sent — the player always wins.
+player plays while an answer sounds, the answer stops at once: the player always wins.
 
 `stop()` (normal exit, Ctrl-C, SIGTERM) and an exception in the engine thread both end with
 no note sounding: the scheduler releases what it started, the sink sends All Notes Off, and
@@ -41,6 +41,7 @@ from .answer import AnswerStream, ReactionTimer
 from .controls import ControlMap
 from .input import ControlChange, LiveInput, NoteOff, NoteOn
 from .scheduler import Scheduler
+from .standby import Standby
 
 log = logging.getLogger(__name__)
 _STOP = object()  # the sentinel the engine thread stops on
@@ -50,10 +51,8 @@ HELD_KEY_TIMEOUT = 8.0  # s: keys "held" this long with nothing else played coun
 # note-off must not keep the engine from ever answering)
 DECIDE_AHEAD = (0.010, 0.040, 0.080)  # s: the least, the first and the most time before a silence's
 # end (on the beat) that the phrase end is decided and the first answer note sampled and scheduled
-# for that beat. In between it is 1.5x the longest of the last 32 answer starts (ending the call,
-# the key, the first sample: 2-5 ms quiet, 20-30 ms on 2 cores at load average 4.5), so a busy machine
-# decides earlier instead of starting late. A key struck in that window ends the answer before it
-# sounds, as any barge-in does, and begins the next phrase.
+# for that beat: 1.5x the longest of the last 32 answer starts (2-5 ms quiet, 20-30 ms on 2 busy
+# cores), so a busy machine decides earlier. A key struck in that window barges in, as ever.
 MAX_WAIT = 0.1  # s: the engine thread wakes at least this often (stop flag, status)
 
 
@@ -79,6 +78,7 @@ class Engine:
         own = getattr(sink, "scheduler", None)
         self.scheduler = own(self.timer) if callable(own) else Scheduler(self.timer)
         self.answer = AnswerStream(responder, self.scheduler, self.timer, recorder)  # recorder: a SessionRecorder
+        self.standby = Standby(responder, self.scheduler)  # the footswitch's first note, with the I/O process
         # the tempo source: a MidiClock fed from the input, or one read as it is (liveimpro.midi.link.LinkClock)
         self.clock = MidiClock(time_signature=self.config.meter) if clock is None else clock
         self.live = LiveInput()
@@ -105,9 +105,8 @@ class Engine:
 
     def on_midi(self, event, at: float | None = None) -> None:
         """The input: `event` is (message, delta) as python-rtmidi gives it, `at` when it arrived
-        (time.perf_counter() seconds, from the MIDI system's own times: liveimpro.midi.reader), else
-        now. Contract: timestamp, enqueue, return; never blocks, allocates only the queued tuple,
-        drops (and counts) when the queue is full."""
+        (perf_counter seconds, from the MIDI system's clock: liveimpro.midi.reader), else now.
+        Timestamp, enqueue, return: never blocks; dropped (and counted) when the queue is full."""
         self.received += 1
         try:
             self._queue.put_nowait((time.perf_counter() if at is None else at, event[0]))
@@ -184,6 +183,8 @@ class Engine:
                 if item is not None:
                     self._handle(item[1], item[0])
                 self._tick(time.perf_counter())
+                if self.standby.due and self._queue.empty():
+                    self._rehearse(time.perf_counter())
         except BaseException as exc:  # noqa: BLE001 - reported by the owner; the notes are released below
             self.error = exc
             log.error("engine stopped: %s: %s", type(exc).__name__, exc)
@@ -225,6 +226,7 @@ class Engine:
         if isinstance(event, (NoteOn, NoteOff)):
             self._last_note_time = t
         if isinstance(event, NoteOn):
+            self.standby.due = False  # the I/O process dropped the standby note at this note-on
             if self.answer.active:
                 self.answer.barge_in(t)
             if not self.detector.in_phrase:
@@ -237,13 +239,19 @@ class Engine:
             self.detector.on_note_off(t, self.live.held_count)
             if self.live.held_count == 0 and self.detector.in_phrase:
                 self.responder.hear(self.live.notes, t, final=True)  # the last note's length is known
+                self.standby.due = True
         elif isinstance(event, ControlChange):
-            self.responder.settings = self.config.controls.apply(self.responder.settings, event.control, event.value)
+            before = self.responder.settings
+            self.responder.settings = self.config.controls.apply(before, event.control, event.value)
+            if self.responder.settings is not before:
+                self.standby.due = True  # the standby note was rehearsed with the old settings
             if event.control in RELEASING_CONTROLS:  # all notes / sound off released the channel's keys
                 self.detector.on_note_off(t, self.live.held_count)
             end = self.detector.on_cc(t, event.control, event.value)
             if end is not None:
                 self._phrase_end(end, time.perf_counter())
+            elif event.control == self.config.controls.end_cc:
+                self.standby.drop_stray()
 
     def _tick(self, now: float) -> None:
         if self.answer.active:
@@ -261,17 +269,31 @@ class Engine:
             if end is not None:
                 self._phrase_end(end, at)
 
+    def _rehearse(self, now: float) -> None:  # the player rests with the phrase open (live.standby)
+        self.standby.due = False
+        if not (self.answer.active or self.live.held_count or not self.detector.can_end
+                or self.clock.state(now) == "running"):
+            self.standby.rehearse(self.live.notes, now)
+
     def _phrase_end(self, end: PhraseEnd, decision: float) -> None:
+        fired = self.standby.take_fired()
         notes = self.live.take_phrase(end.time)
         if not notes:
+            self.standby.drop(fired)
             return
         self.phrases += 1
         start = self.clock.next_boundary(decision, self.config.sync)  # None unless the clock runs and ticks
-        if start is None:  # the answer starts at the decision: its reaction is timed
+        if start is None and fired is not None and end.reason == "control":
+            # the I/O process played the standby note at the footswitch's frame: the answer began there
+            self.answer.start(notes, end.time, fired[0], None, played=fired[1])
+            self.timer.reactions.append(0.0)  # written at the footswitch's own frame
+        elif start is None:  # the answer starts at the decision: its reaction is timed
+            self.standby.drop(fired)
             began = time.perf_counter()
             self.answer.start(notes, end.time, decision, None, decision=decision)
             self._start_costs.append(time.perf_counter() - began)
         else:
+            self.standby.drop(fired)
             self.answer.start(notes, end.time, start, self.clock.bpm)
 
 

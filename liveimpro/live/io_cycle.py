@@ -15,6 +15,9 @@ long: a thread blocked on the engine's pipe and a main thread that sleeps. Its c
 - each output event is written at the frame offset of its time in the cycle that holds it:
   sample-accurate. An event that arrives after its frame is written at the cycle's first frame
   and counted as late, with how late;
+- the footswitch: the engine rehearses the answer's first note while the player rests and sends it
+  as a standby; the end CC's press writes it at the press's frame, in the same cycle, before the
+  engine has even heard the press (any note-on from the player disarms it);
 - barge-in: a note-on from the player (velocity > 0) while an answer has notes sounding or
   pending cuts the answer at that note's frame, in the same cycle: pending answer events are
   dropped, sounding answer notes get note-offs at that offset, and the group is marked cut, so
@@ -32,9 +35,9 @@ import time
 from array import array
 from collections import deque
 
-from ..midi.messages import ACTIVE_SENSING, NOTE_ON, SYSEX, is_note_off, message_kind, note_on
-from .io_wire import BARGED, CANCEL, CANCEL_ALL, FIRST_SENT, INPUT, MAX_MESSAGE, SCHEDULE, STOP, pack_event, \
-    unpack_event
+from ..midi.messages import ACTIVE_SENSING, CONTROL_CHANGE, NOTE_ON, SYSEX, is_note_off, message_kind, note_on
+from .io_wire import (BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, MAX_MESSAGE, SCHEDULE, STANDBY,
+                      STANDBY_ARM, STANDBY_CLEAR, STOP, pack_event, unpack_event)
 from .sinks import SoundingNotes
 
 ANSWER_TAG = 1  # the wire's tag of the answer's events (liveimpro.live.answer.ANSWER)
@@ -80,10 +83,16 @@ class JackClock:
 
 
 class IoCycle:
-    def __init__(self, inport, outport, clock: JackClock, rate: int, event_fd: int, barge_in: bool = True):
+    def __init__(self, inport, outport, clock: JackClock, rate: int, event_fd: int, barge_in: bool = True,
+                 end_cc: int | None = None):
         self.inport, self.outport, self.clock, self.rate = inport, outport, clock, rate
         self.event_fd = event_fd  # non-blocking: the engine's end
         self.barge_in = barge_in
+        self.end_cc = end_cc  # the footswitch's controller: its press plays the standby note, if armed
+        self._standby: list[bytes] = []  # the standby note's note-ons (io_wire's STANDBY)
+        self._standby_next: list[bytes] = []  # being received, armed by STANDBY_ARM
+        self._standby_group: int | None = None  # the answer group it starts; None: not armed
+        self._pedal_down = False  # the end CC's last value was >= 64 (any channel, as the engine counts it)
         self.inbox: deque[bytes] = deque()  # engine records, appended by the pipe reader
         self.sent = 0  # events written
         self.late_writes = 0  # events written after their frame
@@ -137,15 +146,32 @@ class IoCycle:
         if len(message) > MAX_MESSAGE or message[0] in (SYSEX, ACTIVE_SENSING):
             self.dropped += 1
             return
+        kind = message_kind(message[0])
+        played = kind == NOTE_ON and len(message) == 3 and message[2] > 0
+        if played:
+            self._standby_group = None  # the call goes on: the engine rehearses again after it
+        elif kind == CONTROL_CHANGE and len(message) == 3 and message[1] == self.end_cc:
+            pressed = message[2] >= 64 and not self._pedal_down
+            self._pedal_down = message[2] >= 64
+            if pressed and self._standby_group is not None:
+                self._fire(t, offset, writes)  # FIRED goes up before the CC's INPUT record
         try:
             os.write(self.event_fd, pack_event(INPUT, t, message))
         except BlockingIOError:
             self.dropped += 1
         except (BrokenPipeError, OSError):
             self.parent_gone = True
-        if (self.barge_in and message_kind(message[0]) == NOTE_ON and len(message) == 3 and message[2] > 0
-                and self._answer_live(writes, offset)):
+        if played and self.barge_in and self._answer_live(writes, offset):
             self._barge(t, offset, writes)
+
+    def _fire(self, t: float, offset: int, writes: list) -> None:
+        """The footswitch: the standby note starts answer `group` at the press's frame."""
+        group, self._standby_group = self._standby_group, None
+        if group <= self._cut.get(ANSWER_TAG, -1):
+            return
+        self._latest[ANSWER_TAG] = max(self._latest.get(ANSWER_TAG, 0), group)
+        writes.extend((offset, 1, next(self._sequence), m, ANSWER_TAG, group, t) for m in self._standby)
+        self._emit(pack_event(FIRED, t, b"", ANSWER_TAG, group))
 
     def _answer_live(self, writes: list, offset: int) -> bool:
         sounding = self._sounding.get(ANSWER_TAG)
@@ -215,6 +241,12 @@ class IoCycle:
             if sounding is not None:
                 for message in sounding.release():
                     heapq.heappush(self._heap, (0.0, 0, next(self._sequence), message, tag, -1))
+        elif kind == STANDBY:
+            self._standby_next.append(message)
+        elif kind == STANDBY_ARM:
+            self._standby, self._standby_next, self._standby_group = self._standby_next, [], group
+        elif kind == STANDBY_CLEAR:
+            self._standby_next, self._standby_group = [], None
         elif kind in (CANCEL_ALL, STOP):
             self._release_now, self.released = True, False
             self.stop_requested = self.stop_requested or kind == STOP

@@ -32,8 +32,9 @@ import time
 
 from ..errors import PortError
 from ..midi.messages import as_message
-from .io_wire import (BARGED, CANCEL, CANCEL_ALL, FIRST_SENT, INPUT, INPUT_LOST, READY, RECORD_SIZE, SCHEDULE,
-                      STATS, STOP, RecordReader, Stats, pack_event, unpack_event)
+from .io_wire import (BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, INPUT_LOST, READY, RECORD_SIZE,
+                      SCHEDULE, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STATS, STOP, RecordReader, Stats, pack_event,
+                      unpack_event)
 
 START_TIMEOUT = 10.0  # s for the I/O process to open its ports
 RESTART_INTERVAL = 0.5  # s between tries to start it again after it ended
@@ -45,10 +46,12 @@ class IoProcess:
     name = "liveimpro out"  # what duet's banner names as the sink
 
     def __init__(self, on_midi, on_input_lost=None, say=print, input_name: str | None = None,
-                 output_name: str | None = None, barge_in: bool = True):
+                 output_name: str | None = None, barge_in: bool = True, end_cc: int | None = None):
         self.on_midi, self.on_input_lost, self.say = on_midi, on_input_lost, say
         self.args = (["--in", input_name] if input_name else []) + (["--out", output_name] if output_name else []) \
-            + ([] if barge_in else ["--no-barge-in"])
+            + ([] if barge_in else ["--no-barge-in"]) + ([] if end_cc is None else ["--end-cc", str(end_cc)])
+        self.end_cc = end_cc
+        self.fired: tuple[float, int] | None = None  # (time, group) of the standby the footswitch played
         self.stats = Stats()
         self.sample_rate = self.period = 0
         self.restarts = 0  # I/O processes started after the first ended
@@ -109,6 +112,9 @@ class IoProcess:
                         on_midi((list(message), 0.0), t)
                     elif kind == STATS:
                         self.stats = Stats.unpack(record)
+                    elif kind == FIRED:  # before the footswitch's INPUT record: set before the engine hears it
+                        _, t, _, _, group = unpack_event(record)
+                        self.fired = (t, group)
                     elif kind == FIRST_SENT and self.on_first_sent is not None:
                         self.on_first_sent(unpack_event(record)[1])
                     elif kind == INPUT_LOST and self.on_input_lost is not None:
@@ -234,6 +240,33 @@ class IoScheduler:
 
     def stop(self, drain: bool = False, timeout: float | None = None) -> None:
         self.cancel_all()
+
+    # --- the footswitch's standby note (liveimpro.live.io_cycle) ------------------------------------
+    @property
+    def standby_ready(self) -> bool:
+        """Whether the I/O process plays a standby note on the footswitch (it knows the end CC)."""
+        return self.io.end_cc is not None
+
+    def standby(self, messages, tag) -> None:
+        """Arm `messages` (the rehearsed first note's note-ons) as the start of `tag`'s next group."""
+        wire, group = self._tag(tag)
+        self.io.post(b"".join([pack_event(STANDBY, 0.0, as_message(m), wire, group + 1) for m in messages]
+                              + [pack_event(STANDBY_ARM, 0.0, b"", wire, group + 1)]))
+
+    def clear_standby(self) -> None:
+        self.io.post(pack_event(STANDBY_CLEAR))
+
+    def take_fired(self, tag) -> float | None:
+        """When the footswitch played the standby note as the start of `tag`'s next group (that
+        group begins with the next `begin`), else None; taken once."""
+        fired, self.io.fired = self.io.fired, None
+        if fired is None:
+            return None
+        wire, group = self._tag(tag)
+        if fired[1] != group + 1:  # armed before the groups moved on: it starts nothing, released now
+            self.io.post(pack_event(CANCEL, 0.0, b"", wire, fired[1]))
+            return None
+        return fired[0]
 
 
 __all__ = ["IoProcess", "IoScheduler", "IoLog"]

@@ -1,6 +1,6 @@
 """The real-time I/O process: liveimpro's JACK MIDI ports, and nothing else.
 
-    python -m liveimpro.live.io_process --commands FD --events FD [--in PORT] [--out PORT]
+    python -m liveimpro.live.io_process --commands FD --events FD [--in PORT] [--out PORT] [--end-cc N]
 
 Started by `liveimpro.live.io_link.IoProcess` (never by hand). It opens one JACK client,
 "liveimpro", with the ports "liveimpro in" and "liveimpro out", and runs `IoCycle` as its
@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     parser.add_argument("--in", dest="input")
     parser.add_argument("--out", dest="output")
     parser.add_argument("--no-barge-in", action="store_true")
+    parser.add_argument("--end-cc", type=int, default=None, help="the footswitch's controller (the standby note)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ending = threading.Event()
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
     client.set_shutdown_callback(lambda *_: (server_gone.set(), ending.set()))
     inport, outport = (client.midi_inports.register(PORT_NAMES[0]), client.midi_outports.register(PORT_NAMES[1]))
     cycle = IoCycle(inport, outport, JackClock(client), client.samplerate, args.events,
-                    barge_in=not args.no_barge_in)
+                    barge_in=not args.no_barge_in, end_cc=args.end_cc)
     client.set_process_callback(cycle.process)
     client.activate()
     keeper = PortKeeper(client, {"input": args.input, "output": args.output}, inport, outport, args.events)

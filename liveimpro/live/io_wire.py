@@ -11,13 +11,19 @@ Engine -> I/O process:
 - SCHEDULE (time, message, tag, group): send `message` (1 to 3 bytes) at `time`;
 - CANCEL (tag, group): drop the pending events of `tag` up to `group` and release their notes;
 - CANCEL_ALL: every pending event dropped, every note released;
-- STOP (drain in `tag`): release everything (after the pending events when drain is 1) and exit.
+- STOP: release everything and exit;
+- STANDBY (message, group), then STANDBY_ARM (group): the answer's first note, rehearsed by the
+  engine while the player rests (`Responder.rehearse_first`): written by the I/O process at the
+  frame of the footswitch (the end CC) as the first note of answer `group`, if the footswitch
+  comes before the player plays again; STANDBY_CLEAR drops it.
 
 I/O process -> engine:
-- READY (sample rate, period in `group` / `tag` fields as integers): the ports are open;
+- READY (the sample rate in `group`, the period in frames in `time`): the ports are open;
 - INPUT (time, message): a message heard on the input port, stamped from JACK's frame time;
 - FIRST_SENT (time, tag, group): the first note-on of a group was written, at that time;
 - BARGED (time, tag, group): the player's note-on cut the group there (the engine cuts it too);
+- FIRED (time, group): the footswitch pressed at `time` played the standby note there; sent just
+  before the footswitch's own INPUT record, so the engine knows it when it ends the phrase;
 - INPUT_LOST: the named input port went away (its held keys count as released);
 - STATS: events sent, lateness p99 and max (µs), input dropped, late writes (see `Stats`).
 
@@ -34,8 +40,8 @@ STATS_RECORD = struct.Struct("<BxxxIffII")  # kind, sent, p99 µs, max µs, inpu
 RECORD_SIZE = RECORD.size
 assert STATS_RECORD.size == RECORD_SIZE
 
-SCHEDULE, CANCEL, CANCEL_ALL, STOP = 1, 2, 3, 4
-READY, INPUT, FIRST_SENT, BARGED, INPUT_LOST, STATS = 16, 17, 18, 19, 20, 21
+SCHEDULE, CANCEL, CANCEL_ALL, STOP, STANDBY, STANDBY_ARM, STANDBY_CLEAR = 1, 2, 3, 4, 5, 6, 7
+READY, INPUT, FIRST_SENT, BARGED, INPUT_LOST, STATS, FIRED = 16, 17, 18, 19, 20, 21, 22
 MAX_MESSAGE = 3  # bytes: channel and system messages; sysex stays in the I/O process (counted, dropped)
 
 
@@ -83,5 +89,5 @@ class RecordReader:
 
 
 __all__ = ["RECORD", "RECORD_SIZE", "STATS_RECORD", "Stats", "RecordReader", "pack_event", "unpack_event",
-           "SCHEDULE", "CANCEL", "CANCEL_ALL", "STOP", "READY", "INPUT", "FIRST_SENT", "BARGED", "INPUT_LOST",
+           "SCHEDULE", "CANCEL", "CANCEL_ALL", "STOP", "STANDBY", "STANDBY_ARM", "STANDBY_CLEAR", "FIRED", "READY", "INPUT", "FIRST_SENT", "BARGED", "INPUT_LOST",
            "STATS", "MAX_MESSAGE"]

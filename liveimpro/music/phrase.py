@@ -101,6 +101,11 @@ class PhraseDetector:
         return self._notes > 0
 
     @property
+    def can_end(self) -> bool:
+        """Whether the end CC pressed now would end the phrase (its press is not held already)."""
+        return self._notes >= max(1, self.min_notes) and not self._cc_down
+
+    @property
     def silence_needed(self) -> float:
         """Seconds of silence that end a phrase at the current tempo."""
         return min(self.max_silence, max(self.min_silence, self.silence_beats * 60.0 / self.tempo_bpm))

@@ -199,6 +199,24 @@ class Responder:
         return self._grid[1]
 
     # --- answering -----------------------------------------------------------------------------
+    def rehearse_first(self, notes: Sequence[PlayedNote], now: float) -> AnswerNote | None:
+        """The first note of the answer that ending the phrase at `now` would start with, leaving
+        everything as it was: the key tracker, the tempo memory, the random generator and the
+        model. An answer started next from the same notes begins with this very note (the
+        real-time I/O process plays it on the footswitch: liveimpro.live.io_cycle). None unless
+        the call was heard to its end (`hear(final=True)`) and the mode is the model's answer."""
+        if not notes or not self.prime or self._heard != (notes[0], notes[-1], len(notes), True) or (
+                self.vae is not None and self.settings.mode != "answer"):
+            return None
+        saved = (self.keys.histogram.copy(), self.key, self.origin, self._previous_bpm, self._previous_call,
+                 self.rng.bit_generator.state, self.improviser._proposal)
+        try:
+            return next(self.answer(notes, now, now), None)
+        finally:
+            (self.keys.histogram, self.key, self.origin, self._previous_bpm, self._previous_call, state,
+             self.improviser._proposal) = saved
+            self.rng.bit_generator.state = state
+
     def answer(self, notes: Sequence[PlayedNote], now: float, start: float,
                bpm: float | None = None) -> Iterator[AnswerNote]:
         """End the call (feeding what is left) and return the answer as a lazy iterator.

@@ -41,7 +41,8 @@ class Player:
     """Plays into `ports[0]` (and floods it from a second output, at `flood_rate` messages/s),
     listens to `ports[1]`."""
 
-    def __init__(self, ports: tuple[str, str], flood_rate: int = 0):
+    def __init__(self, ports: tuple[str, str], flood_rate: int = 0, pedal_delay: float = 0.0):
+        self.pedal_delay = pedal_delay  # s between the last note-off and the pedal press
         # python-rtmidi itself, not liveimpro.midi.ports: the measuring instrument shares no code with
         # the product it measures; one client at a time, SETTLE apart (see floor.py: JACK 2 can hang
         # on two clients activated back to back)
@@ -72,7 +73,10 @@ class Player:
             self._until(t)
             self.out.send_message(message)
             self.keys ^= {message[1]}  # down, then up
-        # the pedal right after the last note-off, as a footswitch pressed on the last note's release
+        # the pedal right after the last note-off, as a footswitch pressed on the last note's release,
+        # or pedal_delay s later (a player who lifts the key, then steps on the switch)
+        if self.pedal_delay:
+            self._until(time.perf_counter() + self.pedal_delay)
         self.out.send_message([0xB0, 64, 127])
         pressed = time.perf_counter()
         self.pedal_down, heard_before = True, self.note_ons

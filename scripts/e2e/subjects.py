@@ -14,7 +14,8 @@ from pathlib import Path
 FLOOR = Path(__file__).with_name("floor.py")
 STARTED: list[subprocess.Popen] = []  # every process started here, for end_all()
 # ports (part of the name) the player plays into / listens to, per subject
-PORTS = {"floor": ("floor in", "floor out"), "liveimpro": ("liveimpro in", "liveimpro out")}
+PORTS = {"floor": ("floor in", "floor out"), "liveimpro": ("liveimpro in", "liveimpro out"),
+         "liveimpro-io": ("liveimpro in", "liveimpro out")}
 
 
 def _spawn(argv: list[str], env: dict, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) -> subprocess.Popen:
@@ -35,7 +36,9 @@ class Subject:
             argv = [sys.executable, str(FLOOR)]
         else:  # the product as a musician starts it; the session file goes to the work folder, not here
             argv = [sys.executable, "-m", "liveimpro", "duet", "--api", "jack", "--cc", "end=64", "--seed", str(seed),
-                    "--record", str(workdir / f"session-{tag}.mid")]
+                    "--record", str(workdir / f"session-{name}-{tag}.mid")]
+            if name == "liveimpro-io":  # its ports in the real-time I/O process (liveimpro.live.io_process)
+                argv.append("--io-process")
         self.argv = argv
         with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
             self.proc = _spawn(argv, env, out, err)
@@ -60,7 +63,7 @@ class Subject:
         """duet's own reaction per answered phrase (its status lines, one per phrase when stdout is a
         file): phrase-end decision -> first answer note handed to its output port; None where it
         timed none ("reaction -")."""
-        text = self.stdout_path.read_text(errors="replace") if self.name == "liveimpro" else ""
+        text = self.stdout_path.read_text(errors="replace") if self.name != "floor" else ""
         return [float(x) if x else None for x in re.findall(r"\| reaction (?:([\d.]+) ms|-)", text)]
 
     def end(self) -> int | None:
