@@ -14,6 +14,11 @@ the tempo and the bar lines from it instead of MIDI clock: answers start on Link
 beat) at Link's tempo, `--bars N` counts Link's bars; the quantum is the meter's bar. Alone on the
 network it is a session of its own at 120 bpm that other apps can join.
 
+`--io-process` (JACK) puts the MIDI ports in a real-time process of their own
+(`liveimpro.live.io_process`): input stamped from JACK's frame time, answers written at their
+frames, barge-in and the footswitch's standby note handled there; not yet with --synth, --link or
+--no-midi-out.
+
 Its options' defaults can come from a config file (`liveimpro.cli.config`); `--print-config` prints
 the settings in effect as such a file and exits.
 """
