@@ -1,12 +1,272 @@
 """`liveimpro duet --io-process`: the JACK MIDI ports in a real-time process of their own
-(liveimpro/live/io_process.py), on real ports with tests/peer.py in a third process."""
+(liveimpro/live/io_process.py), on real ports with tests/peer.py in a third process.
+
+What the I/O process promises (liveimpro/live/io_cycle.py) is checked where it is kept, in JACK's
+cycles: a test client of our own (`Monitor`) records every MIDI event it hears with the cycle it
+came in, its frame offset in that cycle, and JACK's time of that cycle's first frame. So the
+barge-in is checked to the frame (the note-offs in the very cycle and at the very offset of the
+player's note-on), and the answer's placement to the frame of JACK's clock. The peer's own
+timestamps (wall clock, polled) are checked too, with the slack a loaded machine needs.
+
+Why not the frame counter of `jack_midi_dump -a`: it counts the frames the server processed, and
+the dummy driver of the test servers (liveimpro.jackserver) loses frames at each xrun (it starts
+counting its cycles again from the late one), and JACK's time of a frame wanders after a stall.
+Measured on 2 cores, 64-frame periods, answers through the I/O process: 2 to 19 xruns per answer,
+onsets off the grid of that count by up to 128 frames, while the same onsets in JACK's time of
+their frames were within half a frame of it (the in-process path, whose sender thread writes each
+event at the start of a cycle: 19 to 60 frames off). A frame count without xruns is not something
+a test on a shared machine can ask for.
+
+The tests in which a program on the server is killed (the engine, the I/O process, jackd itself)
+run on an asynchronous server of their own (conftest.async_jack, and `own_jack` here).
+"""
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
-from duet_harness import BEAT, assert_valid_session, call_events, notes_of, run_peer, stop
+import pytest
+from duet_harness import (
+    BEAT,
+    SPAWNED,
+    Lines,
+    assert_valid_session,
+    call_events,
+    jack_clients,
+    jackd_said,
+    notes_of,
+    ports_listed,
+    run_peer,
+    start_duet,
+    stop,
+    wait_until_answering,
+)
+
+from liveimpro.jackserver import JackServer
 
 UNTIL_QUIET = {"listen": 60.0, "quiet_after": 3.5}
+# Where a note left sounding is the failure looked for, the peer must not wait for quiet until 60 s:
+# every answer here is over (or cut) by 15 s of the peer's time.
+UNTIL_QUIET_SHORT = {"listen": 25.0, "quiet_after": 2.0}
+RATE = 48000  # the test servers' sample rate (JackServer's default)
+GRID = RATE * BEAT / 12  # frames from one answer onset position to the next: 1/12 beat at 120 bpm, 2000
+ANSWER_START = 0.3 + 12 * BEAT  # the peer's time of the answer's first note (the bar after the call)
+LONG_ANSWER = ("--length-ratio", "2")  # the answer lasts 4 bars: 6.3 s to 14.3 s of the peer's time
+ONE_BAR = [(60, 0, 1), (62, 1, 1), (64, 2, 1), (65, 3, 1)]  # a call of one bar, answered by 6.3 s: for the
+# tests that only ask whether an answer comes (call_events() is two bars, answered by 10.3 s)
+IO_OUT = "liveimpro:liveimpro out"
+IO_CHILD = "liveimpro.live.io_process"
 
+
+# --- a JACK client that records what it hears, cycle by cycle -------------------------------------
+
+MONITOR = r"""
+# python -c MONITOR CLIENT INPUT...: a JACK client with one MIDI input per name. It prints its
+# sample rate once active, then each event as it comes, a JSON line [input, cycle frame, cycle usecs,
+# offset, [bytes]]: `cycle frame` and `cycle usecs` are jack_get_cycle_times' first frame of the cycle the
+# event came in and JACK's time of it (the I/O process places its events on the same clock). At
+# SIGTERM it prints "end" and exits.
+import ctypes, ctypes.util, json, signal, sys, threading
+import jack
+
+client = jack.Client(sys.argv[1], no_start_server=True)
+inputs = [client.midi_inports.register(name) for name in sys.argv[2:]]
+lib = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
+lib.jack_get_cycle_times.argtypes = [ctypes.c_void_p] + [ctypes.POINTER(t) for t in (
+    ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_float)]
+handle = ctypes.c_void_p(int(jack._ffi.cast("uintptr_t", client._ptr)))
+frames, usecs, following, period = ctypes.c_uint32(), ctypes.c_uint64(), ctypes.c_uint64(), ctypes.c_float()
+out = [ctypes.byref(v) for v in (frames, usecs, following, period)]
+heard = []  # appended by JACK's thread, printed by the main one: no output in the callback
+
+def process(n):
+    events = [(i, offset, list(bytes(data))) for i, port in enumerate(inputs)
+              for offset, data in port.incoming_midi_events()]
+    if events:
+        lib.jack_get_cycle_times(handle, *out)
+        heard.extend((i, frames.value, usecs.value, offset, message) for i, offset, message in events)
+
+client.set_process_callback(process)
+done = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: done.set())
+printed = 0
+with client:
+    print(json.dumps(client.samplerate), flush=True)
+    while not done.wait(0.002):
+        while printed < len(heard):
+            print(json.dumps(heard[printed]), flush=True)
+            printed += 1
+for event in heard[printed:]:
+    print(json.dumps(event))
+print("end", flush=True)
+"""
+
+
+class Monitor:
+    """`MONITOR` in a process of its own (its Python callback never holds up the test's), ended
+    by `stop()` or, when a test fails first, by the `monitor` fixture. Its events, each
+    {"input", "frame" (the cycle's first frame plus the offset), "cycle" (the cycle's first frame),
+    "offset", "time" (JACK's time of its frame, in s), "message"}, come in as it hears them."""
+
+    name = "io-monitor"
+
+    def __init__(self, *inputs: str, env: dict | None = None):
+        self.inputs, self.env = inputs, env
+        self.proc = subprocess.Popen([sys.executable, "-c", MONITOR, self.name, *inputs], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
+                                     env=None if env is None else {**os.environ, **env})
+        SPAWNED.append(self.proc)
+        line = self.proc.stdout.readline()
+        assert line.strip().isdigit(), line + self.proc.stderr.read()
+        self.rate = int(line)
+        self.lines = Lines(self.proc.stdout)
+
+    def connect(self, source: str, input_name: str, timeout: float = 5.0) -> None:
+        """Connect `source` to one of our inputs and wait until JACK lists the connection (it is
+        made in the server's next cycles; what is sent before then is not heard)."""
+        sink = f"{self.name}:{input_name}"
+        subprocess.run(["jack_connect", source, sink], check=True, capture_output=True,
+                       env=None if self.env is None else {**os.environ, **self.env})
+        deadline = time.monotonic() + timeout
+        while not connected(source, sink, self.env):
+            assert time.monotonic() < deadline, f"JACK did not connect {source} to {sink}"
+            time.sleep(0.05)
+
+    def wait_for_note_on(self, timeout: float = 10.0) -> dict:
+        """The next note-on heard (from now on: what was heard before is passed over)."""
+        self.lines.rest()
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            line = self.lines.wait_for("", timeout=left)
+            if line is None or line == "end":
+                break
+            event = self._event(json.loads(line))
+            if is_note_on(event["message"]):
+                return event
+        pytest.fail(f"the monitor heard no note-on within {timeout} s")
+
+    def stop(self) -> list[dict]:
+        """Every event heard."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(10)
+        self.lines.join(5.0)
+        lines = self.lines.rest()
+        assert self.proc.returncode == 0 and lines[-1:] == ["end"], self.proc.stderr.read()
+        return [self._event(json.loads(line)) for line in lines[:-1]]
+
+    def _event(self, fields) -> dict:
+        i, cycle, usecs, offset, message = fields
+        return {"input": self.inputs[i], "frame": cycle + offset, "cycle": cycle, "offset": offset,
+                "time": usecs * 1e-6 + offset / self.rate, "message": message}
+
+
+@pytest.fixture
+def monitor():
+    """Start a `Monitor` on some inputs; one left running (a test failed before stopping it) is
+    ended here, before the harness would report it as left running."""
+    started = []
+
+    def start(*inputs: str, env: dict | None = None) -> Monitor:
+        started.append(Monitor(*inputs, env=env))
+        return started[-1]
+
+    yield start
+    for one in started:
+        if one.proc.poll() is None:  # ended as it ends by itself: a killed client may stall a synchronous JACK 2
+            one.proc.terminate()
+            try:
+                one.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                one.proc.kill()
+                one.proc.wait()
+
+
+def connected(source: str, sink: str, env: dict | None = None) -> bool:
+    listing = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True,
+                             env=None if env is None else {**os.environ, **env}).stdout.splitlines()
+    port = None
+    for line in listing:
+        if not line.startswith(" "):
+            port = line.strip()
+        elif port == source and line.strip() == sink:
+            return True
+    return False
+
+
+def is_note_on(message) -> bool:
+    return message[0] & 0xF0 == 0x90 and message[2] > 0
+
+
+def is_note_off(message) -> bool:
+    return message[0] & 0xF0 == 0x80 or (message[0] & 0xF0 == 0x90 and message[2] == 0)
+
+
+def on_grid(onsets: np.ndarray) -> tuple[float, np.ndarray]:
+    """The grid step (frames) that best fits onsets (frames) lying on a grid, and each onset's
+    distance from it. The step is the engine's twelfth of the beat it read in the call, near but
+    not exactly GRID: first from the shortest interval, then by least squares over all."""
+    intervals = np.diff(onsets)
+    shortest = intervals[intervals > GRID / 2].min()
+    rough = shortest / round(shortest / GRID)
+    positions = np.concatenate([[0], np.cumsum(np.round(intervals / rough))])
+    (start, step), *_ = np.linalg.lstsq(np.vstack([np.ones_like(positions), positions]).T, onsets - onsets[0],
+                                        rcond=None)
+    return float(step), onsets - onsets[0] - start - step * positions
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+def peer_started(tmp_path, script: dict, env: dict | None = None):
+    """The peer in the background, once it is connected; and the perf_counter time of its time 0
+    (half a second after it says "ready": tests/peer.py)."""
+    peer = run_peer(tmp_path, script, background=True, env=env)
+    line = peer.stderr.readline().strip()
+    assert line == "ready", line + peer.stderr.read()
+    return peer, time.perf_counter() + 0.5
+
+
+def io_child(proc) -> int:
+    """The pid of duet's real-time I/O process."""
+    found = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", IO_CHILD], capture_output=True,
+                           text=True).stdout.split()
+    assert len(found) == 1, f"duet's I/O processes: {found}"
+    return int(found[0])
+
+
+def has_exited(pid: int) -> bool:
+    """Whether the process is gone (or a zombie: it has exited and nobody reaped it yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def answered(peer, said: Lines | None = None) -> list:
+    """The notes the peer received, every one released; fails on none, or on one left sounding."""
+    out, err = peer.communicate(timeout=60)
+    assert peer.returncode == 0, err
+    received = json.loads(out)["received"]
+    notes, stuck = notes_of(received)
+    context = f"received: {received}; duet: {said.rest() if said else ''}"
+    assert notes, f"no answer; {context}"
+    assert not stuck, f"left sounding: {stuck}; {context}"
+    return notes
+
+
+# --- the tests ----------------------------------------------------------------------------------
 
 def test_answer_arrives_in_tempo_with_every_note_released(duet, tmp_path):
     proc, session = duet("--io-process")
@@ -20,4 +280,202 @@ def test_answer_arrives_in_tempo_with_every_note_released(duet, tmp_path):
     assert np.all(np.abs(positions - np.round(positions)) * BEAT / 12 < 0.012), positions / 12
     code, err = stop(proc)
     assert code == 0, err
+    assert_valid_session(session)
+
+
+def test_barging_in_cuts_the_answer_in_the_same_cycle(duet, monitor, tmp_path):
+    proc, session = duet("--io-process", *LONG_ANSWER)
+    watch = monitor("player", "answer")
+    peer, _ = peer_started(tmp_path, {"events": call_events(), "barge_in_after": 0.2, **UNTIL_QUIET_SHORT})
+    # the barge-in comes 0.2 s into the answer (6.5 s of the peer's time): long after these connections
+    watch.connect("peer:RtMidi output", "player")
+    watch.connect(IO_OUT, "answer")
+    out, err = peer.communicate(timeout=60)
+    assert peer.returncode == 0, err
+    heard = watch.stop()
+    result = json.loads(out)
+
+    # in JACK's cycles: the player's note-on and the note-off of every answer note sounding then
+    # are in the same cycle, at the same frame (the I/O process cuts the answer itself)
+    barge = next((e for e in heard if e["input"] == "player" and e["message"][:2] == [0x90, 72]), None)
+    assert barge is not None, f"the barge-in note was not heard: {result}"
+    answer = [e for e in heard if e["input"] == "answer"]
+    sounding = set()
+    for e in answer:
+        if e["frame"] >= barge["frame"]:
+            break
+        key = (e["message"][0] & 15, e["message"][1])
+        if is_note_on(e["message"]):
+            sounding.add(key)
+        elif is_note_off(e["message"]):
+            sounding.discard(key)
+    assert sounding, f"no answer note sounded at the barge-in: {answer}"
+    released = {(e["message"][0] & 15, e["message"][1]) for e in answer
+                if e["frame"] == barge["frame"] and is_note_off(e["message"])}
+    assert sounding <= released, (f"sounding at the barge-in (frame {barge['frame']}): {sounding}; released at "
+                                  f"that frame: {released}; the answer: {answer}")
+    # nothing new until the barge-in phrase ends (its note, 0.1 s, then at least 0.35 s of silence)
+    after = [e for e in answer if is_note_on(e["message"]) and 0 <= e["frame"] - barge["frame"] < 0.35 * RATE]
+    assert not after, f"answer notes started after the barge-in: {after}"
+
+    # at the peer (its own clock, polled every 0.2 ms): released within 3 ms of the barge-in note
+    # (a JACK period is 1.3 ms), where the in-process path allows 15 ms (test_engine)
+    notes, stuck = notes_of(result["received"])
+    sent = next(t for t, m in result["sent"] if m[:2] == [0x90, 72])
+    before = [n for n in notes if n[0] < sent]
+    assert before, result
+    late = [(round((off - sent) * 1e3, 2), pitch) for _, off, pitch in before if off > sent + 0.003]
+    assert not late, f"released later than 3 ms after the barge-in (ms, pitch): {late}"
+    assert not [n for n in notes if sent < n[0] < sent + 0.35]
+    assert not [s for s in stuck if s[0] < sent + 0.35]  # (the answer to the barge-in may still sound)
+    code, err = stop(proc)
+    assert code == 0, err
+    assert_valid_session(session)
+
+
+def test_the_answer_is_written_to_the_frame(duet, monitor, tmp_path):
+    proc, _ = duet("--io-process")
+    watch = monitor("answer")
+    watch.connect(IO_OUT, "answer")  # before the call is played
+    result = run_peer(tmp_path, {"events": call_events(), **UNTIL_QUIET})
+    heard = watch.stop()
+    code, err = stop(proc)
+    assert code == 0, err
+    ons = [e for e in heard if is_note_on(e["message"])]
+    assert len(ons) >= 4, f"heard {heard}; the peer received {result['received']}"
+    assert len(ons) == sum(is_note_on(m) for _, m in result["received"])  # the monitor heard the answer whole
+    # each note-on's time is the one JACK's clock gives its frame: the cycle's first frame's time
+    # plus the offset. The answer's onsets lie on the call's grid of 1/12 beat (GRID frames, as the
+    # engine read the tempo), so to the frame: each onset within one frame of it
+    onsets = np.array([e["time"] for e in ons]) * RATE
+    step, off_grid = on_grid(onsets)
+    frames = np.array([e["frame"] for e in ons], dtype=float)
+    counted = on_grid(frames)[1]  # the server's frame count: the xruns' lost frames in it (module docstring)
+    report = (f"grid step {step:.2f} frames; off the grid (frames) {np.round(off_grid, 2).tolist()}; by the "
+              f"server's frame count {np.round(counted, 1).tolist()}; duet: {err.splitlines()[-1:]}")
+    assert abs(step / GRID - 1) < 0.02, report  # the call's tempo read as 120 bpm (to 2 %)
+    assert np.all(np.abs(off_grid) <= 1.0), report
+
+
+def test_the_engine_dying_mid_answer_leaves_no_note_sounding(async_jack, duet, monitor, tmp_path):
+    proc, _ = duet("--io-process", *LONG_ANSWER)
+    child = io_child(proc)
+    watch = monitor("answer")
+    watch.connect(IO_OUT, "answer")
+    peer, t0 = peer_started(tmp_path, {"events": call_events(), **UNTIL_QUIET_SHORT})
+    wait_until_answering(proc, peer)
+    time.sleep(max(0.0, t0 + ANSWER_START + 1.0 - time.perf_counter()))  # a second into the answer...
+    watch.wait_for_note_on()  # ...as a note begins: one sounds when the engine dies
+    proc.kill()  # SIGKILL: the engine's process releases nothing; its end closes the I/O process's pipe
+    killed = time.perf_counter() - t0  # in the peer's time
+    proc.wait()
+    try:
+        out, err = peer.communicate(timeout=60)
+        assert peer.returncode == 0, err
+        received = json.loads(out)["received"]
+        notes, stuck = notes_of(received)
+        assert not stuck, f"left sounding: {stuck}; received {received}"
+        assert [n for n in notes if n[0] < killed < n[1]], f"no note sounded at the kill ({killed:.3f} s): {notes}"
+        # released at once by the I/O process, and nothing new played (a few ms into a note, the engine
+        # has sent the I/O process that note's note-off and the next note-on: dropped, not played)
+        assert all(off < killed + 0.1 for _, off, _ in notes), (killed, notes)
+        assert not [n for n in notes if n[0] > killed + 0.05], (killed, notes)
+        # the I/O process has ended, and its JACK client with it
+        wait_for(lambda: has_exited(child), 5.0, "the I/O process still runs after the engine's process died")
+        wait_for(lambda: not any(p.startswith("liveimpro:") for p in jack_clients()), 5.0,
+                 f"the I/O process's ports are still there: {jack_clients()}")
+        watch.stop()
+    finally:
+        if not has_exited(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_the_io_process_killed_is_started_again(async_jack, duet, tmp_path):
+    proc, session = duet("--io-process")
+    said = Lines(proc.stderr)
+    answered(run_peer(tmp_path, {"events": call_events(notes=ONE_BAR), **UNTIL_QUIET_SHORT}, background=True), said)
+    child = io_child(proc)
+    os.kill(child, signal.SIGKILL)
+    assert said.wait_for(f"the real-time I/O process ended (exit {-signal.SIGKILL}); starting it again",
+                         timeout=10), said.rest()
+    assert said.wait_for("the real-time I/O process runs again", timeout=10), said.rest()
+    assert io_child(proc) != child
+    wait_for(lambda: ports_listed(["liveimpro:liveimpro in", IO_OUT]), 5.0, f"no ports again: {jack_clients()}")
+    answered(run_peer(tmp_path, {"events": call_events(notes=ONE_BAR), **UNTIL_QUIET_SHORT}, background=True), said)
+    code, _ = stop(proc)
+    assert code == 0, said.rest()
+    assert not [line for line in said.rest() if "Traceback" in line], said.rest()
+    assert_valid_session(session, min_phrases=2)
+
+
+@pytest.fixture
+def own_jack(jack_server):
+    """A JACK server of this test's own, to kill and restart (as test_faults' own_jack); the
+    session's server is untouched."""
+    server = JackServer.for_purpose("io-restart", sync=False)  # its clients die with it (conftest.async_jack)
+    name = server.name
+    os.environ["JACK_DEFAULT_SERVER"] = jack_server.name  # this process keeps to the session's server
+    yield server, {"JACK_DEFAULT_SERVER": name}
+    print(f"jackd ({name}):\n{jackd_said(server.log_text())}")  # shown when the test fails
+    server.stop()
+
+
+def test_a_jack_server_crash_and_restart_reopens_the_ports(jack_server, own_jack, tmp_path):
+    server, env = own_jack
+    proc, session = start_duet(tmp_path, "--io-process", env=env)
+    said = Lines(proc.stderr)
+    try:
+        assert ports_listed(["liveimpro:liveimpro in", IO_OUT], env)
+        server.kill()  # jackd crashes: it has no chance to tell its clients
+        assert said.wait_for("the JACK server stopped; waiting for it to come back"), said.rest()
+        time.sleep(1.0)
+        server.start()
+        os.environ["JACK_DEFAULT_SERVER"] = jack_server.name
+        assert said.wait_for("the JACK server is back; reopening the ports"), said.rest()
+        wait_for(lambda: ports_listed(["liveimpro:liveimpro in", IO_OUT], env), 10.0, said.rest())
+        answered(run_peer(tmp_path, {"events": call_events(notes=ONE_BAR), **UNTIL_QUIET_SHORT}, background=True,
+                          env=env), said)
+        code, _ = stop(proc)
+        assert code == 0, said.rest()
+        assert not [line for line in said.rest() if "Traceback" in line], said.rest()
+        assert_valid_session(session)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_an_answer_leaves_no_note_sounding(duet, monitor, tmp_path, signum):
+    proc, session = duet("--io-process", *LONG_ANSWER)
+    watch = monitor("answer")
+    watch.connect(IO_OUT, "answer")
+    peer, t0 = peer_started(tmp_path, {"events": call_events(), **UNTIL_QUIET_SHORT})
+    wait_until_answering(proc, peer)
+    time.sleep(max(0.0, t0 + ANSWER_START + 1.0 - time.perf_counter()))  # a second into the answer...
+    watch.wait_for_note_on()  # ...as a note begins: one sounds when the signal comes
+    proc.send_signal(signum)
+    signalled = time.perf_counter() - t0
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    out, _ = peer.communicate(timeout=30)
+    watch.stop()
+    notes, stuck = notes_of(json.loads(out)["received"])
+    assert not stuck, (signalled, notes, stuck)
+    assert [n for n in notes if n[0] < signalled < n[1]], f"no note sounded at the signal ({signalled:.3f} s): {notes}"
+    assert not [n for n in notes if n[0] > signalled + 0.05], (signalled, notes)  # the answer stopped there
+    assert_valid_session(session)
+
+
+def test_named_ports_are_connected_by_the_io_process(duet, tmp_path):
+    # a keyboard and a synth in one device: its virtual ports wait (20 s) for duet to connect to both
+    device = run_peer(tmp_path, {"source_port": "keys", "sink_port": "synth", "await": ["keys", "synth"],
+                                 "timeout": 20.0, "events": call_events(notes=ONE_BAR), **UNTIL_QUIET_SHORT},
+                      background=True)
+    wait_for(lambda: ports_listed(["peer:keys", "peer-listen:synth"]), 10.0, "the device's ports did not appear")
+    proc, session = duet("--io-process", "--in", "keys", "--out", "synth")
+    said = Lines(proc.stderr)
+    assert connected("peer:keys", "liveimpro:liveimpro in") and connected(IO_OUT, "peer-listen:synth")
+    answered(device, said)
+    code, _ = stop(proc)
+    assert code == 0, said.rest()
     assert_valid_session(session)
