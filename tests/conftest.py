@@ -50,6 +50,19 @@ def async_jack(jack_server):
         server.stop()
 
 
+@pytest.fixture
+def own_jack(jack_server):
+    """A JACK server of the test's own, to kill and restart, with the environment that names it for
+    the processes the test starts; this process and the session's server are untouched.
+    Asynchronous: its clients die with it (see async_jack)."""
+    server = JackServer.for_purpose("restart", sync=False)
+    name = server.name
+    os.environ["JACK_DEFAULT_SERVER"] = jack_server.name  # this process keeps to the session's server
+    yield server, {"JACK_DEFAULT_SERVER": name}
+    print(f"jackd ({name}):\n{jackd_said(server.log_text())}")  # shown when the test fails
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def no_process_left(request):
     """After each test: every process the harness started has ended, and (for the tests on the

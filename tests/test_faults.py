@@ -15,16 +15,12 @@ from duet_harness import (
     Lines,
     assert_valid_session,
     call_events,
-    jackd_said,
     notes_of,
     ports_listed,
     run_peer,
     start_duet,
     stop,
 )
-
-from liveimpro.jackserver import JackServer
-
 
 
 def device(tmp_path, listen: float, env: dict | None = None, **script):
@@ -95,17 +91,6 @@ def test_the_keyboard_unplugged_with_keys_down_ends_the_phrase(async_jack, duet,
     # answered now, not once the keys count as released by the held-key timeout (8 s after the last note)
     assert status.wait_for("answering", timeout=5.0), said.rest()
     assert stop(proc)[0] == 0
-
-
-@pytest.fixture
-def own_jack(jack_server):
-    """A JACK server of this test's own, to kill and restart; the session's server is untouched."""
-    server = JackServer.for_purpose("restart", sync=False)  # its clients die with it (conftest.async_jack)
-    name = server.name
-    os.environ["JACK_DEFAULT_SERVER"] = jack_server.name  # this process keeps to the session's server
-    yield server, {"JACK_DEFAULT_SERVER": name}
-    print(f"jackd ({name}):\n{jackd_said(server.log_text())}")  # shown when the test fails
-    server.stop()
 
 
 def test_a_jack_server_crash_and_restart_reopens_every_port(jack_server, own_jack, tmp_path):

@@ -18,7 +18,7 @@ event at the start of a cycle: 19 to 60 frames off). A frame count without xruns
 a test on a shared machine can ask for.
 
 The tests in which a program on the server is killed (the engine, the I/O process, jackd itself)
-run on an asynchronous server of their own (conftest.async_jack, and `own_jack` here).
+run on an asynchronous server of their own (conftest's async_jack and own_jack).
 """
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ from duet_harness import (
     assert_valid_session,
     call_events,
     jack_clients,
-    jackd_said,
     notes_of,
     ports_listed,
     run_peer,
@@ -47,7 +46,6 @@ from duet_harness import (
     wait_until_answering,
 )
 
-from liveimpro.jackserver import JackServer
 
 UNTIL_QUIET = {"listen": 60.0, "quiet_after": 3.5}
 # Where a note left sounding is the failure looked for, the peer must not wait for quiet until 60 s:
@@ -406,18 +404,6 @@ def test_the_io_process_killed_is_started_again(async_jack, duet, tmp_path):
     assert code == 0, said.rest()
     assert not [line for line in said.rest() if "Traceback" in line], said.rest()
     assert_valid_session(session, min_phrases=2)
-
-
-@pytest.fixture
-def own_jack(jack_server):
-    """A JACK server of this test's own, to kill and restart (as test_faults' own_jack); the
-    session's server is untouched."""
-    server = JackServer.for_purpose("io-restart", sync=False)  # its clients die with it (conftest.async_jack)
-    name = server.name
-    os.environ["JACK_DEFAULT_SERVER"] = jack_server.name  # this process keeps to the session's server
-    yield server, {"JACK_DEFAULT_SERVER": name}
-    print(f"jackd ({name}):\n{jackd_said(server.log_text())}")  # shown when the test fails
-    server.stop()
 
 
 def test_a_jack_server_crash_and_restart_reopens_the_ports(jack_server, own_jack, tmp_path):
