@@ -37,11 +37,10 @@ from array import array
 from collections import deque
 
 from ..midi.messages import ACTIVE_SENSING, CONTROL_CHANGE, NOTE_ON, SYSEX, is_note_off, message_kind, note_on
-from .io_wire import (BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, MAX_MESSAGE, SCHEDULE, STANDBY,
+from .io_wire import (ANSWER_TAG, BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, MAX_MESSAGE, SCHEDULE, STANDBY,
                       STANDBY_ARM, STANDBY_CLEAR, STOP, pack_event, unpack_event)
 from .sinks import SoundingNotes
 
-ANSWER_TAG = 1  # the wire's tag of the answer's events (liveimpro.live.answer.ANSWER)
 LATENESS_HISTORY = 4096  # events whose lateness the stats keep
 
 

@@ -32,14 +32,15 @@ import time
 
 from ..errors import PortError
 from ..midi.messages import as_message
-from .io_wire import (BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, INPUT_LOST, READY, RECORD_SIZE,
+from .answer import ANSWER
+from .io_wire import (ANSWER_TAG, BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, INPUT_LOST, READY, RECORD_SIZE,
                       SCHEDULE, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STATS, STOP, RecordReader, Stats, pack_event,
                       unpack_event)
 
 START_TIMEOUT = 10.0  # s for the I/O process to open its ports
 RESTART_INTERVAL = 0.5  # s between tries to start it again after it ended
 EXIT_NO_SERVER, EXIT_SERVER_GONE = 3, 4  # liveimpro.live.io_process's exit codes
-TAGS = {"answer": 1}  # scheduler tags on the wire (anything else: 0)
+TAGS = {ANSWER: ANSWER_TAG}  # scheduler tags on the wire (anything else: 0)
 
 
 class IoProcess:

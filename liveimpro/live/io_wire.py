@@ -42,6 +42,7 @@ assert STATS_RECORD.size == RECORD_SIZE
 
 SCHEDULE, CANCEL, CANCEL_ALL, STOP, STANDBY, STANDBY_ARM, STANDBY_CLEAR = 1, 2, 3, 4, 5, 6, 7
 READY, INPUT, FIRST_SENT, BARGED, INPUT_LOST, STATS, FIRED = 16, 17, 18, 19, 20, 21, 22
+ANSWER_TAG = 1  # the wire's tag of the answer's events (liveimpro.live.answer.ANSWER); any other tag: 0
 MAX_MESSAGE = 3  # bytes: channel and system messages; sysex stays in the I/O process (counted, dropped)
 
 
@@ -88,6 +89,6 @@ class RecordReader:
         return [data[i:i + RECORD_SIZE] for i in range(0, whole, RECORD_SIZE)]
 
 
-__all__ = ["RECORD", "RECORD_SIZE", "STATS_RECORD", "Stats", "RecordReader", "pack_event", "unpack_event",
+__all__ = ["ANSWER_TAG", "RECORD", "RECORD_SIZE", "STATS_RECORD", "Stats", "RecordReader", "pack_event", "unpack_event",
            "SCHEDULE", "CANCEL", "CANCEL_ALL", "STOP", "STANDBY", "STANDBY_ARM", "STANDBY_CLEAR", "FIRED", "READY", "INPUT", "FIRST_SENT", "BARGED", "INPUT_LOST",
            "STATS", "MAX_MESSAGE"]
