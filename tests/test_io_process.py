@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 from duet_harness import (
     BEAT,
+    CALL,
     SPAWNED,
     Lines,
     assert_valid_session,
@@ -68,7 +69,7 @@ MONITOR = r"""
 # sample rate once active, then each event as it comes, a JSON line [input, cycle frame, cycle usecs,
 # offset, [bytes]]: `cycle frame` and `cycle usecs` are jack_get_cycle_times' first frame of the cycle the
 # event came in and JACK's time of it (the I/O process places its events on the same clock). At
-# SIGTERM it prints "end" and exits.
+# SIGTERM it prints what is left and "end", then closes its client and exits.
 import ctypes, ctypes.util, json, signal, sys, threading
 import jack
 
@@ -99,9 +100,9 @@ with client:
         while printed < len(heard):
             print(json.dumps(heard[printed]), flush=True)
             printed += 1
-for event in heard[printed:]:
-    print(json.dumps(event))
-print("end", flush=True)
+    for event in heard[printed:]:
+        print(json.dumps(event))
+    print("end", flush=True)  # before the client is closed: a close can wait on the server
 """
 
 
@@ -149,13 +150,20 @@ class Monitor:
         pytest.fail(f"the monitor heard no note-on within {timeout} s")
 
     def stop(self) -> list[dict]:
-        """Every event heard."""
+        """Every event heard: all of them once it says "end". Its exit is waited for, but not
+        asked of it: closing a JACK client waits on the synchronous server, which was seen stuck
+        for over 10 s after a client of the peer's closed mid-cycle ("ClientCloseAux wait error"
+        in jackd's log); the measurement is whole by then."""
         self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(10)
-        self.lines.join(5.0)
+        ended = self.lines.wait_for("end", timeout=10.0)
         lines = self.lines.rest()
-        assert self.proc.returncode == 0 and lines[-1:] == ["end"], self.proc.stderr.read()
-        return [self._event(json.loads(line)) for line in lines[:-1]]
+        assert ended is not None, f"the monitor did not end: {self.proc.stderr.read() if self.proc.poll() else ''}"
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return [self._event(json.loads(line)) for line in lines if line != "end"]
 
     def _event(self, fields) -> dict:
         i, cycle, usecs, offset, message = fields
@@ -266,16 +274,35 @@ def answered(peer, said: Lines | None = None) -> list:
 
 # --- the tests ----------------------------------------------------------------------------------
 
-def test_answer_arrives_in_tempo_with_every_note_released(duet, tmp_path):
+def test_answer_arrives_in_tempo_with_every_note_released(duet, monitor, tmp_path):
+    """The answer on the call's grid, both as a JACK client hears them: in JACK's time of their
+    frames (as a DAW recording both would place them). The peer's own clock is not the measure:
+    it sends when a Python loop wakes, and JACK's time of a cycle wanders from the wall clock on a
+    loaded machine with the dummy driver (liveimpro.live.io_cycle.JackClock)."""
     proc, session = duet("--io-process")
-    result = run_peer(tmp_path, {"events": call_events(), **UNTIL_QUIET})
-    notes, stuck = notes_of(result["received"])
-    assert not stuck
-    assert len(notes) >= 2, result["received"]
-    next_bar = 0.3 + 12 * BEAT
-    assert abs(notes[0][0] - next_bar) < 0.03, notes[0][0] - next_bar
-    positions = np.array([(on - 0.3) / BEAT for on, _, _ in notes]) * 12
-    assert np.all(np.abs(positions - np.round(positions)) * BEAT / 12 < 0.012), positions / 12
+    watch = monitor("player", "answer")
+    # the call starts 1.5 s after the peer is ready (0.8 s otherwise): time to connect the monitor
+    peer, _ = peer_started(tmp_path, {"events": call_events(start=1.0), **UNTIL_QUIET})
+    watch.connect("peer:RtMidi output", "player")
+    watch.connect(IO_OUT, "answer")
+    notes = answered(peer)
+    heard = watch.stop()
+    calls = [e["time"] for e in heard if e["input"] == "player" and is_note_on(e["message"])]
+    ons = [e["time"] for e in heard if e["input"] == "answer" and is_note_on(e["message"])]
+    assert len(calls) == len(CALL), f"the monitor heard the call's note-ons at {calls}"
+    assert len(ons) == len(notes) >= 2, f"the monitor heard {heard}; the peer received {notes}"
+    # the call's grid: a least-squares fit of its onsets (each at the start of the cycle after the
+    # peer sent it: rtmidi writes at frame 0) to their beats
+    beats = np.array([onset for _, onset, _ in CALL])
+    (start, beat), *_ = np.linalg.lstsq(np.vstack([np.ones(len(beats)), beats]).T, np.array(calls), rcond=None)
+    positions = (np.array(ons) - start) / beat  # the answer's onsets in the call's beats
+    off_ms = (positions - np.round(positions * 12) / 12) * beat * 1e3
+    report = f"the call at {60 / beat:.2f} bpm; the answer's onsets in its beats: {positions.round(4)}, " \
+             f"off its grid of 1/12 beat (ms): {off_ms.round(2)}"
+    assert round(positions[0] * 12) == 12 * 12, report  # on the bar after the call
+    # measured: within 0.01 ms (16 runs), the engine's fit of the call's stamps being this one's.
+    # The peer's clock saw the same answers up to 25 ms off (see the docstring)
+    assert np.all(np.abs(off_ms) < 1), report
     code, err = stop(proc)
     assert code == 0, err
     assert_valid_session(session)

@@ -11,8 +11,8 @@ long: a thread blocked on the engine's pipe and a main thread that sleeps. Its c
   engine is not reading, and a blocked real-time thread would stop every JACK client);
 - no logging, no file I/O; its allocations are Python's small objects (tuples, bytes);
 - input is stamped from JACK's frame time: the cycle's first frame (`jack_get_cycle_times`) plus
-  the event's frame offset, mapped to perf_counter seconds (`JackClock`; never later than the
-  callback itself: `JackClock.input_start`);
+  the event's frame offset, mapped to perf_counter seconds (`JackClock`): the same timeline as
+  the output's frames, so the answer lands on the call's grid as every JACK client hears it;
 - each output event is written at the frame offset of its time in the cycle that holds it:
   sample-accurate. An event that arrives after its frame is written at the cycle's first frame
   and counted as late, with how late;
@@ -77,18 +77,15 @@ class JackClock:
         self.offset = best[1]
 
     def cycle_start(self) -> float:
-        """perf_counter seconds of the current cycle's first frame (from the process callback)."""
+        """perf_counter seconds of the current cycle's first frame (from the process callback).
+        JACK's time of a cycle is a smoothed (DLL) estimate, on the audio interface's clock. Input
+        and output both keep to it, never to when a callback happened to run: with no hardware
+        clock (the dummy driver) on a loaded machine it was measured up to 15 ms behind the
+        callbacks and 10 ms ahead of them for seconds after a stall, and a call stamped by one
+        clock and answered by the other came 12-25 ms off its grid (the input stamps were bounded
+        by the callback's run for a while: 1 run in 6 of tests/test_io_process.py's tempo test)."""
         self._lib.jack_get_cycle_times(self._client, *self._out)
         return self._usecs.value * 1e-6 + self.offset
-
-    def input_start(self, cycle_start: float) -> float:
-        """The time to stamp this cycle's input from: `cycle_start`, unless that is later than now.
-        JACK's cycle time is a smoothed (DLL) estimate; after a stall of the server it was measured
-        up to 10.6 ms ahead of the moment the callback ran, settling over ~5 s, which stamped a
-        call's notes up to 16 ms off and read its tempo 0.3-1.5 % off (a cycle cannot start after
-        its callback runs). Output keeps the estimate: its frames keep their spacing exactly."""
-        return min(cycle_start, self._lib.jack_get_time() * 1e-6 + self.offset)
-
 
 class IoCycle:
     def __init__(self, inport, outport, clock: JackClock, rate: int, event_fd: int, barge_in: bool = True,
@@ -141,10 +138,8 @@ class IoCycle:
             entry = heapq.heappop(heap)
             offset = min(frames - 1, max(0, int((entry[0] - t0) * rate + 0.5)))
             writes.append((offset, entry[1], entry[2], entry[3], entry[4], entry[5], entry[0]))
-        t_in = None  # the input's time base, read only in a cycle that has input
         for offset, data in self.inport.incoming_midi_events():
-            t_in = self.clock.input_start(t0) if t_in is None else t_in
-            self._heard(bytes(data), t_in + offset / rate, offset, writes)
+            self._heard(bytes(data), t0 + offset / rate, offset, writes)
         if self._release_now or self.parent_gone:
             self._release_all(writes)
             self._release_now, self.released = False, True
