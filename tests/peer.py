@@ -111,6 +111,8 @@ def main():
                 sounding.add((message[0] & 15, message[1]))
             elif kind in (0x80, 0x90) and len(message) > 1:
                 sounding.discard((message[0] & 15, message[1]))
+            elif kind == 0xB0 and len(message) > 2 and message[1] == 123:  # All Notes Off, as notes_of counts it
+                sounding = {note for note in sounding if note[0] != message[0] & 15}
         if leave_after is not None and first_on is not None and now >= first_on + leave_after:
             break
         if (quiet_after is not None and first_on is not None and not pending and not sounding

@@ -190,7 +190,8 @@ def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> 
     print(f"liveimpro duet: {engine.phrases} phrases answered; {engine.received} messages heard, "
           f"{engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped; I/O process: "
           f"{io.stats.sent} events written, {io.stats.late_writes} after their frame, {io.stats.dropped} "
-          f"input dropped", file=sys.stderr)
+          f"input dropped; footswitch: {engine.standby.rehearsals} standby notes rehearsed, {engine.standby.fired} "
+          f"played at the press, {engine.standby.fired_late} armed after it and played then", file=sys.stderr)
     return 0
 
 

@@ -276,17 +276,16 @@ class Engine:
             self.standby.rehearse(self.live.notes, now)
 
     def _phrase_end(self, end: PhraseEnd, decision: float) -> None:
-        fired = self.standby.take_fired()
         notes = self.live.take_phrase(end.time)
+        start = self.clock.next_boundary(decision, self.config.sync)  # None unless the clock runs and ticks
+        footswitch = bool(notes) and start is None and end.reason == "control"
+        fired = self.standby.take_fired(notes if footswitch else None, self.timer, decision)
         if not notes:
             self.standby.drop(fired)
             return
         self.phrases += 1
-        start = self.clock.next_boundary(decision, self.config.sync)  # None unless the clock runs and ticks
-        if start is None and fired is not None and end.reason == "control":
-            # the I/O process played the standby note at the footswitch's frame: the answer began there
+        if footswitch and fired is not None:  # the I/O process played the standby: the answer began there
             self.answer.start(notes, end.time, fired[0], None, played=fired[1])
-            self.timer.reactions.append(0.0)  # written at the footswitch's own frame
         elif start is None:  # the answer starts at the decision: its reaction is timed
             self.standby.drop(fired)
             began = time.perf_counter()

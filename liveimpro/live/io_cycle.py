@@ -18,7 +18,9 @@ long: a thread blocked on the engine's pipe and a main thread that sleeps. Its c
   and counted as late, with how late;
 - the footswitch: the engine rehearses the answer's first note while the player rests and sends it
   as a standby; the end CC's press writes it at the press's frame, in the same cycle, before the
-  engine has even heard the press (any note-on from the player disarms it);
+  engine has even heard the press (any note-on from the player disarms it); armed after the press
+  (the engine was still rehearsing), it goes out at the first frame of the cycle after the engine's
+  STANDBY_FIRE;
 - barge-in: a note-on from the player (velocity > 0) while an answer has notes sounding or
   pending cuts the answer at that note's frame, in the same cycle: pending answer events are
   dropped, sounding answer notes get note-offs at that offset, and the group is marked cut, so
@@ -38,7 +40,7 @@ from collections import deque
 
 from ..midi.messages import ACTIVE_SENSING, CONTROL_CHANGE, NOTE_ON, SYSEX, is_note_off, message_kind, note_on
 from .io_wire import (ANSWER_TAG, BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, MAX_MESSAGE, SCHEDULE, STANDBY,
-                      STANDBY_ARM, STANDBY_CLEAR, STOP, pack_event, unpack_event)
+                      STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE, STOP, pack_event, unpack_event)
 from .sinks import SoundingNotes
 
 LATENESS_HISTORY = 4096  # events whose lateness the stats keep
@@ -116,6 +118,7 @@ class IoCycle:
         self._latest: dict[int, int] = {}  # per tag: the highest group scheduled
         self._first_sent: set[tuple[int, int]] = set()  # (tag, group) whose first note-on went out
         self._release_now = False
+        self._t0 = 0.0  # the current cycle's start
 
     # --- JACK's real-time thread ------------------------------------------------------------------
     def process(self, frames: int) -> None:
@@ -126,7 +129,7 @@ class IoCycle:
             self.error = self.error or f"{type(exc).__name__}: {exc}"
 
     def _cycle(self, frames: int) -> None:
-        t0 = self.clock.cycle_start()
+        t0 = self._t0 = self.clock.cycle_start()
         inbox = self.inbox
         while inbox:
             self._command(inbox.popleft())
@@ -177,6 +180,16 @@ class IoCycle:
         self._latest[ANSWER_TAG] = max(self._latest.get(ANSWER_TAG, 0), group)
         writes.extend((offset, 1, next(self._sequence), m, ANSWER_TAG, group, t) for m in self._standby)
         self._emit(pack_event(FIRED, t, b"", ANSWER_TAG, group))
+
+    def _fire_now(self) -> None:
+        """The engine heard the footswitch before the standby was armed here: it goes out at this
+        cycle's first frame, as answer `group`'s first note (FIRST_SENT tells the engine when)."""
+        group, self._standby_group = self._standby_group, None
+        if group is None or group <= self._cut.get(ANSWER_TAG, -1):
+            return
+        self._latest[ANSWER_TAG] = max(self._latest.get(ANSWER_TAG, 0), group)
+        for message in self._standby:
+            heapq.heappush(self._heap, (self._t0, 1, next(self._sequence), message, ANSWER_TAG, group))
 
     def _answer_live(self, writes: list, offset: int) -> bool:
         sounding = self._sounding.get(ANSWER_TAG)
@@ -252,6 +265,8 @@ class IoCycle:
             self._standby, self._standby_next, self._standby_group = self._standby_next, [], group
         elif kind == STANDBY_CLEAR:
             self._standby_next, self._standby_group = [], None
+        elif kind == STANDBY_FIRE:
+            self._fire_now()
         elif kind in (CANCEL_ALL, STOP):
             self._release_now, self.released = True, False
             self.stop_requested = self.stop_requested or kind == STOP

@@ -31,14 +31,15 @@ import threading
 import time
 
 from ..errors import PortError
-from ..midi.messages import as_message
+from ..midi.messages import ALL_NOTES_OFF, NOTE_ON, as_message, control_change
 from .answer import ANSWER
 from .io_wire import (ANSWER_TAG, BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, INPUT_LOST, READY, RECORD_SIZE,
-                      SCHEDULE, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STATS, STOP, RecordReader, Stats, pack_event,
+                      SCHEDULE, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE, STATS, STOP, RecordReader, Stats, pack_event,
                       unpack_event)
 
 START_TIMEOUT = 10.0  # s for the I/O process to open its ports
 RESTART_INTERVAL = 0.5  # s between tries to start it again after it ended
+RECONNECT_SETTLE = 0.05  # s after a new I/O process is ready before it sends All Notes Off
 EXIT_NO_SERVER, EXIT_SERVER_GONE = 3, 4  # liveimpro.live.io_process's exit codes
 TAGS = {ANSWER: ANSWER_TAG}  # scheduler tags on the wire (anything else: 0)
 
@@ -57,12 +58,15 @@ class IoProcess:
         self.sample_rate = self.period = 0
         self.restarts = 0  # I/O processes started after the first ended
         self.on_first_sent = None  # called with (perf_counter time) when an answer's first note-on was written
+        self.on_restarted = None  # called when a new I/O process runs after one that died (not with the server)
         self._proc: subprocess.Popen | None = None
         self._commands: int | None = None  # our end of the commands pipe
         self._lock = threading.Lock()  # one writer at a time on the commands pipe
         self._closing = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
+        self._restarting = False  # tries to start it again are under way
+        self._relayed: str | None = None  # the last line of its stderr passed on
 
     def start(self) -> "IoProcess":
         """Start the I/O process and wait for its ports; PortError with its one line if it cannot."""
@@ -97,6 +101,9 @@ class IoProcess:
     def _relay_stderr(self, proc) -> None:
         for line in proc.stderr:  # its lines are whole "liveimpro ...: ..." lines: passed on as they are
             proc.last_line = line.strip().removeprefix("liveimpro: ")
+            if self._restarting and line == self._relayed:
+                continue  # a try every RESTART_INTERVAL failing as the last one did: said once
+            self._relayed = line
             print(line, end="", file=sys.stderr, flush=True)
 
     def _read_events(self, proc, fd: int) -> None:
@@ -133,9 +140,13 @@ class IoProcess:
     def _restart(self, code: int) -> None:
         self.say("the JACK server stopped; waiting for it to come back" if code == EXIT_SERVER_GONE
                  else f"the real-time I/O process ended (exit {code}); starting it again")
+        self._restarting = True
         while not self._closing.wait(RESTART_INTERVAL):
             if self._spawn() is None:
+                self._restarting, self._relayed = False, None
                 self.restarts += 1
+                if code != EXIT_SERVER_GONE and self.on_restarted is not None:
+                    self.on_restarted()  # what the dead one left sounding, on a port connected again
                 self.say("the JACK server is back; reopening the ports" if code == EXIT_SERVER_GONE
                          else "the real-time I/O process runs again")
                 return
@@ -187,7 +198,7 @@ class IoLog:
 
     def summary(self) -> dict:
         s = self.io.stats
-        return {"count": s.sent, "median_ms": 0.0, "p99_ms": s.p99_us / 1e3, "max_ms": s.max_us / 1e3,
+        return {"count": s.sent, "median_ms": s.median_us / 1e3, "p99_ms": s.p99_us / 1e3, "max_ms": s.max_us / 1e3,
                 "late_writes": s.late_writes}
 
 
@@ -203,6 +214,8 @@ class IoScheduler:
         self.overdue = 0
         self.errors = 0
         self._groups: dict[int, int] = {}
+        self._channels: set[int] = set()  # channels it sent note-ons on (All Notes Off after a restart)
+        io.on_restarted = self._release_after_restart
 
     def start(self) -> "IoScheduler":
         return self
@@ -224,8 +237,19 @@ class IoScheduler:
         records = []
         for t, message in events:
             self.overdue += t < now
-            records.append(pack_event(SCHEDULE, float(t), as_message(message), wire, group))
+            message = as_message(message)
+            if message[0] & 0xF0 == NOTE_ON:
+                self._channels.add(message[0] & 0x0F)
+            records.append(pack_event(SCHEDULE, float(t), message, wire, group))
         self.io.post(b"".join(records))
+
+    def _release_after_restart(self) -> None:
+        """A killed I/O process released nothing: what it left sounding sounds on at a synth that
+        the new one is connected to again (--out). All Notes Off on each channel we played on, a
+        moment after the new process's connections are made (JACK makes them in its next cycles)."""
+        at = time.perf_counter() + RECONNECT_SETTLE
+        self.io.post(b"".join(pack_event(SCHEDULE, at, control_change(channel, ALL_NOTES_OFF, 0), 0, 0)
+                              for channel in sorted(self._channels)))
 
     def cancel(self, tag) -> int:
         wire, group = self._tag(tag)
@@ -256,6 +280,10 @@ class IoScheduler:
 
     def clear_standby(self) -> None:
         self.io.post(pack_event(STANDBY_CLEAR))
+
+    def fire_standby(self) -> None:
+        """Play the armed standby note now (the footswitch came before it was armed)."""
+        self.io.post(pack_event(STANDBY_FIRE))
 
     def take_fired(self, tag) -> float | None:
         """When the footswitch played the standby note as the start of `tag`'s next group (that

@@ -133,8 +133,9 @@ def _send_stats(cycle: IoCycle, fd: int) -> None:
     count = min(cycle.sent, len(cycle.lateness_us))
     late = sorted(cycle.lateness_us[:count])
     p99 = late[min(count - 1, int(0.99 * count))] if count else 0.0
+    median = late[count // 2] if count else 0.0
     try:
-        os.write(fd, Stats(cycle.sent, p99, cycle.max_late_us, cycle.dropped, cycle.late_writes).pack())
+        os.write(fd, Stats(cycle.sent, median, p99, cycle.max_late_us, cycle.dropped, cycle.late_writes).pack())
     except OSError:
         pass
 

@@ -15,7 +15,9 @@ Engine -> I/O process:
 - STANDBY (message, group), then STANDBY_ARM (group): the answer's first note, rehearsed by the
   engine while the player rests (`Responder.rehearse_first`): written by the I/O process at the
   frame of the footswitch (the end CC) as the first note of answer `group`, if the footswitch
-  comes before the player plays again; STANDBY_CLEAR drops it.
+  comes before the player plays again; STANDBY_CLEAR drops it. STANDBY_FIRE: write it now, at
+  the next cycle's first frame (the footswitch came before it was armed; the engine knows the
+  press, the I/O process saw nothing to play then), with no FIRED record;
 
 I/O process -> engine:
 - READY (the sample rate in `group`, the period in frames in `time`): the ports are open;
@@ -25,7 +27,7 @@ I/O process -> engine:
 - FIRED (time, group): the footswitch pressed at `time` played the standby note there; sent just
   before the footswitch's own INPUT record, so the engine knows it when it ends the phrase;
 - INPUT_LOST: the named input port went away (its held keys count as released);
-- STATS: events sent, lateness p99 and max (µs), input dropped, late writes (see `Stats`).
+- STATS: events sent, lateness median, p99 and max (µs), input dropped, late writes (see `Stats`).
 
 Times are `time.perf_counter()` seconds in both processes (CLOCK_MONOTONIC, shared by the
 processes of one machine); the I/O process maps JACK's clock onto it.
@@ -36,11 +38,11 @@ import struct
 from dataclasses import dataclass
 
 RECORD = struct.Struct("<BBBxId3s5x")  # kind, size, tag, group, time, message (padded to 3 bytes)
-STATS_RECORD = struct.Struct("<BxxxIffII")  # kind, sent, p99 µs, max µs, input dropped, late writes
+STATS_RECORD = struct.Struct("<BxHIffII")  # kind, median µs (capped), sent, p99 µs, max µs, input dropped, late writes
 RECORD_SIZE = RECORD.size
 assert STATS_RECORD.size == RECORD_SIZE
 
-SCHEDULE, CANCEL, CANCEL_ALL, STOP, STANDBY, STANDBY_ARM, STANDBY_CLEAR = 1, 2, 3, 4, 5, 6, 7
+SCHEDULE, CANCEL, CANCEL_ALL, STOP, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE = 1, 2, 3, 4, 5, 6, 7, 8
 READY, INPUT, FIRST_SENT, BARGED, INPUT_LOST, STATS, FIRED = 16, 17, 18, 19, 20, 21, 22
 ANSWER_TAG = 1  # the wire's tag of the answer's events (liveimpro.live.answer.ANSWER); any other tag: 0
 MAX_MESSAGE = 3  # bytes: channel and system messages; sysex stays in the I/O process (counted, dropped)
@@ -62,18 +64,20 @@ class Stats:
     (frame written against frame intended: 0 when the event arrived in time), input messages
     dropped (the engine's pipe was full, or sysex), and events that arrived after their frame."""
     sent: int = 0
+    median_us: int = 0  # whole µs, at most 65,535
     p99_us: float = 0.0
     max_us: float = 0.0
     dropped: int = 0
     late_writes: int = 0
 
     def pack(self) -> bytes:
-        return STATS_RECORD.pack(STATS, self.sent, self.p99_us, self.max_us, self.dropped, self.late_writes)
+        return STATS_RECORD.pack(STATS, min(65535, max(0, round(self.median_us))), self.sent, self.p99_us, self.max_us,
+                                 self.dropped, self.late_writes)
 
     @classmethod
     def unpack(cls, record: bytes) -> "Stats":
-        _, sent, p99, worst, dropped, late = STATS_RECORD.unpack(record)
-        return cls(sent, p99, worst, dropped, late)
+        _, median, sent, p99, worst, dropped, late = STATS_RECORD.unpack(record)
+        return cls(sent, median, p99, worst, dropped, late)
 
 
 class RecordReader:
@@ -90,5 +94,5 @@ class RecordReader:
 
 
 __all__ = ["ANSWER_TAG", "RECORD", "RECORD_SIZE", "STATS_RECORD", "Stats", "RecordReader", "pack_event", "unpack_event",
-           "SCHEDULE", "CANCEL", "CANCEL_ALL", "STOP", "STANDBY", "STANDBY_ARM", "STANDBY_CLEAR", "FIRED", "READY", "INPUT", "FIRST_SENT", "BARGED", "INPUT_LOST",
+           "SCHEDULE", "CANCEL", "CANCEL_ALL", "STOP", "STANDBY", "STANDBY_ARM", "STANDBY_CLEAR", "STANDBY_FIRE", "FIRED", "READY", "INPUT", "FIRST_SENT", "BARGED", "INPUT_LOST",
            "STATS", "MAX_MESSAGE"]
