@@ -17,10 +17,10 @@ full, never blocking its cycle).
 `cancel(tag)` cuts the tag's current group; `begin(tag)` starts a new group. The I/O process writes
 each event at its frame, and cuts the answer itself when the player barges in.
 
-If the I/O process ends by itself (the JACK server stopped, or it crashed), its notes were
-released by it, or die with the server; `IoProcess` says so and starts a new one every
-`RESTART_INTERVAL` s until one starts (a server that comes back gets our ports again). If the
-engine's process dies, the I/O process sees its pipe close and releases every note.
+If the I/O process ends by itself (the JACK server stopped, or it was killed), `IoProcess` says
+so and starts a new one every `RESTART_INTERVAL` s until one starts (a server that comes back gets
+our ports again); a killed one released nothing: the next sends All Notes Off where we played. If
+the engine's process dies, the I/O process sees its pipe close and releases every note.
 """
 from __future__ import annotations
 
@@ -244,9 +244,8 @@ class IoScheduler:
         self.io.post(b"".join(records))
 
     def _release_after_restart(self) -> None:
-        """A killed I/O process released nothing: what it left sounding sounds on at a synth that
-        the new one is connected to again (--out). All Notes Off on each channel we played on, a
-        moment after the new process's connections are made (JACK makes them in its next cycles)."""
+        """What a killed I/O process left sounding, at a synth the new one is connected to again
+        (--out): All Notes Off on each channel we played on, once JACK made the connections."""
         at = time.perf_counter() + RECONNECT_SETTLE
         self.io.post(b"".join(pack_event(SCHEDULE, at, control_change(channel, ALL_NOTES_OFF, 0), 0, 0)
                               for channel in sorted(self._channels)))
