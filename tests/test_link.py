@@ -39,6 +39,7 @@ class Peer:
         async def run():
             self.link = aalink.Link(bpm)
             self.link.quantum = quantum
+            self.link.start_stop_sync_enabled = True  # a DAW's transport: `self.link.playing = True/False`
             self.link.enabled = True
             made.set()
             while not self._stop.is_set():
@@ -205,6 +206,28 @@ def test_the_engine_status_names_link_as_the_tempo_source():
     assert engine.status()["tempo_source"] == "player"  # left the session: the player's tempo again
 
 
+def test_a_peer_stopping_the_transport_stops_the_following_until_it_plays_again(peer):
+    """Like a DAW's transport over Link (start/stop sync): a session nobody started is followed as
+    its timeline runs; stopped by a peer after it played, the clock says "stopped" and gives no bar
+    lines (answers follow the player), until the peer plays again."""
+    p = peer(bpm=110.0)
+    with LinkClock((4, 4)) as link:
+        join(link, p, 110.0)
+        now = time.perf_counter()
+        assert link.state(now) == "running" and link.next_boundary(now) is not None  # never started: followed
+        p.link.playing = True
+        time.sleep(0.1)
+        assert link.state(time.perf_counter()) == "running"
+        p.link.playing = False
+        took = until(lambda: link.state(time.perf_counter()) == "stopped", timeout=2.0, link=link)
+        now = time.perf_counter()
+        assert link.beat_at(now) is None and link.next_boundary(now) is None, took
+        p.link.playing = True
+        until(lambda: link.state(time.perf_counter()) == "running", timeout=2.0, link=link)
+        assert link.next_boundary(time.perf_counter()) is not None
+        assert abs(bar_line_errors(link, p, count=10)).max() < 5.0  # on the peer's bar lines again
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 def test_without_aalink_duet_link_is_one_line_before_the_model_loads(tmp_path):
@@ -290,3 +313,22 @@ def test_duet_link_answers_on_the_peers_bar_lines_at_its_tempo(duet, tmp_path, p
     tempi = [round(mido.tempo2bpm(m.tempo), 1) for track in mido.MidiFile(session).tracks for m in track
              if m.type == "set_tempo"]
     assert 90.0 in tempi, tempi  # the answer is written at Link's tempo
+
+
+def test_duet_says_when_a_peer_stops_and_starts_the_link_transport(duet, tmp_path, peer):
+    other = peer(90.0, 4.0)
+    proc, session = duet("--link")
+    said, out = Lines(proc.stderr), Lines(proc.stdout)
+    time.sleep(1.5)  # Link's discovery: duet and the peer meet in the session
+    other.link.playing = True  # a DAW starts its transport...
+    time.sleep(0.5)
+    other.link.playing = False  # ...and stops it
+    assert said.wait_for("the session's transport stopped", timeout=5.0), said.rest()
+    result = run_peer(tmp_path, {"events": call_events(), "quiet_after": 3.5, "listen": 25.0})
+    assert notes_of(result["received"])[0], result  # answered, in the player's tempo
+    line = out.wait_for("| tempo player ", timeout=10.0)
+    assert line is not None, out.rest()
+    other.link.playing = True
+    assert said.wait_for("following the session again", timeout=5.0), said.rest()
+    code, err = stop(proc)
+    assert code == 0, err

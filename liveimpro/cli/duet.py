@@ -247,13 +247,25 @@ def _say(message: str) -> None:
     print(f"liveimpro duet: {message}", file=sys.stderr, flush=True)
 
 
+LINK_NEWS = {
+    "stopped": "Ableton Link: the session's transport stopped; answers follow the player's tempo until it plays",
+    "lost": "warning: Ableton Link: nothing from its thread for 0.5 s; answers follow the player's tempo",
+    "running": "Ableton Link: following the session again",
+}
+
+
 def _show_status(engine, stop: threading.Event, link=None) -> None:
-    """A live status line on a terminal; elsewhere (a log) one line per answered phrase."""
-    tty, phrases = sys.stdout.isatty(), 0
+    """A live status line on a terminal; elsewhere (a log) one line per answered phrase. With
+    Link, a line on stderr when following it stops or starts again (LINK_NEWS)."""
+    tty, phrases, link_state = sys.stdout.isatty(), 0, "running"
     while not stop.wait(STATUS_INTERVAL) and engine.running:
         s = engine.status()
         if link is not None:
             s["link_peers"] = link.peers
+            state = link.state(time.perf_counter())
+            if state != link_state:
+                link_state = state
+                _say(f"warning: the Ableton Link thread ended: {link.error}" if link.error else LINK_NEWS[state])
         if not tty and s["phrases"] == phrases:
             continue
         phrases = s["phrases"]

@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import signal
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -146,6 +147,14 @@ def file_kind(path: Path, content: bytes) -> str:
     return "abc" if suffix in ABC_SUFFIXES else "score" if suffix in MUSICXML_SUFFIXES + KERN_SUFFIXES else ""
 
 
+def _worker_start() -> None:
+    """A forked worker ends at Pool.terminate's SIGTERM whatever it is doing. It inherits our
+    handler (a command's KeyboardInterrupt, duet's stop flag), which runs only once its Python runs
+    again: a worker waiting in C never ended, and the pool waited for it until the test run's
+    timeout (seen once in CI, tests/test_evaluate.py with --jobs 2)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _read_unit(unit) -> tuple[str, list, list, str | None]:
     """Read one unit of work: (path, kind, ABC tune or None for the whole file).
     Returns (path, [(position, melody)], [(label, reason)], file error or None)."""
@@ -219,7 +228,7 @@ def read_many(paths, jobs: int = 1, progress: bool = False, use_cache: bool = Tr
 
         if any(kind != "midi" for _, kind, _ in units):
             import music21  # noqa: F401  imported once here, inherited by the forked workers
-        with multiprocessing.Pool(jobs) as pool:
+        with multiprocessing.Pool(jobs, initializer=_worker_start) as pool:
             collect(pool.imap(_read_unit, units, chunksize=8))
     else:
         collect(map(_read_unit, units))

@@ -26,11 +26,16 @@ Bar lines: Link keeps peers' *phase* in step modulo the quantum, not their beat 
 quantum is the bar (`beats_per_bar`: 4/4 is 4 beats, 6/8 is 3, 7/8 is 3.5) and a bar line is
 where the beat is a multiple of it. Peers that use another quantum share beats and tempo, not bars.
 
-Limits: a peer's tempo change reaches the readers within `REFRESH` s (between snapshots the old
-tempo is extrapolated: 10 ms at a 10 % jump is 1 ms of beat time); Link's start/stop is not
-followed (the timeline always runs, as Link's does); the state is "lost" when the thread has
-published nothing for `LOST_AFTER` s (then `beat_at` and `next_boundary` say None, as a lost MIDI
-clock does). MIDI clock messages are consumed by `feed` and ignored: with Link, Link is the tempo.
+Start/stop: we join with Link's start/stop sync on. Link's timeline always runs, and a session
+whose transport nobody ever started is followed as it runs; once a peer (a DAW) has started its
+transport, a stop makes the state "stopped" (`beat_at` and `next_boundary` say None, as a stopped
+MIDI clock does: answers follow the player's tempo and grid) until a peer starts it again.
+
+Limits: a peer's tempo change or start/stop reaches the readers within `REFRESH` s (between
+snapshots the old tempo is extrapolated: 10 ms at a 10 % jump is 1 ms of beat time); the state is
+"lost" when the thread has published nothing for `LOST_AFTER` s (then `beat_at` and
+`next_boundary` say None, as a lost MIDI clock does). MIDI clock messages are consumed by `feed`
+and ignored: with Link, Link is the tempo.
 """
 from __future__ import annotations
 
@@ -72,6 +77,7 @@ class LinkClock:
         self.start_bpm, self.refresh = bpm, refresh
         self.error: BaseException | None = None  # what stopped the Link thread, if anything
         self._snapshot: tuple[float, float, float, int] | None = None  # (perf time, beat, beats/s, peers)
+        self._transport: str | None = None  # None until a peer started the transport; then "playing" or "stopped"
         self._stopping = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -116,8 +122,13 @@ class LinkClock:
         link = Link(self.start_bpm)  # takes the running loop: this thread's
         try:
             link.quantum = self.beats_per_bar  # before joining: the phase is aligned to it
+            link.start_stop_sync_enabled = True
             link.enabled = True
             while not self._stopping.is_set():
+                if link.playing:
+                    self._transport = "playing"
+                elif self._transport is not None:
+                    self._transport = "stopped"
                 self._snapshot = _sample(link)
                 self._ready.set()
                 await asyncio.sleep(self.refresh)
@@ -151,10 +162,11 @@ class LinkClock:
         return pickup_beats(self.time_signature)
 
     def state(self, now: float) -> str:
-        """"running" while snapshots come, "lost" when they stopped coming, "stopped" after close.
+        """"running" while snapshots come, "lost" when they stopped coming, "stopped" after close
+        (or the thread's end: `error`) and while a peer has the session's transport stopped.
         Unlike a MIDI clock's, the timeline is known ahead: `now` may lie in the future."""
         snap = self._snapshot
-        if snap is None:
+        if snap is None or self._transport == "stopped":
             return "stopped"
         return "lost" if _stale(snap) else "running"
 
@@ -166,7 +178,7 @@ class LinkClock:
     def beat_at(self, now: float) -> float | None:
         """Link's beat at `now`; None unless "running". Bar lines are its multiples of beats_per_bar."""
         snap = self._snapshot
-        if snap is None or _stale(snap):
+        if snap is None or _stale(snap) or self._transport == "stopped":
             return None
         return snap[1] + (now - snap[0]) * snap[2]
 
@@ -180,7 +192,7 @@ class LinkClock:
         if unit not in ("bar", "beat"):
             raise ValueError(f"unit must be 'bar' or 'beat', got {unit!r}")
         snap = self._snapshot  # one snapshot for both reads: a new one between them could disagree
-        if snap is None or _stale(snap):
+        if snap is None or _stale(snap) or self._transport == "stopped":
             return None
         step = self.beats_per_bar if unit == "bar" else 1.0
         beat = snap[1] + (now - snap[0]) * snap[2]
