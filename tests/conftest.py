@@ -64,6 +64,18 @@ def own_jack(jack_server):
 
 
 @pytest.fixture(autouse=True)
+def signal_handlers_restored():
+    """A command run in this process (`liveimpro.cli.main`, duet's run) installs SIGTERM and SIGINT
+    handlers for its own life; after each test the test process's are put back, so no later test
+    (nor a worker it forks: liveimpro.data.corpus) inherits a handler of a command long finished."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for signum, handler in saved.items():
+        if handler is not None:
+            signal.signal(signum, handler)
+
+
+@pytest.fixture(autouse=True)
 def no_process_left(request):
     """After each test: every process the harness started has ended, and (for the tests on the
     JACK server) no port is left on the server. A test that leaves one fails here, by name, instead

@@ -6,6 +6,7 @@ records what comes out of "liveimpro out" (or of its own virtual input), with ti
 Script fields (times in seconds from the peer's start, t0):
     events:  [[t, [bytes...]], ...]   messages to send at t (notes, CCs, clock...)
     clock:   {"bpm": 100, "from": 0.5, "until": 9.0}  MIDI clock: Start, ticks from `from` (beat 0), Stop at `until`
+             (with "change_at": t, "to_bpm": b: from the first tick at or after t on, at b bpm)
     barge_in_after: s   after the first received note-on, wait s and play one note (0.1 s long)
     listen: s           the most time it runs
     quiet_after: s      leave once an answer began, every event is sent, no note sounds, and nothing
@@ -85,9 +86,12 @@ def main():
     events = [(t, m) for t, m in script.get("events", [])]
     clock = script.get("clock")
     if clock:
-        period = 60.0 / clock["bpm"] / 24
         events.append((clock["from"] - 0.002, [0xFA]))  # Start, then the first tick (beat 0) at `from`
-        events += [(clock["from"] + i * period, [0xF8]) for i in range(int((clock["until"] - clock["from"]) / period))]
+        tick = clock["from"]
+        while tick < clock["until"]:
+            events.append((tick, [0xF8]))
+            bpm = clock["to_bpm"] if "change_at" in clock and tick >= clock["change_at"] else clock["bpm"]
+            tick += 60.0 / bpm / 24
         events.append((clock["until"], [0xFC]))
     events.sort(key=lambda e: e[0])
     sent, barged = [], False

@@ -90,6 +90,29 @@ def test_answers_follow_the_daws_midi_clock(duet, tmp_path):
     assert stop(proc)[0] == 0
 
 
+def test_an_answer_follows_the_clocks_tempo_change_while_it_plays(duet, tmp_path):
+    proc, _ = duet("--bars", "1", "--silence-beats", "8", "--length-ratio", "4")
+    bpm, start = 100.0, 0.3
+    bar = 4 * 60.0 / bpm
+    notes = [(60, 0, 1), (64, 1, 1), (67, 2, 1), (72, 3, 0.9)]
+    change = start + 2 * bar  # a bar into the four-bar answer, the DAW goes from 100 to 120 bpm
+    clock = {"bpm": bpm, "from": start, "until": start + 7 * bar, "change_at": change, "to_bpm": 120.0}
+    result = run_peer(tmp_path, {"events": call_events(start, 60.0 / bpm, notes), "clock": clock,
+                                 "listen": 7 * bar + 0.5})
+    answer, stuck = notes_of(result["received"])
+    assert not stuck and answer
+    ticks = np.array([t for t, m in result["sent"] if m == [0xF8]])
+    # from two beats after the change on (a tempo jump is read within two beats of ticks), every
+    # answer onset lies on a tick of the new tempo (every 20.8 ms; measured 0.5-2 ms off, the
+    # sender's lateness and the peer's poll): one placed at the old tempo drifts off them by 20 %
+    # of each beat (measured up to 9.4 ms, any distance from a tick alike)
+    later = [on for on, _, _ in answer if on > change + 1.0]
+    assert len(later) >= 6, (change, answer)
+    off_ms = [round(float(np.abs(ticks - on).min()) * 1e3, 1) for on in later]
+    assert max(off_ms) < 6.0, f"answer onsets after the change, ms from the nearest tick: {off_ms}"
+    assert stop(proc)[0] == 0
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_an_answer_leaves_no_note_sounding(duet, tmp_path, signum):
     proc, session = duet("--length-ratio", "2")

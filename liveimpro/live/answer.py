@@ -12,6 +12,10 @@ then plays the answer, in the engine thread, one note at a time:
   sounding notes released at once (the player always wins);
 - `finish(now)`: the answer is over (or cut); call and answer go to the session file.
 
+An answer that follows a MIDI clock (or Link) is placed in the clock's beats: each note, as it is
+sampled, is put at its beat on the clock's timeline as the clock reads it then (`time_of_beat`),
+so a tempo change during the answer moves the notes still to come with it.
+
 `ReactionTimer` wraps the output sink and times, in the sender thread, the first answer note-on
 after `arm()`: the reaction from the phrase-end decision to the note leaving for the port.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import replace
 
 from ..melody import Melody, Note
 from ..midi.messages import NOTE_ON, message_kind, note_off, note_on
@@ -69,19 +74,25 @@ class AnswerStream:
         self._pending: AnswerNote | None = None  # the answer note whose note-off waits for the next
         self._played: tuple[int, ...] | None = None  # pitches sounding already at the start (start's `played`)
         self.grid: tuple[float, float] | None = None  # the answer's start and tempo, for the session file
+        self._clock = None  # the clock whose beats the answer follows (start's `clock`), else None
+        self._start_beat = 0.0  # the clock's beat at the answer's start
 
     @property
     def active(self) -> bool:
         return self._notes is not None
 
     def start(self, call: tuple, call_end: float, start: float, clock_bpm: float | None,
-              decision: float | None = None, played: tuple[int, ...] | None = None) -> None:
+              decision: float | None = None, played: tuple[int, ...] | None = None, clock=None) -> None:
         """Answer `call` (the phrase's notes, ended at `call_end`) from `start` on; `clock_bpm`: the
         MIDI clock's tempo when the answer follows it. `decision`: when the phrase end was decided,
         to time the reaction from (None when the answer waits for the clock's bar line). `played`:
         the pitches the real-time I/O process already started at `start` (the footswitch's standby
-        note, rehearsed as this answer's first note)."""
+        note, rehearsed as this answer's first note). `clock`: the clock it follows, in beats."""
         self._played = played
+        self._clock, now = None, time.perf_counter()
+        beat = None if clock is None or clock_bpm is None else clock.beat_at(now)
+        if beat is not None:  # the start (a bar line ahead) in the clock's beats, to the tick
+            self._clock, self._start_beat = clock, round((beat + (start - now) * clock_bpm / 60.0) * 24) / 24
         self._notes = self.responder.answer(call, call_end, start, clock_bpm)
         self.scheduler.begin(ANSWER)  # a new group: the I/O process's barge-in cuts one answer
         self.call, self.sent = call, []
@@ -103,7 +114,7 @@ class AnswerStream:
     def generate(self) -> None:
         """Sample the next answer note: schedule its note-on, and the previous note's note-off
         (cut where this one begins)."""
-        note = next(self._notes, None)
+        note = self._on_clock(next(self._notes, None))
         channel, previous = self.responder.settings.channel, self._pending
         events = []
         if previous is not None:
@@ -129,6 +140,14 @@ class AnswerStream:
             self.next_generate = None
         self._pending = note
         self.scheduler.schedule_many(events, ANSWER)
+
+    def _on_clock(self, note: AnswerNote | None) -> AnswerNote | None:
+        """The note at its beats on the followed clock's timeline as the clock reads it now."""
+        clock = self._clock
+        if note is None or clock is None:
+            return note
+        on, off = clock.time_of_beat(self._start_beat + note.beat), clock.time_of_beat(self._start_beat + note.beat + note.beats)
+        return note if on is None or off is None else replace(note, time=on, duration=max(0.0, off - on))
 
     def barge_in(self, now: float) -> None:
         """The player plays: what is pending is dropped, what sounds released, and the answer

@@ -293,7 +293,7 @@ class Engine:
             self._start_costs.append(time.perf_counter() - began)
         else:
             self.standby.drop(fired)
-            self.answer.start(notes, end.time, start, self.clock.bpm)
+            self.answer.start(notes, end.time, start, self.clock.bpm, clock=self.clock)
 
 
 __all__ = ["Engine", "EngineConfig"]
