@@ -146,7 +146,8 @@ class AnswerStream:
         clock = self._clock
         if note is None or clock is None:
             return note
-        on, off = clock.time_of_beat(self._start_beat + note.beat), clock.time_of_beat(self._start_beat + note.beat + note.beats)
+        beat = self._start_beat + note.beat
+        on, off = clock.time_of_beat(beat), clock.time_of_beat(beat + note.beats)
         return note if on is None or off is None else replace(note, time=on, duration=max(0.0, off - on))
 
     def barge_in(self, now: float) -> None:

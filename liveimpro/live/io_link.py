@@ -34,8 +34,8 @@ from ..errors import PortError
 from ..midi.messages import ALL_NOTES_OFF, NOTE_ON, as_message, control_change
 from .answer import ANSWER
 from .io_wire import (ANSWER_TAG, BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, INPUT_LOST, READY, RECORD_SIZE,
-                      SCHEDULE, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE, STATS, STOP, RecordReader, Stats, pack_event,
-                      unpack_event)
+                      SCHEDULE, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE, STATS, STOP, RecordReader, Stats,
+                      pack_event, unpack_event)
 
 START_TIMEOUT = 10.0  # s for the I/O process to open its ports
 RESTART_INTERVAL = 0.5  # s between tries to start it again after it ended
