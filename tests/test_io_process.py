@@ -496,33 +496,3 @@ def test_named_ports_are_connected_by_the_io_process(duet, tmp_path):
     code, _ = stop(proc)
     assert code == 0, said.rest()
     assert_valid_session(session)
-
-
-def test_notes_left_by_a_killed_io_process_are_released_on_a_named_output(async_jack, duet, monitor, tmp_path):
-    """A SIGKILLed I/O process releases nothing, and the synth it played keeps the answer's note
-    sounding; the new one, connected to the synth again by --out, sends All Notes Off on the
-    answer's channel."""
-    device = run_peer(tmp_path, {"source_port": "keys", "sink_port": "synth", "await": ["keys", "synth"],
-                                 "timeout": 20.0, "events": call_events(), **UNTIL_QUIET_SHORT}, background=True)
-    wait_for(lambda: ports_listed(["peer:keys", "peer-listen:synth"]), 10.0, "the device's ports did not appear")
-    proc, session = duet("--io-process", "--in", "keys", "--out", "synth", *LONG_ANSWER)
-    said = Lines(proc.stderr)
-    watch = monitor("answer")
-    watch.connect(IO_OUT, "answer")
-    first = watch.wait_for_note_on(timeout=20)  # the answer's first note, sounding: killed now
-    os.kill(io_child(proc), signal.SIGKILL)
-    assert said.wait_for("the real-time I/O process runs again", timeout=10), said.rest()
-    out, err = device.communicate(timeout=40)
-    assert device.returncode == 0, err
-    watch.stop()
-    received = json.loads(out)["received"]
-    notes, stuck = notes_of(received)
-    pitch = first["message"][1]
-    assert not stuck, f"left sounding after the I/O process was killed: {stuck}; received {received}"
-    released = [(t, m) for t, m in received if m[0] & 0xF0 == 0xB0 and m[1] == 123]
-    assert released, f"no All Notes Off after the restart; received {received}"
-    # the note the kill left sounding was released by it
-    assert [n for n in notes if n[2] == pitch and n[1] == released[0][0]], (pitch, notes, released)
-    code, _ = stop(proc)
-    assert code == 0, said.rest()
-    assert_valid_session(session)
