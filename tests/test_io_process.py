@@ -82,8 +82,10 @@ handle = ctypes.c_void_p(int(jack._ffi.cast("uintptr_t", client._ptr)))
 frames, usecs, following, period = ctypes.c_uint32(), ctypes.c_uint64(), ctypes.c_uint64(), ctypes.c_float()
 out = [ctypes.byref(v) for v in (frames, usecs, following, period)]
 heard = []  # appended by JACK's thread, printed by the main one: no output in the callback
+cycles = [0]  # how many cycles JACK has served us: printed as "cycles N" each second
 
 def process(n):
+    cycles[0] += 1
     events = [(i, offset, list(bytes(data))) for i, port in enumerate(inputs)
               for offset, data in port.incoming_midi_events()]
     if events:
@@ -100,7 +102,11 @@ printed = 0
 time.sleep(0.3)
 with client:
     print(json.dumps(client.samplerate), flush=True)
+    beat = time.monotonic()
     while not done.wait(0.002):
+        if time.monotonic() - beat >= 1.0:
+            beat = time.monotonic()
+            print(f"cycles {cycles[0]}", flush=True)
         while printed < len(heard):
             print(json.dumps(heard[printed]), flush=True)
             printed += 1
@@ -128,6 +134,7 @@ class Monitor:
         assert line.strip().isdigit(), line + self.proc.stderr.read()
         self.rate = int(line)
         self.lines = Lines(self.proc.stdout)
+        self.cycles = 0  # cycles JACK had served the client at its last "cycles N" line
 
     def connect(self, source: str, input_name: str, timeout: float = 5.0) -> None:
         """Connect `source` to one of our inputs and wait until JACK lists the connection (it is
@@ -148,10 +155,13 @@ class Monitor:
             line = self.lines.wait_for("", timeout=left)
             if line is None or line == "end":
                 break
+            if line.startswith("cycles "):
+                self.cycles = int(line.split()[1])
+                continue
             event = self._event(json.loads(line))
             if is_note_on(event["message"]):
                 return event
-        pytest.fail(f"the monitor heard no note-on within {timeout} s")
+        pytest.fail(f"the monitor heard no note-on within {timeout} s (JACK served its client {self.cycles} cycles)")
 
     def stop(self) -> list[dict]:
         """Every event heard: all of them once it says "end". Its exit is waited for, but not
@@ -167,7 +177,7 @@ class Monitor:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        return [self._event(json.loads(line)) for line in lines if line != "end"]
+        return [self._event(json.loads(line)) for line in lines if line != "end" and not line.startswith("cycles ")]
 
     def _event(self, fields) -> dict:
         i, cycle, usecs, offset, message = fields
@@ -493,6 +503,34 @@ def test_named_ports_are_connected_by_the_io_process(duet, tmp_path):
     said = Lines(proc.stderr)
     assert connected("peer:keys", "liveimpro:liveimpro in") and connected(IO_OUT, "peer-listen:synth")
     answered(device, said)
+    code, _ = stop(proc)
+    assert code == 0, said.rest()
+    assert_valid_session(session)
+
+
+def test_notes_left_by_a_killed_io_process_are_released_on_a_named_output(async_jack, duet, monitor, tmp_path):
+    """A SIGKILLed I/O process releases nothing, and the synth it played keeps the answer's note
+    sounding; the new one, connected to the synth again by --out, sends All Notes Off on the
+    answer's channel. The synth is the monitor (a JACK client that records every event), there
+    before duet as a synth would be; the player, a peer, plays the call into "liveimpro in"."""
+    watch = monitor("synth")
+    proc, session = duet("--io-process", "--out", f"{Monitor.name}:synth", *LONG_ANSWER)
+    said = Lines(proc.stderr)
+    peer, _ = peer_started(tmp_path, {"events": call_events(), "sink_port": "ears", "listen": 8.0})
+    first = watch.wait_for_note_on(timeout=20)  # the answer's first note, sounding: killed now
+    os.kill(io_child(proc), signal.SIGKILL)
+    assert said.wait_for("the real-time I/O process runs again", timeout=10), said.rest()
+    # the engine plays the rest of the answer (4 bars, 8 s) through the new I/O process
+    time.sleep(8.0 + 2.0)
+    heard = [(event["time"], event["message"]) for event in watch.stop()]
+    notes, stuck = notes_of(heard)
+    assert not stuck, f"left sounding after the I/O process was killed: {stuck}; heard {heard}"
+    released = [(t, m) for t, m in heard if m[0] & 0xF0 == 0xB0 and m[1] == 123 and m[0] & 15 == first["message"][0] & 15]
+    assert released, f"no All Notes Off after the restart; heard {heard}"
+    # the note the kill left sounding was released by it
+    assert [n for n in notes if n[0] == first["time"] and n[1] == released[0][0]], (first, notes, released)
+    out, err = peer.communicate(timeout=30)
+    assert peer.returncode == 0, err
     code, _ = stop(proc)
     assert code == 0, said.rest()
     assert_valid_session(session)
