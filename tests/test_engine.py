@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from duet_harness import (
     BEAT,
+    CALL,
     assert_valid_session,
     call_events,
     notes_of,
@@ -43,6 +44,24 @@ def test_answer_arrives_in_tempo_with_every_note_released(duet, tmp_path):
     code, err = stop(proc)
     assert code == 0, err
     assert_valid_session(session)
+
+
+def test_a_calls_pickup_lies_before_a_bar_line_of_the_session_file(duet, tmp_path):
+    """A call of a one-beat pickup and two bars of 4/4: in the session file its first bar line is
+    the one after the pickup (read from the call), so a DAW shows the pickup in the bar before."""
+    from liveimpro.midi.files import read_midi_tracks
+
+    proc, session = duet()
+    notes = [(55, 0, 1)] + [(pitch, onset + 1, length) for pitch, onset, length in CALL]
+    result = run_peer(tmp_path, {"events": call_events(notes=notes), **UNTIL_QUIET})
+    assert notes_of(result["received"])[0]
+    code, err = stop(proc)
+    assert code == 0, err
+    call = read_midi_tracks(session, follow_tempo=False)["call"]  # beats: the file's quarter notes, as a DAW counts
+    assert call.time_signature == (4, 4)
+    onsets = [n.onset for n in call.notes]
+    assert abs(onsets[1] % 4) < 0.01 or abs(onsets[1] % 4 - 4) < 0.01, onsets  # the downbeat on a bar line
+    assert abs(onsets[1] - onsets[0] - 1) < 0.02, onsets  # the pickup a beat before it
 
 
 def test_player_barging_in_stops_the_answer_at_once(duet, tmp_path):
@@ -110,6 +129,26 @@ def test_an_answer_follows_the_clocks_tempo_change_while_it_plays(duet, tmp_path
     assert len(later) >= 6, (change, answer)
     off_ms = [round(float(np.abs(ticks - on).min()) * 1e3, 1) for on in later]
     assert max(off_ms) < 6.0, f"answer onsets after the change, ms from the nearest tick: {off_ms}"
+    assert stop(proc)[0] == 0
+
+
+def test_answers_to_a_clock_keep_to_the_bars_of_meter(duet, tmp_path):
+    """--meter 5/4: the clock's bars are 5 beats. Read from the call alone (two bars of 5/4), its
+    bars would be 4/4 after a pickup of two beats and the answer 8 beats long, its cadence on beat 6;
+    in the clock's bars it is two bars of 5/4 from the bar line, its cadence on the last bar line."""
+    proc, _ = duet("--bars", "2", "--meter", "5/4", "--silence-beats", "8")
+    bpm, start = 100.0, 0.3
+    beat = 60.0 / bpm
+    notes = [(60, 0, 1), (62, 1, 1), (64, 2, 1), (65, 3, 1), (67, 4, 1), (65, 5, 1), (64, 6, 1), (62, 7, 1),
+             (60, 8, 1.9)]
+    clock = {"bpm": bpm, "from": start, "until": start + 22 * beat}
+    result = run_peer(tmp_path, {"events": call_events(start, beat, notes), "clock": clock, "listen": 22 * beat + 0.5})
+    answer, stuck = notes_of(result["received"])
+    assert not stuck and answer
+    onsets = [round((on - start) / beat, 2) for on, _, _ in answer]
+    assert abs(onsets[0] - 10) < 0.04, onsets  # on the bar line after the call's two bars
+    assert abs(onsets[-1] - 15) < 0.04, onsets  # the cadence on the last bar line (read from the call: 16)
+    assert (answer[-1][1] - start) / beat < 20 + 0.04, onsets  # two bars: over by the next bar line
     assert stop(proc)[0] == 0
 
 

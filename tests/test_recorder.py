@@ -265,3 +265,25 @@ def test_atomic_write_leaves_no_temporary_file_when_writing_fails(tmp_path):
     except OSError:
         pass
     assert target.read_text() == "the previous session" and [p.name for p in tmp_path.iterdir()] == ["session.mid"]
+
+
+@pytest.mark.parametrize("meter", [(4, 4), (3, 4)])
+def test_a_pickup_lies_on_the_beats_before_its_downbeats_bar_line(tmp_path, meter):
+    """A call with a one-beat pickup, first in the file and again after an answer at another tempo:
+    both times the downbeat is a bar line and the pickup a beat before it, at the call's tempo
+    (its notes keep their seconds)."""
+    path = tmp_path / "pickup.mid"
+    recorder = SessionRecorder(path, origin=ORIGIN, meter=meter)
+    beats = [-1, 0, 1, 2, 3]  # the pickup, then the downbeat
+    expected = played(recorder, "call", 100, ORIGIN + 3.7, beats)
+    expected += played(recorder, "answer", 100, ORIGIN + 3.7 + 7 * 0.6, [0, 1, 2, 3], pitch=70)
+    expected += played(recorder, "call", 90, ORIGIN + 13.1, beats, pitch=50)
+    assert recorder.write()
+    assert_same_times(mido_notes(path), sorted(expected, key=lambda n: (n[0], n[2])))
+    _, bars, _ = conductor(path)
+    beats = [n.onset for n in read_midi_tracks(path, follow_tempo=False)["call"].notes]  # the file's quarter notes
+    seconds = [n[2] for n in sorted(expected, key=lambda n: (n[0], n[2])) if n[0] == "call"]
+    for pickup, downbeat in ((0, 1), (5, 6)):
+        assert beats[downbeat] - beats[pickup] == pytest.approx(1.0, abs=1e-3)
+        assert min(abs(line - seconds[downbeat]) for line in bars) < MS, (seconds, bars)
+        assert min(abs(line - seconds[pickup]) for line in bars) > 0.1, (seconds, bars)

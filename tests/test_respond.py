@@ -58,3 +58,28 @@ def test_respond_to_a_damaged_file_is_one_line(tmp_path):
     result = respond(str(bad), "-o", str(tmp_path / "out.mid"))
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "bad.mid" in result.stderr, result.stderr
+
+
+# three bars of 3/4 (ends on beat 9): read from the notes alone, 4/4 with a one-beat pickup is likelier
+THREE_FOUR = [(67, 0, 1), (71, 1, 1), (74, 2, 1), (72, 3, 2), (71, 5, 1), (69, 6, 1), (67, 7, 2)]
+
+
+@pytest.mark.parametrize("written, option, line", [((3, 4), [], 12.0), ((4, 4), ["--meter", "3/4"], 12.0),
+                                                   ((4, 4), [], 12.0)],
+                         ids=["the file's 3/4", "--meter 3/4 over the file's 4/4", "the file's 4/4"])
+def test_the_answer_keeps_to_the_bars_of_the_files_meter(tmp_path, written, option, line):
+    """A DAW's clip starts on a bar line and carries its meter: the answer comes in on the first of
+    its bar lines a beat after the call, lasts as many bars and ends with its cadence on one."""
+    call = tmp_path / "call.mid"
+    write_midi(call, melody_from_tuples(THREE_FOUR, tempo=100, time_signature=written))
+    result = respond(str(call), "-o", str(tmp_path / "answer.mid"), "--seed", "1", *option)
+    assert result.returncode == 0, result.stderr
+    meter = (3, 4) if option or written == (3, 4) else (4, 4)
+    assert "{}/{} bars from the file's start".format(*meter) in result.stdout, result.stdout
+    answer = read_midi_tracks(tmp_path / "answer.mid")["answer"]
+    assert answer.time_signature == meter
+    bar = meter[0] * 4 / meter[1]
+    # 3/4: bar 5; 4/4: bar 4 (read from the notes: 4/4 after a pickup, whose bar line is at 13)
+    assert answer.notes[0].onset == pytest.approx(line)
+    assert answer.notes[-1].onset == pytest.approx(line + 3 * bar - (2 if bar == 4 else bar))  # the cadence
+    assert answer.end <= line + 3 * bar + 1e-6

@@ -172,7 +172,9 @@ class AnswerStream:
         responder = self.responder
         bpm = responder.call_melody(self.call, now).tempo  # and responder.origin: the beat line it started on
         first = min(n.onset for n in self.call)  # the call as played (an early first note not moved to the beat)
-        self.recorder.add("call", phrase_melody(self.call, bpm, first, now), first, bpm, responder.origin)
+        grid = responder.bar_grid()  # its downbeat: its first bar line, after a pickup (else the beat it began on)
+        downbeat = responder.origin + (grid.downbeat * responder.tempo.period if grid is not None else 0.0)
+        self.recorder.add("call", phrase_melody(self.call, bpm, first, now), first, bpm, downbeat)
         if self.sent:
             start = self.sent[0].time  # the answer in seconds: a melody at 60 bpm, one beat a second
             notes = [Note(p, n.time - start, n.duration, n.velocity) for n in self.sent for p in n.pitches

@@ -47,8 +47,7 @@ log = logging.getLogger(__name__)
 _STOP = object()  # the sentinel the engine thread stops on
 BAR_LOOKAHEAD = 0.25  # beats before the bar line at which a "bars" phrase end is decided, so that
 # the answer is ready to start on that bar line (a note in the call's last quarter beat is not heard)
-HELD_KEY_TIMEOUT = 8.0  # s: keys "held" this long with nothing else played count as released (a lost
-# note-off must not keep the engine from ever answering)
+HELD_KEY_TIMEOUT = 8.0  # s: keys "held" this long, nothing else played, count as released (a lost note-off)
 DECIDE_AHEAD = (0.010, 0.040, 0.080)  # s: the least, the first and the most time before a silence's
 # end (on the beat) that the phrase end is decided and the first answer note sampled and scheduled
 # for that beat: 1.5x the longest of the last 32 answer starts (2-5 ms quiet, 20-30 ms on 2 busy
@@ -278,6 +277,8 @@ class Engine:
     def _phrase_end(self, end: PhraseEnd, decision: float) -> None:
         notes = self.live.take_phrase(end.time)
         start = self.clock.next_boundary(decision, self.config.sync)  # None unless the clock runs and ticks
+        if start is not None:  # the answer's bars are the clock's, in --meter's length
+            self.responder.given_bars = (self.clock.next_boundary(decision), self.clock.beats_per_bar * 60 / self.clock.bpm)
         footswitch = bool(notes) and start is None and end.reason == "control"
         fired = self.standby.take_fired(notes if footswitch else None, self.timer, decision)
         if not notes:

@@ -28,7 +28,10 @@ The file (liveimpro.midi.files.write_midi: type 1, tracks "call" and "answer" on
   N/8 ...) and the meter comes back at the downbeat; the lead-in before the first phrase is
   whole bars (under half a bar long: the first phrase's tempo from 0, its bars off by as much);
 - a phrase whose downbeat comes less than half a unit after the previous downbeat (or before
-  it) takes that downbeat over with its own tempo.
+  it) takes that downbeat over with its own tempo;
+- a call's pickup (the whole units from its first note to its downbeat) is at the call's tempo:
+  the lead-in or the bridge ends where the pickup begins, so the pickup's notes lie on the beats
+  before the downbeat's bar line, as a DAW shows a pickup.
 A note's tick comes from integrating the tempo map as written (whole microseconds per beat),
 so it sounds at its recorded time to within half a tick: under 0.5 ms down to 31 bpm.
 
@@ -65,6 +68,7 @@ class _Phrase:
     notes: list  # [pitch, onset, end, velocity], seconds from the file's time 0
     us: int  # microseconds per beat: its tempo as the file holds it
     downbeat: float  # seconds from the file's time 0
+    lead: int = 0  # units (quarter notes; x/8's eighths) of its pickup before the downbeat, at its tempo
 
 
 class _TempoMap:
@@ -139,7 +143,8 @@ class SessionRecorder:
         notes = [[n.pitch, offset + n.onset * scale, offset + n.end * scale, n.velocity] for n in melody.notes]
         downbeat = start if downbeat is None else downbeat
         bpm = min(max(bpm, TEMPO_RANGE[0]), TEMPO_RANGE[1])  # what a file can hold, bridges included
-        self._phrases.append(_Phrase(track, notes, round(60e6 / bpm), downbeat - self.origin))
+        lead = max(0, round((downbeat - start) * bpm / 60 * self.unit_den / 4))  # a pickup, in whole units
+        self._phrases.append(_Phrase(track, notes, round(60e6 / bpm), downbeat - self.origin, lead))
 
     def cut(self, track: str, at: float) -> None:
         """End `track` at perf_counter time `at`: later notes dropped, sounding ones cut there."""
@@ -167,32 +172,34 @@ class SessionRecorder:
         return tempo
 
     def _lead_in(self, tempo: _TempoMap, phrase: _Phrase) -> tuple[int, int]:
-        """Whole bars up to the first phrase's downbeat, at a tempo within 2/3 .. 2 of its own."""
+        """Whole bars up to the first phrase's downbeat, at a tempo within 2/3 .. 2 of its own but
+        for its pickup (its `lead`), at its own."""
         num, den = self.meter
-        bar_beats = num * 4 / den
+        bar_beats, lead_beats = num * 4 / den, phrase.lead * 4 / self.unit_den
         beats = phrase.downbeat * 1e6 / phrase.us  # the lead-in in the phrase's beats
-        if beats < bar_beats / 2:  # no room for a bar: its own tempo from 0 (off by less than half a bar)
+        if beats < bar_beats / 2 or beats < lead_beats + 0.5:  # no room for a bar: its own tempo from 0
             tempo.set_tempo(0, phrase.us)
             return 0, phrase.us
-        bars = max(1, round(beats / bar_beats))
-        tempo.set_tempo(0, round(phrase.downbeat * 1e6 / (bars * bar_beats)))
-        downbeat = round(bars * bar_beats * tempo.tpb)
-        tempo.set_tempo(downbeat, phrase.us)
-        return downbeat, phrase.us
+        bars = max(1, round(beats / bar_beats), math.ceil((lead_beats + 0.5) / bar_beats))
+        before = bars * bar_beats - lead_beats  # beats up to the pickup, at the lead-in's tempo
+        tempo.set_tempo(0, round((phrase.downbeat * 1e6 - lead_beats * phrase.us) / before))
+        tempo.set_tempo(round(before * tempo.tpb), phrase.us)
+        return round(bars * bar_beats * tempo.tpb), phrase.us
 
     def _bridge(self, tempo: _TempoMap, grid, bar_ref: int, end: float, phrase: _Phrase,
                 half_unit: float) -> tuple[tuple[int, int], int]:
         """From the grid before to the phrase's downbeat through the silence (module docstring)."""
         tick, us = grid
         start, beat = tempo.time(tick), us / 1e6
-        last = math.floor((phrase.downbeat - half_unit - start) / beat)  # the last beat it may go to
+        lead = phrase.lead * phrase.us * 4 / (1e6 * self.unit_den)  # its pickup, in s: at its own tempo
+        last = math.floor((phrase.downbeat - lead - half_unit - start) / beat)  # the last beat it may go to
         after_notes = math.ceil((end - start) / beat - 1e-9) if end > start else 0
         t0 = tick + max(0, min(after_notes, last)) * tempo.tpb
-        seconds = phrase.downbeat - tempo.time(t0)
+        seconds = phrase.downbeat - lead - tempo.time(t0)
         units = max(1, round(seconds * 1e6 * self.unit_den / (4 * phrase.us)))
         tempo.set_tempo(t0, round(seconds * 1e6 * self.unit_den / (4 * units)))
-        downbeat = t0 + units * self.unit_ticks
-        tempo.set_tempo(downbeat, phrase.us)
+        tempo.set_tempo(t0 + units * self.unit_ticks, phrase.us)
+        downbeat = t0 + (units + phrase.lead) * self.unit_ticks
         bar_ticks = self.bar_units * self.unit_ticks
         bar_start = bar_ref + (t0 - bar_ref) // bar_ticks * bar_ticks  # the file's bar line at or before t0
         short = (downbeat - bar_start) // self.unit_ticks % self.bar_units

@@ -13,7 +13,7 @@ first note.
 Shape (liveimpro.music.shape): each proposal avoids the pitches that would make a pitch loop longer
 than MAX_LOOP notes. An answer measured in beats ends with a cadence: the first note the model puts
 in the answer's last bar (or past its end) becomes the last note, moved onto that bar line (in a bar
-of 4 beats or more, its half: two bars of 2/4 read as one of 4/4, or the strong half of 4/4), as long
+of 4 beats or more, its half when that is a beat: two bars of 2/4 read as one of 4/4, or the strong half of 4/4), as long
 as the model wants but at least CADENCE_BEATS (at most to the end), its pitch drawn again from the tonic triad of the answer's key (the scale lock's, else the
 estimated key's; none without a key); an answer of one bar has its cadence at the half bar. An answer
 measured in notes draws its last note from the triad and keeps its rhythm.
@@ -77,7 +77,8 @@ def answer_line(imp, settings, call: Melody, start: float, bpm: float, plan: Lin
     velocities = [n.velocity for n in call.notes] or [80]
     seconds_per_beat = 60.0 / bpm
     end = math.inf if plan.beats is None else plan.beats
-    last_line = end - (plan.bar / 2 if plan.bar >= 4 else plan.bar)  # a 4-beat bar may be two of 2/4
+    half = plan.bar / 2  # a bar of 4 beats may be two of 2/4 (6: of 3/4); 5/4's or 7/8's half is no beat
+    last_line = end - (half if plan.bar >= 4 - 1e-6 and abs(half - round(half)) < 1e-6 else plan.bar)
     cadence_at = math.inf if plan.beats is None else (last_line if end >= 2 * plan.bar else end / 2)
     triad = cadence_pitch_classes(plan.key) if plan.key is not None else None
     if triad is not None and plan.scale is not None and not triad & plan.scale:

@@ -113,9 +113,23 @@ def infer_bars(last_release: float, phase: float = 0.0) -> BarGrid | None:
     return None if best is None else best[1]
 
 
+def bars_given(last_release: float, line: float, bar: float) -> BarGrid:
+    """The bar grid of a call that starts on beat 0 and whose last note ends `last_release` beats
+    later, in bars given from outside (a MIDI clock or Link with --meter, a MIDI file's time
+    signature): `bar` beats long, one of their lines at `line` beats. The call ends on the first
+    bar line at or after its last release (held up to HELD beats past a line: on that line); its
+    downbeat is the first bar line at or after its first beat (played up to EARLY_RELEASE beats
+    late: on that line), the beats before it a pickup."""
+    def line_at_or_after(beat: float) -> float:
+        return line + math.ceil((beat - line) / bar - EPS) * bar
+
+    end = line_at_or_after(last_release - HELD)
+    return BarGrid(bar, end, max(1, round((end - line_at_or_after(-EARLY_RELEASE)) / bar)))
+
+
 def answer_beats(grid: BarGrid, ratio: float) -> float:
     """Beats of an answer as long as the call in bars, times `ratio` (rounded half up, at least 1 bar)."""
     return max(1, math.floor(grid.bars * ratio + 0.5)) * grid.bar
 
 
-__all__ = ["BarGrid", "beat_phase", "call_end", "infer_bars", "answer_beats", "BAR_CHOICES", "EARLY_RELEASE"]
+__all__ = ["BarGrid", "beat_phase", "call_end", "infer_bars", "bars_given", "answer_beats", "BAR_CHOICES", "EARLY_RELEASE"]

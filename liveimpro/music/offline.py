@@ -4,8 +4,8 @@ The call is played to the `Responder` exactly as the live engine would hear it: 
 in seconds of the file's tempo, with `hear()` after every onset (a note still held at that
 moment has no release yet), and once more at the last release, with every length known (the engine
 hears it at the note-off that leaves no key held); the phrase ends `silence_beats` after the last
-release, moved on by `Responder.next_beat` (the next bar line of the call's bars, else the next beat
-of the player's grid: the engine's rule), and the answer starts there. Sampling draws from the responder's
+release, moved on by `Responder.next_beat` (the next bar line of the call's bars, read from it or
+given by `meter`, else the next beat of the player's grid: the engine's rule), and the answer starts there. Sampling draws from the responder's
 random generator, so a seed gives the same answer every time.
 """
 from __future__ import annotations
@@ -27,13 +27,16 @@ def heard_at(notes: list[PlayedNote], t: float) -> list[PlayedNote]:
             for n in notes if n.onset <= t]
 
 
-def respond(responder, call: Melody, silence_beats: float = 1.0, min_silence: float = 0.35) -> Melody:
+def respond(responder, call: Melody, silence_beats: float = 1.0, min_silence: float = 0.35,
+            meter: tuple[int, int] | None = None) -> Melody:
     """The answer to `call` as a Melody in the call's beats (it starts where the live engine
-    would start it) and the call's tempo."""
+    would start it) and the call's tempo. `meter`: the call's bars are bars of this meter from its
+    beat 0 (a DAW's clip starts on a bar line), as a clock's are live; None: read from the call."""
     if not call.notes:
         raise ValueError("the call has no notes")
     notes = played_notes(call)
     responder.start_call()
+    responder.given_bars = None if meter is None else (0.0, meter[0] * 4.0 / meter[1] * call.seconds_per_beat())
     for onset in sorted({n.onset for n in notes}):
         responder.hear(heard_at(notes, onset), onset)
     last_release = max(n.release for n in notes)

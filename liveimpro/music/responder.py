@@ -32,8 +32,8 @@ Where the answer starts: `next_beat(t)`, the engine's (and the offline path's) o
 first beat of the player's grid at or after t, or, when the call filled its bars, the first bar line
 of the player's bars at or after t: the bar grid is read from the call (liveimpro.music.bars: its
 last release taken as a bar line, the bar length from the phrase length and the pickup), so an
-answer comes in on the bar as a musician's would. A footswitch or the DAW's bar line start it
-elsewhere; the engine decides.
+answer comes in on the bar as a musician's would; or given (`given_bars`: a clock's or Link's bars
+in --meter's length, a MIDI file's). A footswitch or the DAW's bar line start it elsewhere; the engine decides.
 
 The answer: starts at `start` (seconds; on the player's grid or the DAW's bar line, the
 engine decides), keeps the call's tempo, as long as the call in bars (of its bar grid; 4/4 bars
@@ -54,7 +54,7 @@ from typing import Iterator, Sequence
 
 from ..melody import Melody
 from .answer_line import REGISTER_MARGIN, AnswerNote, LinePlan, answer_line, register_and_scale
-from .bars import BarGrid, answer_beats, beat_phase, infer_bars
+from .bars import BarGrid, answer_beats, bars_given, beat_phase, infer_bars
 from .keys import KeyEstimate, KeyTracker
 from .phrase import answer_length
 from .played import PlayedNote, phrase_melody
@@ -95,12 +95,15 @@ class Responder:
         self._previous_call: Melody | None = None  # the call before this one (morph mode)
         self._notes: Sequence[PlayedNote] = ()  # the call as last heard (for its bar grid)
         self._grid: tuple | None = None  # (what it was read from, the BarGrid or None)
+        # bars given from outside, in seconds: (a bar line's time, a bar's length); None: read from
+        # the call. The engine sets them from a running clock or Link and --meter, `respond` from the file
+        self.given_bars: tuple[float, float] | None = None
 
     # --- listening -----------------------------------------------------------------------------
     def start_call(self) -> None:
         self.improviser.reset()
         self._fed, self._fed_at = 0, None
-        self.tempo, self.tracker, self._heard, self._notes = None, None, None, ()
+        self.tempo, self.tracker, self._heard, self._notes, self.given_bars = None, None, None, (), None
 
     def call_melody(self, notes: Sequence[PlayedNote], now: float) -> Melody:
         """The call so far in beats of the running tempo, beat 0 on the beat line it started on."""
@@ -189,9 +192,13 @@ class Responder:
         if not notes or self.tempo is None or any(n.release is None for n in notes[-8:]):
             return None
         last = max(n.release for n in notes[-8:])  # a phrase's later notes end last (a chord: its top)
-        key = (self.tempo, self._notes[0].onset, last)
+        key = (self.tempo, self._notes[0].onset, last, self.given_bars)
         if self._grid is None or self._grid[0] != key:
             origin, period = self.tempo.origin_for(self._notes[0].onset), self.tempo.period
+            if self.given_bars is not None:
+                line, length = self.given_bars
+                self._grid = (key, bars_given((last - origin) / period, (line - origin) / period, length / period))
+                return self._grid[1]
             onsets = [(n.onset - origin) / period for n in notes]
             weights = [b - a for a, b in zip(onsets, onsets[1:])] + [notes[-1].duration / period]
             phase = beat_phase(onsets, weights)
@@ -260,7 +267,9 @@ class Responder:
         imp, settings = self.improviser, self.settings
         grid = self.bar_grid()
         if grid is not None and settings.length_mode == "bars":
-            length, bar = answer_beats(grid, settings.length_ratio), grid.bar
+            # given bars are in seconds: in beats of the answer's tempo (a clock's may not be the player's)
+            scale = self.tempo.period * bpm / 60.0 if self.given_bars is not None else 1.0
+            length, bar = answer_beats(grid, settings.length_ratio) * scale, grid.bar * scale
         else:
             counted = answer_length(call, settings.length_mode, settings.length_ratio)
             length, bar = counted.beats, call.beats_per_bar
