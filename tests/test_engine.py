@@ -124,14 +124,17 @@ def test_an_answer_follows_the_clocks_tempo_change_while_it_plays(duet, tmp_path
     answer, stuck = notes_of(result["received"])
     assert not stuck and answer
     ticks = np.array([t for t, m in result["sent"] if m == [0xF8]])
-    # from two beats after the change on (a tempo jump is read within two beats of ticks), every
-    # answer onset lies on a tick of the new tempo (every 20.8 ms; measured 0.5-2 ms off, the
-    # sender's lateness and the peer's poll): one placed at the old tempo drifts off them by 20 %
-    # of each beat (measured up to 9.4 ms, any distance from a tick alike)
+    # from two beats after the change on (a tempo jump is read within two beats of ticks), the
+    # answer onsets lie on ticks of the new tempo (every 20.8 ms; measured 0.5-2 ms off, the sender's
+    # lateness and the peer's poll): one placed at the old tempo drifts off them by 20 % of each beat
+    # (measured up to 9.4 ms, any distance from a tick alike: about 3 in 10 within 3 ms). Counted,
+    # not the worst: a note the in-process sender sent late on a loaded machine (6.8 ms once in CI,
+    # the lateness the I/O process removes) is not a note placed at the wrong tempo
     later = [on for on, _, _ in answer if on > change + 1.0]
     assert len(later) >= 6, (change, answer)
     off_ms = [round(float(np.abs(ticks - on).min()) * 1e3, 1) for on in later]
-    assert max(off_ms) < 6.0, f"answer onsets after the change, ms from the nearest tick: {off_ms}"
+    near = sum(off < 3.0 for off in off_ms) / len(off_ms)
+    assert near >= 0.8, f"answer onsets after the change, ms from the nearest tick: {off_ms}"
     assert stop(proc)[0] == 0
 
 

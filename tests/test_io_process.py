@@ -534,3 +534,28 @@ def test_notes_left_by_a_killed_io_process_are_released_on_a_named_output(async_
     code, _ = stop(proc)
     assert code == 0, said.rest()
     assert_valid_session(session)
+
+
+def test_a_synth_gone_and_back_gets_all_notes_off_from_the_io_process(async_jack, duet, monitor, tmp_path):
+    """The synth named by --out (the monitor) is killed while the answer sounds and started again:
+    the I/O process tells both, connects the new one, and sends it All Notes Off on the answer's
+    channel (a synth only unplugged would still hold the notes it was playing)."""
+    watch = monitor("synth")
+    proc, session = duet("--io-process", "--out", f"{Monitor.name}:synth", *LONG_ANSWER)
+    said = Lines(proc.stderr)
+    peer, _ = peer_started(tmp_path, {"events": call_events(), "sink_port": "ears", "listen": 8.0})
+    first = watch.wait_for_note_on(timeout=20)
+    watch.proc.kill()  # the synth crashes with the answer's note sounding...
+    watch.proc.wait()
+    assert said.wait_for(f"output port '{Monitor.name}:synth' is gone", timeout=5), said.rest()
+    again = monitor("synth")  # ...and is started again at once
+    assert said.wait_for(f"output port '{Monitor.name}:synth' is back; reconnected", timeout=10), said.rest()
+    time.sleep(1.0)
+    heard = [event["message"] for event in again.stop()]
+    channel = first["message"][0] & 15
+    assert [0xB0 | channel, 123, 0] in heard, f"no All Notes Off on channel {channel + 1}: {heard}"
+    out, err = peer.communicate(timeout=30)
+    assert peer.returncode == 0, err
+    code, _ = stop(proc)
+    assert code == 0, said.rest()
+    assert_valid_session(session)

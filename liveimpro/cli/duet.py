@@ -16,7 +16,7 @@ network it is a session of its own at 120 bpm that other apps can join.
 
 `--io-process` (JACK) puts the MIDI ports in a real-time process of their own
 (`liveimpro.live.io_process`): input stamped from JACK's frame time, answers written at their
-frames, barge-in and the footswitch's standby note handled there; not yet with --synth, --link or
+frames, barge-in and the footswitch's standby note handled there (with --link too); not yet with --synth or
 --no-midi-out.
 
 Its options' defaults can come from a config file (`liveimpro.cli.config`); `--print-config` prints
@@ -162,13 +162,13 @@ def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> 
     from ..live.io_link import IoProcess
     from ..live.recorder import SessionRecorder
 
-    if args.api not in (None, "jack") or args.synth or args.no_midi_out or args.link:
-        raise UserError("--io-process: JACK MIDI only (not with --api other than jack, --synth, --no-midi-out "
-                        "or --link yet)")
+    if args.api not in (None, "jack") or args.synth or args.no_midi_out:
+        raise UserError("--io-process: JACK MIDI only (not with --api other than jack, --synth or --no-midi-out yet)")
     io = IoProcess(on_midi=None, say=_say, input_name=args.input, output_name=args.output, end_cc=controls.end_cc)
     recorder = None if args.record is False else SessionRecorder(_session_path(args.record), meter=meter)
+    link = _join_link(meter) if args.link else None  # Link's thread in the engine's process: it only reads
     engine = Engine(responder, io, EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync,
-                                                meter=meter, controls=controls), recorder)
+                                                meter=meter, controls=controls), recorder, clock=link)
     io.on_midi, io.on_input_lost = engine.on_midi, engine.release_all_keys
     try:
         engine.start()
@@ -178,11 +178,15 @@ def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> 
             raise UserError(str(exc)) from None
         print(f"liveimpro duet: listening on {args.input or 'liveimpro in'}, answering on "
               f"{args.output or 'liveimpro out'} (real-time I/O process, {io.period} frames at {io.sample_rate} Hz)"
-              + (f", recording to {recorder.path}" if recorder else "") + "; Ctrl-C ends", flush=True)
-        _show_status(engine, stop)
+              + (f", recording to {recorder.path}" if recorder else "")
+              + (f", following Ableton Link (quantum {link.beats_per_bar:g})" if link else "") + "; Ctrl-C ends",
+              flush=True)
+        _show_status(engine, stop, link)
     finally:
         engine.stop()  # the answer in progress is recorded; its notes released...
         io.close()  # ...and the I/O process releases whatever still sounds, then exits
+        if link is not None:
+            link.close()
     if engine.error is not None:
         raise UserError(f"the engine stopped: {type(engine.error).__name__}: {engine.error}")
     if recorder is not None and recorder.problem:

@@ -119,6 +119,7 @@ class IoCycle:
         self._first_sent: set[tuple[int, int]] = set()  # (tag, group) whose first note-on went out
         self._release_now = False
         self._t0 = 0.0  # the current cycle's start
+        self.played = [False] * 16  # the channels a note-on went out on (read by the port keeper)
 
     # --- JACK's real-time thread ------------------------------------------------------------------
     def process(self, frames: int) -> None:
@@ -222,6 +223,8 @@ class IoCycle:
         if sounding is None:
             sounding = self._sounding[tag] = SoundingNotes()
         sounding.update(message)
+        if message_kind(message[0]) == NOTE_ON:
+            self.played[message[0] & 15] = True
         if group < 0:  # a release: not a scheduled event
             return
         written = t0 + offset / self.rate

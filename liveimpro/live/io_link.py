@@ -31,15 +31,14 @@ import threading
 import time
 
 from ..errors import PortError
-from ..midi.messages import ALL_NOTES_OFF, NOTE_ON, as_message, control_change
+from ..midi.messages import NOTE_ON, as_message
 from .answer import ANSWER
-from .io_wire import (ANSWER_TAG, BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, INPUT_LOST, READY, RECORD_SIZE,
-                      SCHEDULE, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE, STATS, STOP, RecordReader, Stats,
-                      pack_event, unpack_event)
+from .io_wire import (ANSWER_TAG, BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, INPUT_LOST, READY, RECONNECT_SETTLE,
+                      RECORD_SIZE, SCHEDULE, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE, STATS, STOP, RecordReader,
+                      Stats, all_notes_off, pack_event, unpack_event)
 
 START_TIMEOUT = 10.0  # s for the I/O process to open its ports
 RESTART_INTERVAL = 0.5  # s between tries to start it again after it ended
-RECONNECT_SETTLE = 0.05  # s after a new I/O process is ready before it sends All Notes Off
 EXIT_NO_SERVER, EXIT_SERVER_GONE = 3, 4  # liveimpro.live.io_process's exit codes
 TAGS = {ANSWER: ANSWER_TAG}  # scheduler tags on the wire (anything else: 0)
 
@@ -246,9 +245,7 @@ class IoScheduler:
     def _release_after_restart(self) -> None:
         """What a killed I/O process left sounding, at a synth the new one is connected to again
         (--out): All Notes Off on each channel we played on, once JACK made the connections."""
-        at = time.perf_counter() + RECONNECT_SETTLE
-        self.io.post(b"".join(pack_event(SCHEDULE, at, control_change(channel, ALL_NOTES_OFF, 0), 0, 0)
-                              for channel in sorted(self._channels)))
+        self.io.post(b"".join(all_notes_off(self._channels, time.perf_counter() + RECONNECT_SETTLE)))
 
     def cancel(self, tag) -> int:
         wire, group = self._tag(tag)

@@ -37,7 +37,7 @@ import time
 from ..midi.ports import AmbiguousPort, find_port, stderr_silenced
 from ..errors import PortError
 from .io_cycle import IoCycle, JackClock
-from .io_wire import INPUT_LOST, READY, RecordReader, Stats, pack_event
+from .io_wire import INPUT_LOST, READY, RECONNECT_SETTLE, RecordReader, Stats, all_notes_off, pack_event
 
 CLIENT_NAME = "liveimpro"
 PORT_NAMES = ("liveimpro in", "liveimpro out")
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
                     barge_in=not args.no_barge_in, end_cc=args.end_cc)
     client.set_process_callback(cycle.process)
     client.activate()
-    keeper = PortKeeper(client, {"input": args.input, "output": args.output}, inport, outport, args.events)
+    keeper = PortKeeper(client, {"input": args.input, "output": args.output}, inport, outport, args.events, cycle)
     try:
         keeper.look(first=True)
     except PortError as exc:
@@ -149,10 +149,12 @@ class PortKeeper:
     """Keeps our ports connected to the ports named by --in / --out: connected at start (a
     `PortError` when none or several match), connected again when the port comes back (the user
     is told both ways); an input that goes tells the engine (INPUT_LOST: its held keys count as
-    released). A connection the user removes by hand stays removed while the port stays."""
+    released); an output that comes back gets All Notes Off on each channel played on, for what it
+    was left sounding when it went (a synth that was only unplugged still holds those notes). A
+    connection the user removes by hand stays removed while the port stays."""
 
-    def __init__(self, client, names: dict, inport, outport, event_fd: int):
-        self.client, self.names, self.event_fd = client, names, event_fd
+    def __init__(self, client, names: dict, inport, outport, event_fd: int, cycle: IoCycle):
+        self.client, self.names, self.event_fd, self.cycle = client, names, event_fd, cycle
         self.ours = {"input": inport, "output": outport}
         self.connected: dict[str, str | None] = {"input": None, "output": None}
         self._said: dict[str, str] = {"input": "", "output": ""}
@@ -197,6 +199,9 @@ class PortKeeper:
             self.connected[kind] = found
             if not first:
                 _say(f"{kind} port {name!r} is back; reconnected")
+            if not first and kind == "output":  # whole records, appended at once: the cycle reads them whole
+                played = [channel for channel in range(16) if self.cycle.played[channel]]
+                self.cycle.inbox.extend(all_notes_off(played, time.perf_counter() + RECONNECT_SETTLE))
 
 
 def _say(message: str) -> None:

@@ -45,11 +45,23 @@ assert STATS_RECORD.size == RECORD_SIZE
 SCHEDULE, CANCEL, CANCEL_ALL, STOP, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE = 1, 2, 3, 4, 5, 6, 7, 8
 READY, INPUT, FIRST_SENT, BARGED, INPUT_LOST, STATS, FIRED = 16, 17, 18, 19, 20, 21, 22
 ANSWER_TAG = 1  # the wire's tag of the answer's events (liveimpro.live.answer.ANSWER); any other tag: 0
+RELEASE_TAG = 2  # All Notes Off to a synth connected again (`all_notes_off`): a tag never cancelled
 MAX_MESSAGE = 3  # bytes: channel and system messages; sysex stays in the I/O process (counted, dropped)
 
 
 def pack_event(kind: int, t: float = 0.0, message: bytes = b"", tag: int = 0, group: int = 0) -> bytes:
     return RECORD.pack(kind, len(message), tag, group, t, bytes(message))
+
+
+RECONNECT_SETTLE = 0.05  # s after a synth is connected (again) before All Notes Off is sent to it: JACK
+# makes a connection in its next cycles, and what is written before then is not heard
+
+
+def all_notes_off(channels, at: float) -> list[bytes]:
+    """SCHEDULE records of All Notes Off (CC 123) on each of `channels`, at perf_counter time `at`:
+    what a synth connected again may still sound from before (a killed I/O process, a synth gone
+    and back) is released."""
+    return [pack_event(SCHEDULE, at, bytes((0xB0 | channel, 123, 0)), RELEASE_TAG) for channel in sorted(channels)]
 
 
 def unpack_event(record: bytes) -> tuple[int, float, bytes, int, int]:
@@ -93,6 +105,6 @@ class RecordReader:
         return [data[i:i + RECORD_SIZE] for i in range(0, whole, RECORD_SIZE)]
 
 
-__all__ = ["ANSWER_TAG", "RECORD", "RECORD_SIZE", "STATS_RECORD", "Stats", "RecordReader", "pack_event", "unpack_event",
+__all__ = ["RECONNECT_SETTLE", "all_notes_off", "ANSWER_TAG", "RELEASE_TAG", "RECORD", "RECORD_SIZE", "STATS_RECORD", "Stats", "RecordReader", "pack_event", "unpack_event",
            "SCHEDULE", "CANCEL", "CANCEL_ALL", "STOP", "STANDBY", "STANDBY_ARM", "STANDBY_CLEAR", "STANDBY_FIRE", "FIRED", "READY", "INPUT", "FIRST_SENT", "BARGED", "INPUT_LOST",
            "STATS", "MAX_MESSAGE"]
