@@ -55,6 +55,7 @@ from typing import Iterator, Sequence
 from ..melody import Melody
 from .answer_line import REGISTER_MARGIN, AnswerNote, LinePlan, answer_line, register_and_scale
 from .bars import BarGrid, answer_beats, bars_given, beat_phase, infer_bars
+from .encoded import EncodedCall
 from .keys import KeyEstimate, KeyTracker
 from .phrase import answer_length
 from .played import PlayedNote, phrase_melody
@@ -74,6 +75,7 @@ class Responder:
                  prime: bool = True, vae=None):
         self.improviser = improviser  # a liveimpro.lstm.improviser.Improviser
         self.vae = vae  # a liveimpro.vae.melody_vae.MelodyVAE for the vary and morph modes; None: answer only
+        self.ahead = EncodedCall()  # the VAE's codes of the call, made at its last release (vary, morph)
         # feed the model while the player plays; False re-reads the whole call at the phrase end
         # instead (Magenta's MIDI interface does that): the baseline of scripts/bench_engine.py
         self.prime = prime
@@ -132,6 +134,8 @@ class Responder:
             TempoEstimate(self._previous_bpm or DEFAULT_BPM, notes[0].onset, 0.0)
         if self.prime:
             self._feed(notes, now, final)
+        if final and self.vae is not None:  # the call is whole: encode it now, a beat before the phrase end
+            self.ahead.prepare(self.vae, self.settings.mode, self.call_melody(notes, now), self._previous_call)
 
     def _feed(self, notes: Sequence[PlayedNote], now: float, final: bool) -> None:
         """Tokenize the notes after the last event the model heard, that event in front at its grid
@@ -241,15 +245,15 @@ class Responder:
         mode = self.settings.mode if self.vae is not None else "answer"
         if mode == "answer":
             return self._answer_notes(call, start, bpm or self.tempo.bpm)
+        codes = self.ahead.take(mode, call, previous)  # made at the last release: only the decoding is left
         if mode == "morph" and previous is not None:
-            melody = self.vae.morph(previous, call, self.settings.amount)
+            melody = self.vae.morph(previous, call, self.settings.amount, codes=codes)
         else:  # vary (and morph on the first call, which has nothing to morph from)
-            melody = self.vae.vary(call, self.settings.amount, self.rng)
+            melody = self.vae.vary(call, self.settings.amount, self.rng, code=codes and codes[0])
         return self._melody_notes(melody, call, start, bpm or self.tempo.bpm)
 
     def _melody_notes(self, melody: Melody, call: Melody, start: float, bpm: float) -> Iterator[AnswerNote]:
-        """A whole answer melody (from the VAE) as AnswerNotes, with the call's velocities, its
-        pitches in the scale lock (or the key followed), as the answer mode's are."""
+        """A VAE's answer melody as AnswerNotes: the call's velocities, pitches in the scale lock or key."""
         velocities = [n.velocity for n in call.notes] or [80]
         seconds_per_beat = 60.0 / bpm
         scale, pitch = self._mask(call)[1], None

@@ -137,7 +137,8 @@ class MelodyVAE:
         zs = rng.standard_normal((n, len(code.layout.windows), self.latent))
         return self.decode_many(list(zs), code, temperature, rng)
 
-    def _pair(self, a: Melody, b: Melody, bars: int | None = None) -> tuple[Code, Code]:
+    def pair(self, a: Melody, b: Melody, bars: int | None = None) -> tuple[Code, Code]:
+        """a's code and b's, b's in a's length (what interpolate and morph go between)."""
         code_a = self.encode(a, bars=bars)
         return code_a, self.encode(b, units=sum(code_a.layout.windows))
 
@@ -146,25 +147,27 @@ class MelodyVAE:
         """`steps` (>= 2) melodies from a's reconstruction to b's, at fractions 0, 1/(steps-1), ..., 1."""
         if steps < 2:
             raise ValueError(f"steps must be >= 2, got {steps!r}")
-        code_a, code_b = self._pair(a, b)
+        code_a, code_b = self.pair(a, b)
         zs = [slerp(code_a.z, code_b.z, f) for f in np.linspace(0.0, 1.0, steps)]
         return self.decode_many(zs, code_a, temperature, rng)
 
-    def morph(self, a: Melody, b: Melody, fraction: float, bars: int | None = None) -> Melody:
-        """The melody `fraction` (0..1) of the way from a to b, with a's length (or `bars`), meter and tempo."""
+    def morph(self, a: Melody, b: Melody, fraction: float, bars: int | None = None,
+              codes: tuple[Code, Code] | None = None) -> Melody:
+        """The melody `fraction` (0..1) of the way from a to b, with a's length (or `bars`), meter and tempo.
+        `codes`: `pair(a, b, bars)` made beforehand (the live engine makes it at the call's last release)."""
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"fraction must be in range 0..1, got {fraction!r}")
-        code_a, code_b = self._pair(a, b, bars)
+        code_a, code_b = self.pair(a, b, bars) if codes is None else codes
         return self.decode(code_a.with_z(slerp(code_a.z, code_b.z, fraction)))
 
     def vary(self, melody: Melody, amount: float = 0.5, rng: np.random.Generator | None = None,
-             temperature: float = 0.0, bars: int | None = None) -> Melody:
+             temperature: float = 0.0, bars: int | None = None, code: Code | None = None) -> Melody:
         """A variation of `melody` (its length, or `bars` bars): its z moved by `amount` (0..1) toward a random
-        point, decoded."""
+        point, decoded. `code`: `encode(melody, bars=bars)` made beforehand."""
         if not 0.0 <= amount <= 1.0:
             raise ValueError(f"amount must be in range 0..1, got {amount!r}")
         rng = rng if rng is not None else np.random.default_rng()
-        code = self.encode(melody, bars=bars)
+        code = self.encode(melody, bars=bars) if code is None else code
         moved = np.sqrt(1.0 - amount**2) * code.z + amount * rng.standard_normal(code.z.shape)
         return self.decode(code.with_z(moved), temperature, rng)
 
