@@ -120,11 +120,9 @@ def bars_given(last_release: float, line: float, bar: float) -> BarGrid:
     bar line at or after its last release (held up to HELD beats past a line: on that line); its
     downbeat is the first bar line at or after its first beat (played up to EARLY_RELEASE beats
     late: on that line), the beats before it a pickup."""
-    def line_at_or_after(beat: float) -> float:
-        return line + math.ceil((beat - line) / bar - EPS) * bar
-
-    end = line_at_or_after(last_release - HELD)
-    return BarGrid(bar, end, max(1, round((end - line_at_or_after(-EARLY_RELEASE)) / bar)))
+    lines = BarGrid(bar, line, 0)  # the given bar lines: its line_at_or_after
+    end = lines.line_at_or_after(last_release - HELD)
+    return BarGrid(bar, end, max(1, round((end - lines.line_at_or_after(-EARLY_RELEASE)) / bar)))
 
 
 def answer_beats(grid: BarGrid, ratio: float) -> float:
