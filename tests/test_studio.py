@@ -278,7 +278,11 @@ def test_fluidsynth_gets_every_note_and_is_reconnected_when_restarted_at_once(as
     assert named in [sounding_at(received, t) for t in window], (named, lost_line, received)
     assert told - killed < LOSS_TOLD_WITHIN, told - killed
     # the new fluidsynth gets the lost notes' note-offs first, then the rest of the answer, all released
-    wait_until(lambda: again.events() and again.balanced(), 20, f"the rest of the answer: {again.events()}")
+    # on failure, what the peer heard of the answer's end (the same JACK output) and what duet said tell a
+    # note-off duet never sent from one the server lost in a late cycle (jackd's log follows the test)
+    wait_until(lambda: again.events() and again.balanced(), 20,
+               f"the rest of the answer: {again.events()}; the peer heard last {received[-4:]}; duet said "
+               f"{said.rest()}")
     first_on = next((i for i, (kind, _, _) in enumerate(again.events("pre")) if kind == "noteon"), None)
     released = {(c, p) for kind, c, p in again.events("pre")[:first_on] if kind == "noteoff"}
     assert named <= released, (named, again.events("pre"))
