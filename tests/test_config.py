@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from liveimpro.cli import build_parser, main
-from liveimpro.cli.duet import status_line
+from liveimpro.cli.status import status_line
 from liveimpro.cli.options import add_answer_arguments, build_responder
 
 REPO = Path(__file__).resolve().parents[1]

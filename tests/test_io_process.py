@@ -185,6 +185,42 @@ class Monitor:
                 "time": usecs * 1e-6 + offset / self.rate, "message": message}
 
 
+AUDIO_MONITOR = r"""
+# python -c AUDIO_MONITOR CLIENT: a JACK client with the audio inputs "left" and "right". It prints its
+# sample rate once active; at SIGTERM, a JSON list of [usecs, peak] for each cycle in which either input
+# peaked above 1e-4 (usecs: JACK's time of the cycle's first frame, as MONITOR's), then "end".
+import ctypes, ctypes.util, json, signal, sys, threading, time
+import jack, numpy as np
+
+client = jack.Client(sys.argv[1], no_start_server=True)
+inputs = [client.inports.register(name) for name in ("left", "right")]
+lib = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
+lib.jack_get_cycle_times.argtypes = [ctypes.c_void_p] + [ctypes.POINTER(t) for t in (
+    ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_float)]
+handle = ctypes.c_void_p(int(jack._ffi.cast("uintptr_t", client._ptr)))
+frames, usecs, following, period = ctypes.c_uint32(), ctypes.c_uint64(), ctypes.c_uint64(), ctypes.c_float()
+out = [ctypes.byref(v) for v in (frames, usecs, following, period)]
+loud = []
+
+def process(n):
+    peak = max(float(np.abs(port.get_array()).max()) for port in inputs)
+    if peak > 1e-4:
+        lib.jack_get_cycle_times(handle, *out)
+        loud.append((usecs.value, peak))
+
+client.set_process_callback(process)
+done = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: done.set())
+time.sleep(0.3)  # apart from the last activation (MONITOR says why)
+with client:
+    print(json.dumps(client.samplerate), flush=True)
+    done.wait()
+    print(json.dumps(loud), flush=True)
+    print("end", flush=True)
+"""
+SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"  # scripts/setup.sh installs it (timgm6mb-soundfont)
+
+
 @pytest.fixture
 def monitor():
     """Start a `Monitor` on some inputs; one left running (a test failed before stopping it) is
@@ -559,3 +595,50 @@ def test_a_synth_gone_and_back_gets_all_notes_off_from_the_io_process(async_jack
     code, _ = stop(proc)
     assert code == 0, said.rest()
     assert_valid_session(session)
+
+
+def test_the_synth_plays_the_answer_fed_by_the_io_process(duet, monitor, tmp_path):
+    """--io-process --synth: FluidSynth, a JACK client of duet's own ("liveimpro synth"), gets the
+    answer from the I/O process's port in JACK's cycles. Its audio, recorded by a JACK client of
+    the test's, is silent through the call, sounds from the cycle of the answer's first note-on
+    (FluidSynth renders a cycle's events from the start of its block), and falls silent after the
+    last note-off; the MIDI output goes on beside it."""
+    if not os.path.exists(SOUNDFONT):
+        pytest.skip(f"no {SOUNDFONT} (scripts/setup.sh installs timgm6mb-soundfont)")
+    proc, _ = duet("--io-process", "--synth", "--soundfont", SOUNDFONT)
+    ears = subprocess.Popen([sys.executable, "-c", AUDIO_MONITOR, "io-ears"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    SPAWNED.append(ears)
+    assert ears.stdout.readline().strip().isdigit(), ears.stderr.read()
+    for side in ("left", "right"):
+        subprocess.run(["jack_connect", f"liveimpro synth:{side}", f"io-ears:{side}"], check=True)
+    watch = monitor("answer")
+    watch.connect(IO_OUT, "answer")
+    result = run_peer(tmp_path, {"events": call_events(), **UNTIL_QUIET})  # over: quiet for 3.5 s
+    heard = watch.stop()
+    ears.send_signal(signal.SIGTERM)
+    loud, end = ears.stdout.readline(), ears.stdout.readline()
+    assert end.strip() == "end", loud + end + ears.stderr.read()
+    ears.wait(10)
+    code, err = stop(proc)
+    assert code == 0, err
+    loud = [(usecs * 1e-6, peak) for usecs, peak in json.loads(loud)]
+    ons = [e for e in heard if is_note_on(e["message"])]
+    offs = [e for e in heard if is_note_off(e["message"])]
+    assert ons and len(ons) == sum(is_note_on(m) for _, m in result["received"]), (heard, result["received"])
+    assert loud, f"the synth made no sound; the monitor heard {heard}"
+    period = 64 / RATE  # the test server's period (liveimpro.jackserver's default)
+    first_cycle = ons[0]["time"] - ons[0]["offset"] / RATE  # JACK's time of the first note-on's cycle
+    report = (f"first sound {1000 * (loud[0][0] - first_cycle):+.2f} ms from the cycle of the first note-on; "
+              f"last sound {loud[-1][0] - offs[-1]['time']:.2f} s after the last note-off")
+    print(report)
+    assert -1e-4 <= loud[0][0] - first_cycle <= 2 * period + 1e-4, report  # nothing during the call, then at once
+    assert loud[-1][0] < offs[-1]["time"] + 3.0, report  # the piano's release tail, then silence
+
+
+def test_no_midi_out_without_a_synth_on_the_io_process_is_one_line(duet):
+    proc, _ = duet("--io-process", "--no-midi-out", wait_for_ports=False)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and err.strip().splitlines() == [
+        "liveimpro duet: error: nothing to play to: drop --no-midi-out or add --synth"], err
+

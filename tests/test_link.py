@@ -19,7 +19,7 @@ import pytest
 from duet_harness import Lines, call_events, notes_of, run_peer, stop
 
 from liveimpro.cli import build_parser, main
-from liveimpro.cli.duet import status_line
+from liveimpro.cli.status import status_line
 from liveimpro.midi.link import LinkClock
 from liveimpro.midi.messages import CLOCK, START, STOP
 

@@ -286,6 +286,9 @@ def test_own_ports_are_recognised_on_every_backend():
     assert is_own_port("liveimpro:liveimpro out") and is_own_port("liveimpro-01:liveimpro out")  # older names
     assert is_own_port("liveimpro:liveimpro out 129:0")  # ALSA
     assert is_own_port("liveimpro in") and is_own_port("liveimpro out")  # CoreMIDI lists no client
+    # duet --io-process --synth's FluidSynth: `--out synth` must not pick our own synth beside another
+    assert is_own_port("liveimpro synth:midi_00") and is_own_port("liveimpro synth-01:midi_00")
+    assert find_port("synth", ["liveimpro synth:midi_00", "fluidsynth-midi:midi_00"]) == 1
     for other in ("liveimpro-recorder:take", "liveimpro-watch:x", "synth:liveimpro in", "liveimpro in 1",
                   "FLUID Synth (1234):Synth input port (1234:0) 130:0"):
         assert not is_own_port(other), other

@@ -184,7 +184,7 @@ def test_duet_meter_sets_the_clocks_bars_and_the_session_files_time_signature(tm
     monkeypatch.setattr(ports, "choose_api", lambda api: "jack")
     monkeypatch.setattr(sinks.MidiPortSink, "open", staticmethod(lambda *args, **kwargs: sinks.MemorySink()))
     monkeypatch.setattr(reconnect, "Connections", NoConnections)
-    monkeypatch.setattr(duet_cli, "_show_status", lambda engine, stop, link=None: engines.append(engine))
+    monkeypatch.setattr(duet_cli, "show_status", lambda engine, stop, link=None, say=None: engines.append(engine))
     path = tmp_path / "session.mid"
     assert main(["duet", "--meter", meter, "--bars", "2", "--record", str(path), "--seed", "1"]) == 0
     (engine,) = engines

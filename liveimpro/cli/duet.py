@@ -16,8 +16,9 @@ network it is a session of its own at 120 bpm that other apps can join.
 
 `--io-process` (JACK) puts the MIDI ports in a real-time process of their own
 (`liveimpro.live.io_process`): input stamped from JACK's frame time, answers written at their
-frames, barge-in and the footswitch's standby note handled there (with --link too); not yet with --synth or
---no-midi-out.
+frames, barge-in and the footswitch's standby note handled there (with --link too). With --synth,
+FluidSynth is a JACK client of its own that the I/O process feeds (`liveimpro.live.jack_synth`);
+--no-midi-out then leaves "liveimpro out" unconnected.
 
 Its options' defaults can come from a config file (`liveimpro.cli.config`); `--print-config` prints
 the settings in effect as such a file and exits.
@@ -32,8 +33,8 @@ from pathlib import Path
 
 from . import config
 from .options import add_answer_arguments
+from .status import show_status
 
-STATUS_INTERVAL = 0.25  # s between refreshes of the terminal status line
 
 
 def add_arguments(parser) -> None:
@@ -46,7 +47,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-midi-out", action="store_true", help="no MIDI output (use with --synth)")
     parser.add_argument("--io-process", action="store_true", default=False,
                         help="JACK: the MIDI ports in a real-time process of their own (input stamped from JACK's "
-                             "frame time, answers written at their frame, barge-in there); not with --synth")
+                             "frame time, answers written at their frame, barge-in there)")
     parser.add_argument("--synth", action="store_true", help="also play the answers through FluidSynth")
     parser.add_argument("--soundfont", type=Path, default=None, help="General MIDI .sf2 for --synth")
     parser.add_argument("--program", type=int, default=0, help="GM program 0..127 for --synth (default 0: piano)")
@@ -139,7 +140,7 @@ def run(args) -> int:
               + (f", recording to {recorder.path}" if recorder else "")
               + (f", following Ableton Link (quantum {link.beats_per_bar:g})" if link else "") + "; Ctrl-C ends",
               flush=True)
-        _show_status(engine, stop, link)
+        show_status(engine, stop, link, say=_say)
     finally:
         connections.stop()  # the input first: nothing new reaches the engine...
         engine.stop()  # the answer in progress is recorded; every note is released...
@@ -162,9 +163,15 @@ def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> 
     from ..live.io_link import IoProcess
     from ..live.recorder import SessionRecorder
 
-    if args.api not in (None, "jack") or args.synth or args.no_midi_out:
-        raise UserError("--io-process: JACK MIDI only (not with --api other than jack, --synth or --no-midi-out yet)")
-    io = IoProcess(on_midi=None, say=_say, input_name=args.input, output_name=args.output, end_cc=controls.end_cc)
+    if args.api not in (None, "jack"):
+        raise UserError("--io-process: JACK MIDI only (not with --api other than jack yet)")
+    if args.no_midi_out and args.output:
+        raise UserError("--no-midi-out and --out together: drop one")
+    synth = _io_synth(args) if args.synth else None
+    if args.no_midi_out and synth is None:
+        raise UserError("nothing to play to: drop --no-midi-out or add --synth")
+    io = IoProcess(on_midi=None, say=_say, input_name=args.input, output_name=args.output, end_cc=controls.end_cc,
+                   synth_port=synth and synth.port)
     recorder = None if args.record is False else SessionRecorder(_session_path(args.record), meter=meter)
     link = _join_link(meter) if args.link else None  # Link's thread in the engine's process: it only reads
     engine = Engine(responder, io, EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync,
@@ -181,10 +188,12 @@ def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> 
               + (f", recording to {recorder.path}" if recorder else "")
               + (f", following Ableton Link (quantum {link.beats_per_bar:g})" if link else "") + "; Ctrl-C ends",
               flush=True)
-        _show_status(engine, stop, link)
+        show_status(engine, stop, link, say=_say)
     finally:
         engine.stop()  # the answer in progress is recorded; its notes released...
         io.close()  # ...and the I/O process releases whatever still sounds, then exits
+        if synth is not None:
+            synth.close()  # after the release: it heard the note-offs
         if link is not None:
             link.close()
     if engine.error is not None:
@@ -197,6 +206,21 @@ def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> 
           f"input dropped; footswitch: {engine.standby.rehearsals} standby notes rehearsed, {engine.standby.fired} "
           f"played at the press, {engine.standby.fired_late} armed after it and played then", file=sys.stderr)
     return 0
+
+
+def _io_synth(args):
+    """--synth with --io-process: FluidSynth on JACK, fed by the I/O process (liveimpro.live.jack_synth);
+    None, with a warning, when it cannot start and MIDI goes out anyway."""
+    from ..errors import UserError
+    from ..live.jack_synth import JackMidiSynth
+
+    try:
+        return JackMidiSynth(args.soundfont, program=args.program)
+    except UserError as exc:
+        if args.no_midi_out:
+            raise
+        _say(f"warning: {exc}; playing to MIDI only")
+        return None
 
 
 def meter_of(text: str) -> tuple[int, int]:
@@ -249,50 +273,3 @@ def _session_path(record: Path | None) -> Path:
 
 def _say(message: str) -> None:
     print(f"liveimpro duet: {message}", file=sys.stderr, flush=True)
-
-
-LINK_NEWS = {
-    "stopped": "Ableton Link: the session's transport stopped; answers follow the player's tempo until it plays",
-    "lost": "warning: Ableton Link: nothing from its thread for 0.5 s; answers follow the player's tempo",
-    "running": "Ableton Link: following the session again",
-}
-
-
-def _show_status(engine, stop: threading.Event, link=None) -> None:
-    """A live status line on a terminal; elsewhere (a log) one line per answered phrase. With
-    Link, a line on stderr when following it stops or starts again (LINK_NEWS)."""
-    tty, phrases, link_state = sys.stdout.isatty(), 0, "running"
-    while not stop.wait(STATUS_INTERVAL) and engine.running:
-        s = engine.status()
-        if link is not None:
-            s["link_peers"] = link.peers
-            state = link.state(time.perf_counter())
-            if state != link_state:
-                link_state = state
-                _say(f"warning: the Ableton Link thread ended: {link.error}" if link.error else LINK_NEWS[state])
-        if not tty and s["phrases"] == phrases:
-            continue
-        phrases = s["phrases"]
-        line = status_line(s)
-        print(("\r" + line + "\x1b[K") if tty else line, end="" if tty else "\n", flush=True)
-    if tty:
-        print()
-
-
-def status_line(s: dict) -> str:
-    """The status line of `Engine.status()`: the tempo in use is the clock's while answers follow a
-    running MIDI clock (with the song position's bar:beat), Link's with --link (its bar:beat, and
-    `link_peers`, the other apps in the session, when given), else the player's."""
-    tempo = f"tempo {s['tempo_source']} {_fmt(s['tempo_bpm'], '{:.0f} bpm')}"
-    if s["bar_beat"] is not None:
-        tempo += " | {}:{}".format(*s["bar_beat"])
-    if s.get("link_peers") is not None:
-        tempo += f" | {s['link_peers']} peer" + ("" if s["link_peers"] == 1 else "s")
-    return (f"{s['state']:9} | {tempo} | {s['key'] or 'key ?'} | "
-            f"temp {s['temperature']:.2f} | {s['mode']} | reaction {_fmt(s['reaction_ms'], '{:.2f} ms')} | "
-            f"late p99 {s['late_p99_ms']:.2f} ms | phrases {s['phrases']} | dropped {s['dropped']} "
-            f"skipped {s['skipped']}")
-
-
-def _fmt(value, pattern: str) -> str:
-    return "-" if value is None else pattern.format(value)

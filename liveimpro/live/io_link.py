@@ -47,10 +47,13 @@ class IoProcess:
     name = "liveimpro out"  # what duet's banner names as the sink
 
     def __init__(self, on_midi, on_input_lost=None, say=print, input_name: str | None = None,
-                 output_name: str | None = None, barge_in: bool = True, end_cc: int | None = None):
+                 output_name: str | None = None, barge_in: bool = True, end_cc: int | None = None,
+                 synth_port: str | None = None):  # synth_port: liveimpro.live.jack_synth.JackMidiSynth.port
         self.on_midi, self.on_input_lost, self.say = on_midi, on_input_lost, say
-        self.args = (["--in", input_name] if input_name else []) + (["--out", output_name] if output_name else []) \
-            + ([] if barge_in else ["--no-barge-in"]) + ([] if end_cc is None else ["--end-cc", str(end_cc)])
+        named = {"--in": input_name, "--out": output_name, "--synth": synth_port,
+                 "--end-cc": None if end_cc is None else str(end_cc)}
+        self.args = [word for flag, value in named.items() if value for word in (flag, value)] \
+            + ([] if barge_in else ["--no-barge-in"])
         self.end_cc = end_cc
         self.fired: tuple[float, int] | None = None  # (time, group) of the standby the footswitch played
         self.stats = Stats()

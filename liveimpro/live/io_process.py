@@ -1,6 +1,7 @@
 """The real-time I/O process: liveimpro's JACK MIDI ports, and nothing else.
 
-    python -m liveimpro.live.io_process --commands FD --events FD [--in PORT] [--out PORT] [--end-cc N]
+    python -m liveimpro.live.io_process --commands FD --events FD [--in PORT] [--out PORT] [--synth PORT]
+                                        [--end-cc N]
 
 Started by `liveimpro.live.io_link.IoProcess` (never by hand). It opens one JACK client,
 "liveimpro", with the ports "liveimpro in" and "liveimpro out", and runs `IoCycle` as its
@@ -53,6 +54,7 @@ def main(argv=None) -> int:
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--in", dest="input")
     parser.add_argument("--out", dest="output")
+    parser.add_argument("--synth", help="the MIDI input of duet's own synth (exact name), fed like --out")
     parser.add_argument("--no-barge-in", action="store_true")
     parser.add_argument("--end-cc", type=int, default=None, help="the footswitch's controller (the standby note)")
     args = parser.parse_args(argv)
@@ -76,7 +78,8 @@ def main(argv=None) -> int:
                     barge_in=not args.no_barge_in, end_cc=args.end_cc)
     client.set_process_callback(cycle.process)
     client.activate()
-    keeper = PortKeeper(client, {"input": args.input, "output": args.output}, inport, outport, args.events, cycle)
+    keeper = PortKeeper(client, {"input": args.input, "output": args.output, "synth": args.synth}, inport, outport,
+                        args.events, cycle)
     try:
         keeper.look(first=True)
     except PortError as exc:
@@ -151,20 +154,22 @@ class PortKeeper:
     is told both ways); an input that goes tells the engine (INPUT_LOST: its held keys count as
     released); an output that comes back gets All Notes Off on each channel played on, for what it
     was left sounding when it went (a synth that was only unplugged still holds those notes). A
-    connection the user removes by hand stays removed while the port stays."""
+    connection the user removes by hand stays removed while the port stays. "synth" is our output's
+    second destination, duet's own synth (`liveimpro.live.jack_synth`), named exactly: `find_port`
+    never matches a port of ours."""
 
     def __init__(self, client, names: dict, inport, outport, event_fd: int, cycle: IoCycle):
         self.client, self.names, self.event_fd, self.cycle = client, names, event_fd, cycle
-        self.ours = {"input": inport, "output": outport}
-        self.connected: dict[str, str | None] = {"input": None, "output": None}
-        self._said: dict[str, str] = {"input": "", "output": ""}
+        self.ours = {"input": inport, "output": outport, "synth": outport}
+        self.connected: dict[str, str | None] = dict.fromkeys(names)
+        self._said: dict[str, str] = dict.fromkeys(names, "")
 
     def look(self, first: bool = False) -> None:
         for kind, name in self.names.items():
             if name is None:
                 continue
             listing = [p.name for p in self.client.get_ports(is_midi=True, is_output=kind == "input",
-                                                             is_input=kind == "output")]
+                                                             is_input=kind != "input")]
             port = self.connected[kind]
             if port is not None:
                 if port in listing:
@@ -174,7 +179,7 @@ class PortKeeper:
                 if kind == "input":
                     os.write(self.event_fd, pack_event(INPUT_LOST))
             try:
-                found = listing[find_port(name, listing, kind)]
+                found = name if kind == "synth" and name in listing else listing[find_port(name, listing, kind)]
             except AmbiguousPort as exc:
                 if first:
                     raise
@@ -199,7 +204,7 @@ class PortKeeper:
             self.connected[kind] = found
             if not first:
                 _say(f"{kind} port {name!r} is back; reconnected")
-            if not first and kind == "output":  # whole records, appended at once: the cycle reads them whole
+            if not first and kind != "input":  # whole records, appended at once: the cycle reads them whole
                 played = [channel for channel in range(16) if self.cycle.played[channel]]
                 self.cycle.inbox.extend(all_notes_off(played, time.perf_counter() + RECONNECT_SETTLE))
 

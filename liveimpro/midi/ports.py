@@ -138,14 +138,15 @@ def client_name_for(kind: str, api: str, client_name: str = CLIENT_NAME) -> str:
 def is_own_port(port: str, client_name: str | None = CLIENT_NAME) -> bool:
     """Whether a listed port belongs to a client of liveimpro's (of any process), named by
     `client_name`: JACK "liveimpro-in:...", "liveimpro-out-01:..." (and "liveimpro:", "liveimpro-01:"
-    as JACK renames a second client); ALSA "liveimpro:... 128:0"; CoreMIDI, which lists no client,
+    as JACK renames a second client; "liveimpro synth:midi_00", the synth of `duet --io-process
+    --synth`); ALSA "liveimpro:... 128:0"; CoreMIDI, which lists no client,
     the port names "liveimpro in" and "liveimpro out" themselves. Never, when `client_name` is None."""
     if client_name is None:
         return False
     client, colon, _ = port.partition(":")
     if not colon:
         return port in (f"{client_name} in", f"{client_name} out")
-    return re.fullmatch(re.escape(client_name) + r"(-in|-out)?(-\d+)?", client) is not None
+    return re.fullmatch(re.escape(client_name) + r"(-in|-out| synth)?(-\d+)?", client) is not None
 
 
 def matching_ports(name: str, ports: list[str], client_name: str | None = CLIENT_NAME) -> list[int]:

@@ -1,0 +1,61 @@
+"""duet's status: a live line on a terminal, one line per answered phrase in a log.
+
+    show_status(engine, stop, link, say=print)   # until `stop` is set or the engine stops
+    status_line(engine.status())                 # "listening | tempo clock 120 bpm | 2:2 | key C major | ..."
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+STATUS_INTERVAL = 0.25  # s between refreshes of the terminal status line
+
+LINK_NEWS = {
+    "stopped": "Ableton Link: the session's transport stopped; answers follow the player's tempo until it plays",
+    "lost": "warning: Ableton Link: nothing from its thread for 0.5 s; answers follow the player's tempo",
+    "running": "Ableton Link: following the session again",
+}
+
+
+def show_status(engine, stop: threading.Event, link=None, say=print) -> None:
+    """A live status line on a terminal; elsewhere (a log) one line per answered phrase. With
+    Link, a line through `say` when following it stops or starts again (LINK_NEWS)."""
+    tty, phrases, link_state = sys.stdout.isatty(), 0, "running"
+    while not stop.wait(STATUS_INTERVAL) and engine.running:
+        s = engine.status()
+        if link is not None:
+            s["link_peers"] = link.peers
+            state = link.state(time.perf_counter())
+            if state != link_state:
+                link_state = state
+                say(f"warning: the Ableton Link thread ended: {link.error}" if link.error else LINK_NEWS[state])
+        if not tty and s["phrases"] == phrases:
+            continue
+        phrases = s["phrases"]
+        line = status_line(s)
+        print(("\r" + line + "\x1b[K") if tty else line, end="" if tty else "\n", flush=True)
+    if tty:
+        print()
+
+
+def status_line(s: dict) -> str:
+    """The status line of `Engine.status()`: the tempo in use is the clock's while answers follow a
+    running MIDI clock (with the song position's bar:beat), Link's with --link (its bar:beat, and
+    `link_peers`, the other apps in the session, when given), else the player's."""
+    tempo = f"tempo {s['tempo_source']} {_fmt(s['tempo_bpm'], '{:.0f} bpm')}"
+    if s["bar_beat"] is not None:
+        tempo += " | {}:{}".format(*s["bar_beat"])
+    if s.get("link_peers") is not None:
+        tempo += f" | {s['link_peers']} peer" + ("" if s["link_peers"] == 1 else "s")
+    return (f"{s['state']:9} | {tempo} | {s['key'] or 'key ?'} | "
+            f"temp {s['temperature']:.2f} | {s['mode']} | reaction {_fmt(s['reaction_ms'], '{:.2f} ms')} | "
+            f"late p99 {s['late_p99_ms']:.2f} ms | phrases {s['phrases']} | dropped {s['dropped']} "
+            f"skipped {s['skipped']}")
+
+
+def _fmt(value, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+__all__ = ["show_status", "status_line", "LINK_NEWS"]
