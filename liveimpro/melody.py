@@ -35,6 +35,12 @@ class Note:
         return self.onset + self.duration
 
 
+def bar_beats(time_signature: tuple[int, int]) -> float:
+    """A bar of the meter in quarter-note beats: 4/4 4, 3/4 3, 6/8 3, 7/8 3.5, 2/2 4."""
+    num, den = time_signature
+    return num * 4.0 / den
+
+
 @dataclass(frozen=True)
 class Melody:
     notes: tuple[Note, ...] = ()  # sorted by (onset, pitch)
@@ -59,8 +65,7 @@ class Melody:
 
     @property
     def beats_per_bar(self) -> float:
-        num, den = self.time_signature
-        return num * 4.0 / den
+        return bar_beats(self.time_signature)
 
     @property
     def end(self) -> float:
@@ -117,4 +122,4 @@ def melody_from_tuples(rows: Iterable[tuple[int, float, float] | tuple[int, floa
     return Melody(notes=tuple(Note(*row) for row in rows), **kwargs)
 
 
-__all__ = ["Note", "Melody", "melody_from_tuples", "MAX_PITCH"]
+__all__ = ["Note", "Melody", "melody_from_tuples", "bar_beats", "MAX_PITCH"]

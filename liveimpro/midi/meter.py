@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from ..melody import bar_beats  # one definition of a bar; re-exported here with the meter tools
+
 METER_DENOMINATORS = (1, 2, 4, 8, 16)  # what --meter takes (a whole note .. a sixteenth)
 MAX_METER_NUMERATOR = 32
 _METER = re.compile(r"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*", re.ASCII)
@@ -33,12 +35,6 @@ def parse_meter(text: str) -> tuple[int, int]:
         raise ValueError(f"expected {problem}, got {text!r}")
     found = _METER.fullmatch(text)
     return int(found[1]), int(found[2])
-
-
-def bar_beats(time_signature: tuple[int, int]) -> float:
-    """A bar of the meter in quarter-note (clock) beats: 4/4 4, 3/4 3, 6/8 3, 7/8 3.5, 2/2 4."""
-    num, den = time_signature
-    return num * 4.0 / den
 
 
 def pickup_beats(time_signature: tuple[int, int]) -> float:

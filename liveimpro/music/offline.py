@@ -10,7 +10,7 @@ random generator, so a seed gives the same answer every time.
 """
 from __future__ import annotations
 
-from ..melody import Melody, Note
+from ..melody import Melody, Note, bar_beats
 from .played import PlayedNote
 from .responder import cut
 
@@ -36,7 +36,7 @@ def respond(responder, call: Melody, silence_beats: float = 1.0, min_silence: fl
         raise ValueError("the call has no notes")
     notes = played_notes(call)
     responder.start_call()
-    responder.given_bars = None if meter is None else (0.0, meter[0] * 4.0 / meter[1] * call.seconds_per_beat())
+    responder.given_bars = None if meter is None else (0.0, bar_beats(meter) * call.seconds_per_beat())
     for onset in sorted({n.onset for n in notes}):
         responder.hear(heard_at(notes, onset), onset)
     last_release = max(n.release for n in notes)
