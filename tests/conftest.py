@@ -30,6 +30,15 @@ def jack_server():
         server.stop()
 
 
+# The asynchronous server's period: 256 frames (5.3 ms at 48 kHz, a period studios run), not the
+# synchronous one's 64. In asynchronous JACK 2 a client late for a cycle loses (or repeats) that
+# cycle's MIDI (`JackServer`'s `sync`): a fresh CI run once lost the last note-off the restarted
+# FluidSynth of tests/test_studio.py should have heard, its jackd logging "fluidsynth-midi was not
+# finished" and "liveimpro-out was not finished" around the restart. A longer period leaves a client
+# four times as long to be served before it counts as late.
+ASYNC_PERIOD = 256
+
+
 @pytest.fixture
 def async_jack(jack_server):
     """A JACK server of the test's own in JACK's default, asynchronous mode, for the tests in which
@@ -37,7 +46,7 @@ def async_jack(jack_server):
     JACK 2 may wait for the dead client every cycle from then on (`JackServer`'s `sync`). It is
     the default server (JACK_DEFAULT_SERVER) for the test; at its end the harness's processes
     are ended and no port may be left on it."""
-    server = JackServer.for_purpose("async", sync=False)
+    server = JackServer.for_purpose("async", sync=False, period=ASYNC_PERIOD)
     try:
         yield server
         left = end_spawned()
