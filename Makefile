@@ -7,8 +7,13 @@ PY := $(VENV)/bin/python
 demo: setup
 	$(PY) -m liveimpro demo $(ARGS)
 
+# Two pytest workers: the real-port tests are mostly musical time (calls, answers, the quiet after
+# them), so two run side by side, each worker on JACK servers of its own (liveimpro.jackserver's
+# slots). JOBS=0 runs them in one process.
+JOBS ?= 2
+
 test: setup
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist worksteal) $(ARGS)
 
 setup:
 	@bash scripts/setup.sh $(VENV)
