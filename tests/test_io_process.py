@@ -64,6 +64,16 @@ IO_CHILD = "liveimpro.live.io_process"
 
 # --- a JACK client that records what it hears, cycle by cycle -------------------------------------
 
+# Both monitors' clients read JACK's time of the cycle in their process callbacks: jack_get_cycle_times
+# (JACK-Client does not expose it) through ctypes, with preallocated out-parameters
+CYCLE_TIMES = r"""
+lib = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
+lib.jack_get_cycle_times.argtypes = [ctypes.c_void_p] + [ctypes.POINTER(t) for t in (
+    ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_float)]
+handle = ctypes.c_void_p(int(jack._ffi.cast("uintptr_t", client._ptr)))
+frames, usecs, following, period = ctypes.c_uint32(), ctypes.c_uint64(), ctypes.c_uint64(), ctypes.c_float()
+out = [ctypes.byref(v) for v in (frames, usecs, following, period)]
+"""
 MONITOR = r"""
 # python -c MONITOR CLIENT INPUT...: a JACK client with one MIDI input per name. It prints its
 # sample rate once active, then each event as it comes, a JSON line [input, cycle frame, cycle usecs,
@@ -75,13 +85,7 @@ import jack
 
 client = jack.Client(sys.argv[1], no_start_server=True)
 inputs = [client.midi_inports.register(name) for name in sys.argv[2:]]
-lib = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
-lib.jack_get_cycle_times.argtypes = [ctypes.c_void_p] + [ctypes.POINTER(t) for t in (
-    ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_float)]
-handle = ctypes.c_void_p(int(jack._ffi.cast("uintptr_t", client._ptr)))
-frames, usecs, following, period = ctypes.c_uint32(), ctypes.c_uint64(), ctypes.c_uint64(), ctypes.c_float()
-out = [ctypes.byref(v) for v in (frames, usecs, following, period)]
-heard = []  # appended by JACK's thread, printed by the main one: no output in the callback
+""" + CYCLE_TIMES + r"""heard = []  # appended by JACK's thread, printed by the main one: no output in the callback
 cycles = [0]  # how many cycles JACK has served us: printed as "cycles N" each second
 
 def process(n):
@@ -194,13 +198,7 @@ import jack, numpy as np
 
 client = jack.Client(sys.argv[1], no_start_server=True)
 inputs = [client.inports.register(name) for name in ("left", "right")]
-lib = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
-lib.jack_get_cycle_times.argtypes = [ctypes.c_void_p] + [ctypes.POINTER(t) for t in (
-    ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_float)]
-handle = ctypes.c_void_p(int(jack._ffi.cast("uintptr_t", client._ptr)))
-frames, usecs, following, period = ctypes.c_uint32(), ctypes.c_uint64(), ctypes.c_uint64(), ctypes.c_float()
-out = [ctypes.byref(v) for v in (frames, usecs, following, period)]
-loud = []
+""" + CYCLE_TIMES + r"""loud = []
 
 def process(n):
     peak = max(float(np.abs(port.get_array()).max()) for port in inputs)
