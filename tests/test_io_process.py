@@ -481,19 +481,28 @@ def test_the_io_process_killed_is_started_again(async_jack, duet, tmp_path):
     assert_valid_session(session, min_phrases=2)
 
 
-def test_a_jack_server_crash_and_restart_reopens_the_ports(jack_server, own_jack, tmp_path):
+@pytest.mark.parametrize("synth", [False, True], ids=["MIDI", "and the synth"])
+def test_a_jack_server_crash_and_restart_reopens_the_ports(jack_server, own_jack, tmp_path, synth):
+    """jackd killed and started again: the I/O process's ports come back and answer; with --synth,
+    the synth (a JACK client of duet's) comes back first and the new I/O process feeds it."""
     server, env = own_jack
-    proc, session = start_duet(tmp_path, "--io-process", env=env)
+    if synth and not os.path.exists(SOUNDFONT):
+        pytest.skip(f"no {SOUNDFONT} (scripts/setup.sh installs timgm6mb-soundfont)")
+    proc, session = start_duet(tmp_path, "--io-process", *(["--synth", "--soundfont", SOUNDFONT] if synth else []),
+                               env=env)
     said = Lines(proc.stderr)
+    fed = ["liveimpro synth:midi_00"] if synth else []
     try:
-        assert ports_listed(["liveimpro:liveimpro in", IO_OUT], env)
+        assert ports_listed(["liveimpro:liveimpro in", IO_OUT, *fed], env)
+        assert all(connected(IO_OUT, port, env) for port in fed)
         server.kill()  # jackd crashes: it has no chance to tell its clients
         assert said.wait_for("the JACK server stopped; waiting for it to come back"), said.rest()
         time.sleep(1.0)
         server.start()
         os.environ["JACK_DEFAULT_SERVER"] = jack_server.name
         assert said.wait_for("the JACK server is back; reopening the ports"), said.rest()
-        wait_for(lambda: ports_listed(["liveimpro:liveimpro in", IO_OUT], env), 10.0, said.rest())
+        wait_for(lambda: ports_listed(["liveimpro:liveimpro in", IO_OUT, *fed], env), 10.0, said.rest())
+        wait_for(lambda: all(connected(IO_OUT, port, env) for port in fed), 10.0, said.rest())
         answered(run_peer(tmp_path, {"events": call_events(notes=ONE_BAR), **UNTIL_QUIET_SHORT}, background=True,
                           env=env), said)
         code, _ = stop(proc)

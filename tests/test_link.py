@@ -6,6 +6,7 @@ ports `duet --link` answers on the peer's bar lines at the peer's tempo."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import math
 import subprocess
 import sys
@@ -22,6 +23,19 @@ from liveimpro.cli import build_parser, main
 from liveimpro.cli.status import status_line
 from liveimpro.midi.link import LinkClock
 from liveimpro.midi.messages import CLOCK, START, STOP
+
+# A Link session is the whole machine's (its peers find each other over the network, here on the
+# loopback): two pytest workers (make test) running Link tests at once joined each other's session
+# ("3 peers" where the test expects 1, and one tempo for both). Each test here holds this lock, so
+# Link tests never overlap, whichever worker runs them.
+LINK_LOCK = Path("/tmp/liveimpro-tests-link.lock")
+
+
+@pytest.fixture(autouse=True)
+def alone_in_link():
+    with open(LINK_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # released as the file closes
 
 aalink = pytest.importorskip("aalink")
 REPO = Path(__file__).resolve().parents[1]

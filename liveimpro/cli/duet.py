@@ -171,7 +171,7 @@ def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> 
     if args.no_midi_out and synth is None:
         raise UserError("nothing to play to: drop --no-midi-out or add --synth")
     io = IoProcess(on_midi=None, say=_say, input_name=args.input, output_name=args.output, end_cc=controls.end_cc,
-                   synth_port=synth and synth.port)
+                   synth=synth)
     recorder = None if args.record is False else SessionRecorder(_session_path(args.record), meter=meter)
     link = _join_link(meter) if args.link else None  # Link's thread in the engine's process: it only reads
     engine = Engine(responder, io, EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync,

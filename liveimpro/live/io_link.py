@@ -17,9 +17,9 @@ full, never blocking its cycle).
 `cancel(tag)` cuts the tag's current group; `begin(tag)` starts a new group. The I/O process writes
 each event at its frame, and cuts the answer itself when the player barges in.
 
-If the I/O process ends by itself (the JACK server stopped, or it was killed), `IoProcess` says
-so and starts a new one every `RESTART_INTERVAL` s until one starts (a server that comes back gets
-our ports again); a killed one released nothing: the next sends All Notes Off where we played. If
+If the I/O process ends by itself (the JACK server stopped, or it was killed), `IoProcess` says so
+and starts a new one every `RESTART_INTERVAL` s until one starts (a server back gets our ports, and
+our synth first); a killed one released nothing: the next sends All Notes Off where we played. If
 the engine's process dies, the I/O process sees its pipe close and releases every note.
 """
 from __future__ import annotations
@@ -46,15 +46,12 @@ TAGS = {ANSWER: ANSWER_TAG}  # scheduler tags on the wire (anything else: 0)
 class IoProcess:
     name = "liveimpro out"  # what duet's banner names as the sink
 
-    def __init__(self, on_midi, on_input_lost=None, say=print, input_name: str | None = None,
-                 output_name: str | None = None, barge_in: bool = True, end_cc: int | None = None,
-                 synth_port: str | None = None):  # synth_port: liveimpro.live.jack_synth.JackMidiSynth.port
+    def __init__(self, on_midi, on_input_lost=None, say=print, input_name: str | None = None, output_name: str | None = None,
+                 barge_in: bool = True, end_cc: int | None = None, synth=None):  # synth: jack_synth.JackMidiSynth
         self.on_midi, self.on_input_lost, self.say = on_midi, on_input_lost, say
-        named = {"--in": input_name, "--out": output_name, "--synth": synth_port,
-                 "--end-cc": None if end_cc is None else str(end_cc)}
-        self.args = [word for flag, value in named.items() if value for word in (flag, value)] \
-            + ([] if barge_in else ["--no-barge-in"])
-        self.end_cc = end_cc
+        self.named = {"--in": input_name, "--out": output_name, "--end-cc": None if end_cc is None else str(end_cc),
+                      "--no-barge-in": None if barge_in else ""}  # "": a flag without a value
+        self.end_cc, self.synth = end_cc, synth  # our synth, fed by our output; a new port after a restart
         self.fired: tuple[float, int] | None = None  # (time, group) of the standby the footswitch played
         self.stats = Stats()
         self.sample_rate = self.period = 0
@@ -64,11 +61,9 @@ class IoProcess:
         self._proc: subprocess.Popen | None = None
         self._commands: int | None = None  # our end of the commands pipe
         self._lock = threading.Lock()  # one writer at a time on the commands pipe
-        self._closing = threading.Event()
-        self._ready = threading.Event()
+        self._closing, self._ready = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
-        self._restarting = False  # tries to start it again are under way
-        self._relayed: str | None = None  # the last line of its stderr passed on
+        self._restarting, self._relayed = False, None  # tries to start it again are under way; the last line relayed
 
     def start(self) -> "IoProcess":
         """Start the I/O process and wait for its ports; PortError with its one line if it cannot."""
@@ -80,11 +75,12 @@ class IoProcess:
     def _spawn(self) -> str | None:
         commands_read, commands_write = os.pipe()
         events_read, events_write = os.pipe()
+        args = [word for flag, value in {**self.named, "--synth": self.synth and self.synth.port}.items()
+                if value is not None for word in (flag, value) if word]
         proc = subprocess.Popen([sys.executable, "-m", "liveimpro.live.io_process", "--commands", str(commands_read),
-                                 "--events", str(events_write), *self.args],
-                                pass_fds=(commands_read, events_write), stderr=subprocess.PIPE, text=True)
-        os.close(commands_read)
-        os.close(events_write)
+                                 "--events", str(events_write), *args], pass_fds=(commands_read, events_write),
+                                stderr=subprocess.PIPE, text=True)
+        os.close(commands_read), os.close(events_write)
         self._ready.clear()
         with self._lock:
             self._proc, self._commands = proc, commands_write
@@ -143,7 +139,11 @@ class IoProcess:
         self.say("the JACK server stopped; waiting for it to come back" if code == EXIT_SERVER_GONE
                  else f"the real-time I/O process ended (exit {code}); starting it again")
         self._restarting = True
+        if (synth := self.synth if code == EXIT_SERVER_GONE else None) is not None:
+            synth.lost()  # its client went with the server
         while not self._closing.wait(RESTART_INTERVAL):
+            if synth is not None and not synth.started_again(self.say):
+                continue  # no server yet: the synth first, as the I/O process connects to it
             if self._spawn() is None:
                 self._restarting, self._relayed = False, None
                 self.restarts += 1

@@ -2,6 +2,7 @@
 
     synth = JackMidiSynth(soundfont=None, program=0)   # JACK client "liveimpro synth"
     synth.port                                        # "liveimpro synth:midi_00": the I/O process connects to it
+    synth.lost(); synth.started_again(say)            # its JACK server went and came back (liveimpro.live.io_link)
     ...
     synth.close()                                     # after the I/O process has released every note
 
@@ -27,6 +28,7 @@ from .synth import _fluid_errors, _fluidsynth, _new_synth
 
 CLIENT_NAME = "liveimpro synth"
 MIDI_PORT = "midi_00"  # FluidSynth's name for its JACK MIDI input
+NO_SERVER = "FluidSynth on JACK: no JACK server is running"
 
 
 class JackMidiSynth:
@@ -35,44 +37,77 @@ class JackMidiSynth:
     def __init__(self, soundfont=None, program: int | dict[int, int] = 0, sample_rate: int = 48000,
                  gain: float = 1.0, reverb: bool = False):
         os.environ.setdefault("JACK_NO_START_SERVER", "1")  # its JACK drivers must not start jackd
-        before = set(_midi_inputs())
         self._synth = _new_synth(soundfont, program, sample_rate, gain, reverb, **{
             "audio.driver": "jack", "audio.jack.id": CLIENT_NAME, "audio.jack.autoconnect": 1,
             "midi.driver": "jack", "midi.jack.id": CLIENT_NAME})
+        self.port: str | None = None
+        try:
+            self._start_drivers()
+        except UserError:
+            self.close()
+            raise
+
+    def _start_drivers(self) -> None:
+        """FluidSynth's JACK client, and `port`, its MIDI input's full name; UserError if it cannot."""
         fluidsynth, synth = _fluidsynth(), self._synth
+        before = set(_midi_inputs())
         # the drivers activate a JACK client: apart from the last one (liveimpro.midi.jack_activation)
         with paced_activation(), _fluid_errors() as errors:
             synth.audio_driver = fluidsynth.new_fluid_audio_driver(synth.settings, synth.synth)
             synth.midi_driver = synth.audio_driver and fluidsynth.new_fluid_midi_driver(
                 synth.settings, fluidsynth.fluid_synth_handle_midi_event, synth.synth)
         if not synth.audio_driver or not synth.midi_driver:
-            self.close()
+            self._stop_drivers()
             raise UserError(f"FluidSynth could not start on JACK: {errors[-1] if errors else 'failed'}")
         # JACK names the client "liveimpro synth-01" when a "liveimpro synth" runs already
         new = [port for port in _midi_inputs() if port not in before and port.endswith(":" + MIDI_PORT)
                and port.startswith(CLIENT_NAME)]
         if len(new) != 1:
-            self.close()
+            self._stop_drivers()
             raise UserError(f"FluidSynth started, but its JACK MIDI port is not listed (new ports: {new})")
         self.port = new[0]
 
-    def close(self) -> None:
-        """Stop the drivers and free the synth (what it still sounded stops with it)."""
-        synth, self._synth = self._synth, None
-        if synth is None:
-            return
-        fluidsynth = _fluidsynth()
-        if getattr(synth, "midi_driver", None):
+    def _stop_drivers(self) -> None:
+        fluidsynth, synth = _fluidsynth(), self._synth
+        if synth.midi_driver:
             fluidsynth.delete_fluid_midi_driver(synth.midi_driver)
             synth.midi_driver = None
-        synth.delete()  # deletes the audio driver too
+        if synth.audio_driver:
+            fluidsynth.delete_fluid_audio_driver(synth.audio_driver)
+            synth.audio_driver = None
+        self.port = None
+
+    def lost(self) -> None:
+        """Its JACK server stopped: the dead server's client is dropped, and what it played silenced."""
+        self._stop_drivers()
+        self._synth.system_reset()
+
+    def started_again(self, say) -> bool:
+        """A new client on the server that came back (the soundfont stays loaded): True once it
+        runs, or once it could not start for another reason than the server (told through `say`,
+        and left out: MIDI goes on); False while no JACK server runs."""
+        if self.port is None:
+            try:
+                self._start_drivers()
+            except UserError as exc:
+                if str(exc) == NO_SERVER:
+                    return False
+                say(f"warning: {exc}; playing to MIDI only")
+        return True
+
+    def close(self) -> None:
+        """Stop the drivers and free the synth (what it still sounded stops with it)."""
+        if self._synth is not None:
+            self._stop_drivers()
+            self._synth.delete()
+            self._synth = None
 
 
 def _midi_inputs() -> list[str]:
     """The JACK MIDI inputs listed now (our watch's own portless client, closed at once)."""
     watch = JackWatch.connect("liveimpro-probe")
     if watch is None:
-        raise UserError("FluidSynth on JACK: no JACK server is running")
+        raise UserError(NO_SERVER)
     try:
         return watch.ports("output")
     finally:
