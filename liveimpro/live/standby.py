@@ -36,7 +36,7 @@ from .answer import ANSWER
 class Standby:
     def __init__(self, responder, scheduler):
         self.responder = responder
-        self.scheduler = scheduler  # liveimpro.live.io_link.IoScheduler, or a scheduler with no standby
+        self.scheduler = scheduler  # liveimpro.live.io_scheduler.IoScheduler, or a scheduler with no standby
         self.ready = bool(getattr(scheduler, "standby_ready", False))
         self.due = False  # the engine should rehearse at its next idle moment
         self.pitches: tuple[int, ...] | None = None  # the note armed
