@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 
-from ..midi.ports import AmbiguousPort, find_port, stderr_silenced
+from ..midi.ports import CLIENT_NAME as OUR_CLIENTS, AmbiguousPort, find_port, stderr_silenced
 from ..errors import PortError
 from .io_cycle import IoCycle, JackClock
 from .io_wire import INPUT_LOST, READY, RECONNECT_SETTLE, RecordReader, Stats, all_notes_off, pack_event
@@ -155,8 +155,7 @@ class PortKeeper:
     released); an output that comes back gets All Notes Off on each channel played on, for what it
     was left sounding when it went (a synth that was only unplugged still holds those notes). A
     connection the user removes by hand stays removed while the port stays. "synth" is our output's
-    second destination, duet's own synth (`liveimpro.live.jack_synth`), named exactly: `find_port`
-    never matches a port of ours."""
+    second destination, duet's own synth (`liveimpro.live.jack_synth`), named by its full name."""
 
     def __init__(self, client, names: dict, inport, outport, event_fd: int, cycle: IoCycle):
         self.client, self.names, self.event_fd, self.cycle = client, names, event_fd, cycle
@@ -179,7 +178,8 @@ class PortKeeper:
                 if kind == "input":
                     os.write(self.event_fd, pack_event(INPUT_LOST))
             try:
-                found = name if kind == "synth" and name in listing else listing[find_port(name, listing, kind)]
+                # our synth's port is one of ours, which find_port leaves out unless told no client is ours
+                found = listing[find_port(name, listing, kind, None if kind == "synth" else OUR_CLIENTS)]
             except AmbiguousPort as exc:
                 if first:
                     raise

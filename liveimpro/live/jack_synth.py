@@ -28,7 +28,10 @@ from .synth import _fluid_errors, _fluidsynth, _new_synth
 
 CLIENT_NAME = "liveimpro synth"
 MIDI_PORT = "midi_00"  # FluidSynth's name for its JACK MIDI input
-NO_SERVER = "FluidSynth on JACK: no JACK server is running"
+
+
+class NoJackServer(UserError):
+    """No JACK server runs: the synth waits for one (`started_again`)."""
 
 
 class JackMidiSynth:
@@ -89,9 +92,9 @@ class JackMidiSynth:
         if self.port is None:
             try:
                 self._start_drivers()
+            except NoJackServer:
+                return False
             except UserError as exc:
-                if str(exc) == NO_SERVER:
-                    return False
                 say(f"warning: {exc}; playing to MIDI only")
         return True
 
@@ -107,7 +110,7 @@ def _midi_inputs() -> list[str]:
     """The JACK MIDI inputs listed now (our watch's own portless client, closed at once)."""
     watch = JackWatch.connect("liveimpro-probe")
     if watch is None:
-        raise UserError(NO_SERVER)
+        raise NoJackServer("FluidSynth on JACK: no JACK server is running")
     try:
         return watch.ports("output")
     finally:
