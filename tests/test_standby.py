@@ -3,7 +3,7 @@ the player rests, played by the real-time I/O process at the footswitch's own fr
 
 Offline: rehearsing changes nothing an answer depends on, and the answer then begins with the very
 note rehearsed. On real ports: the footswitch's answer arrives within a JACK period or two of the
-press, every note released; pressed at the release (no time to rehearse), it is answered the usual way.
+press, every note released, whether the key went up before the press, with it, or not yet.
 """
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from duet_harness import assert_valid_session, notes_of, run_peer, stop
 
 from liveimpro.cli.options import DEFAULT_LSTM
 from liveimpro.live.input import LiveInput
+from liveimpro.live.io_standby import ArmedStandbys
 from liveimpro.lstm.improviser import Improviser
 from liveimpro.music.responder import Responder
 from liveimpro.music.settings import LiveSettings
+from liveimpro.tokens.grid import duration_span
 
 CALL = [(60, 0.0), (62, 0.25), (64, 0.5), (65, 0.75), (67, 1.0), (65, 1.25), (64, 1.5), (62, 1.75)]  # s, 120 bpm eighths
 
@@ -66,6 +68,94 @@ def test_nothing_is_rehearsed_while_the_last_note_is_held(folder):
     assert responder.rehearse_first(live.notes, 2.1) is None
 
 
+def held(folder, seed: int):
+    """A responder that has heard CALL with its last key still down, and the notes."""
+    rng = np.random.default_rng(seed)
+    responder = Responder(Improviser(folder, rng, adapt=True), LiveSettings(), rng)
+    live = LiveInput()
+    responder.start_call()
+    for index, (pitch, onset) in enumerate(CALL):
+        live.feed([0x90, pitch, 90], onset)
+        responder.hear(live.notes, onset)
+        if index < len(CALL) - 1:
+            live.feed([0x80, pitch, 0], onset + 0.22)
+    return responder, live
+
+
+def released(responder, live, at: float):
+    live.feed([0x80, CALL[-1][0], 0], at)
+    responder.hear(live.notes, at, final=True)
+    return live
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("length", [0.05, 0.22, 0.6, 5.0])
+def test_a_note_rehearsed_while_the_key_is_held_is_the_answer_for_any_release_in_its_span(folder, seed, length):
+    responder, live = held(folder, seed)
+    onset, period = CALL[-1][1], responder.tempo.period
+    low, high = duration_span(length / period)
+    middle = onset + period * (low + min(high, low + 1)) / 2
+    rehearsed = [responder.rehearse_first(live.notes, middle, release=middle) for _ in range(2)]
+    assert rehearsed[0] is not None and rehearsed[0] == rehearsed[1]
+    plain, plain_live = held(folder, seed)  # the same without the rehearsals: nothing differs
+    end = onset + length
+    assert answer(responder, released(responder, live, end), end) == answer(plain, released(plain, plain_live, end), end)
+    again, again_live = held(folder, seed)
+    note = again.rehearse_first(again_live.notes, middle, release=middle)
+    first = next(again.answer(released(again, again_live, end).take_phrase(end), end, end))
+    assert (first.pitches, first.velocity) == (note.pitches, note.velocity)
+
+
+def test_a_held_rehearsal_needs_every_onset_heard(folder):
+    responder, live = held(folder, 0)
+    live.feed([0x90, 69, 90], 2.0)  # struck, not yet heard by the responder
+    assert responder.rehearse_first(live.notes, 2.1, release=2.1) is None
+
+
+def armed(*spans, onset=1.0):
+    standbys = ArmedStandbys()
+    standbys.heard(bytes((0x90, 60, 90)), onset)
+    for ident, span in enumerate(spans, 1):
+        standbys.receive(bytes((0x90, 60 + ident, 90)))
+        if span is not None:
+            standbys.window(*span)
+        standbys.arm(onset, 7, ident)
+    return standbys
+
+
+def test_the_press_plays_the_standby_whose_span_holds_the_last_release():
+    standbys = armed((1.0, 1.2), (1.2, 1.4))
+    standbys.heard(bytes((0x80, 60, 0)), 1.3)
+    assert standbys.take(1.3)[3] == 2  # released in the second span, pressed in the same cycle
+    assert not standbys.armed  # spent
+    standbys = armed((1.0, 1.2), (1.2, 1.4))
+    assert standbys.take(1.1)[3] == 1  # pressed with the key down: the press is its release
+    standbys = armed((1.0, 1.2), None)  # a rest's standby, armed last: the newest that fits wins
+    standbys.heard(bytes((0x80, 60, 0)), 1.1)
+    assert standbys.take(1.5)[3] == 2
+    standbys = armed((1.0, 1.2))
+    standbys.heard(bytes((0x80, 60, 0)), 1.25)  # past its span: nothing plays
+    assert standbys.take(1.25) is None
+
+
+def test_a_note_on_disarms_and_a_standby_for_an_earlier_note_on_is_refused():
+    standbys = armed((1.0, 1.2))
+    standbys.heard(bytes((0x90, 62, 90)), 1.1)
+    assert not standbys.armed
+    standbys.receive(bytes((0x90, 64, 90)))
+    standbys.arm(1.0, 7, 3)  # rehearsed after the note-on at 1.0: crossed the one at 1.1 on the pipe
+    assert not standbys.armed
+    standbys.receive(bytes((0x90, 64, 90)))
+    standbys.arm(1.1, 7, 4)
+    assert [a[3] for a in standbys.armed] == [4]
+
+
+def test_all_notes_off_counts_as_the_release():
+    standbys = armed((1.0, 1.2))
+    standbys.heard(bytes((0xB0, 123, 0)), 1.15)
+    assert not standbys.held and standbys.take(1.4)[3] == 1
+
+
 def footswitch_call(delay: float) -> list:
     """CALL at 0.3 s, then the footswitch (CC 64) `delay` s after the last release, and up again later."""
     events = []
@@ -75,7 +165,8 @@ def footswitch_call(delay: float) -> list:
     return events + [(press, [0xB0, 64, 127]), (press + 1.5, [0xB0, 64, 0])]
 
 
-@pytest.mark.parametrize("delay", [0.05, 0.0], ids=["pressed after the release", "pressed at the release"])
+@pytest.mark.parametrize("delay", [0.05, 0.0, -0.1],
+                         ids=["pressed after the release", "pressed at the release", "pressed with the key held"])
 def test_the_footswitch_answer_starts_at_the_press(duet, tmp_path, delay):
     proc, session = duet("--io-process", "--silence-beats", "8")  # only the footswitch ends the phrase
     result = run_peer(tmp_path, {"events": footswitch_call(delay), "listen": 30.0, "quiet_after": 3.5})
@@ -83,9 +174,11 @@ def test_the_footswitch_answer_starts_at_the_press(duet, tmp_path, delay):
     assert not stuck and len(notes) >= 2, result["received"]
     press = next(t for t, m in result["sent"] if m[0] == 0xB0 and m[2] == 127)
     reaction = notes[0][0] - press
-    # after the release the standby note is written in the press's own JACK cycle (1.33 ms): what is
-    # left is the peer's two hops and its polls; at the release the engine starts the answer itself
-    assert 0 < reaction < (0.004 if delay else 0.05), reaction
+    # the standby note is written in the press's own JACK cycle (1.33 ms), whether the key went up
+    # well before, in that very cycle (rehearsed while it was held, for its length's span) or not
+    # yet: what is left is the peer's two hops and its polls
+    assert 0 < reaction < 0.004, reaction
     code, err = stop(proc)
     assert code == 0, err
+    assert "1 played at the press" in err, err
     assert_valid_session(session)

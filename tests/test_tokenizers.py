@@ -89,6 +89,20 @@ def test_snap_duration_has_a_floor_and_a_cap():
         grid.snap_ioi(math.nan)
 
 
+def test_a_duration_span_holds_every_duration_that_rounds_alike():
+    assert grid.duration_span(0.0) == (0.0, 2.5 / 12)  # the floor: up to halfway to 1/4 beat
+    assert grid.duration_span(1.0) == (11 / 12, 13 / 12)  # halfway to 5/6 and to 7/6 beat
+    assert grid.duration_span(20.0) == (95 / 12, math.inf)  # the cap
+    for beats in [i / 97 for i in range(900)]:
+        low, high = grid.duration_span(beats)
+        assert low < beats <= high or beats == low == 0.0
+        ticks = grid.snap_duration(beats)
+        inside = [low + (high - low) * f for f in (1e-4, 0.5, 1 - 1e-4)] if high < 9 else [low + 1e-4, 9.0]
+        assert {grid.snap_duration(b) for b in inside} == {ticks}, beats
+        if high < 9:
+            assert grid.snap_duration(high + 1e-4) != ticks and (low == 0 or grid.snap_duration(low - 1e-4) != ticks)
+
+
 # --- normal order and chords ------------------------------------------------------------------
 def normal_order_reference(pitch_classes):
     """Rahn's definition step by step: keep the rotations with the smallest span, then those with the smallest

@@ -204,7 +204,8 @@ def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> 
           f"{engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped; I/O process: "
           f"{io.stats.sent} events written, {io.stats.late_writes} after their frame, {io.stats.dropped} "
           f"input dropped; footswitch: {engine.standby.rehearsals} standby notes rehearsed, {engine.standby.fired} "
-          f"played at the press, {engine.standby.fired_late} armed after it and played then", file=sys.stderr)
+          f"played at the press, {engine.standby.fired_late} armed after it and played then, "
+          f"{engine.answer.corrected} replaced by the answer's own first note", file=sys.stderr)
     return 0
 
 

@@ -73,6 +73,7 @@ class AnswerStream:
         self._notes = None  # iterator of AnswerNote while answering
         self._pending: AnswerNote | None = None  # the answer note whose note-off waits for the next
         self._played: tuple[int, ...] | None = None  # pitches sounding already at the start (start's `played`)
+        self.corrected = 0  # answers whose first note was not the one played at the start: replaced at once
         self.grid: tuple[float, float] | None = None  # the answer's start and tempo, for the session file
         self._clock = None  # the clock whose beats the answer follows (start's `clock`), else None
         self._start_beat = 0.0  # the clock's beat at the answer's start
@@ -132,7 +133,8 @@ class AnswerStream:
             if played is not None and tuple(played) == tuple(note.pitches):
                 pass  # sounding since `start`: the I/O process played it at the footswitch
             else:
-                # (a standby rehearsed before a setting changed: not this answer's note after all)
+                # (a standby rehearsed for another release or setting: not this answer's note after all)
+                self.corrected += played is not None
                 events += [(on_time, note_off(channel, p)) for p in played or ()]
                 events += [(on_time, note_on(channel, p, note.velocity)) for p in note.pitches]
             self.next_generate = note.time + GENERATE_AFTER

@@ -181,9 +181,9 @@ class Engine:
                     break
                 if item is not None:
                     self._handle(item[1], item[0])
-                self._tick(time.perf_counter())
-                if self.standby.due and self._queue.empty():
-                    self._rehearse(time.perf_counter())
+                self._tick(now := time.perf_counter())
+                if self._queue.empty() and self.standby.wants(now, self.live.held_count):
+                    self._rehearse(now)
         except BaseException as exc:  # noqa: BLE001 - reported by the owner; the notes are released below
             self.error = exc
             log.error("engine stopped: %s: %s", type(exc).__name__, exc)
@@ -194,8 +194,9 @@ class Engine:
     def _next_wake(self) -> float | None:
         if self.answer.active:
             return self.answer.wake_time()
-        decision = self._decision_time(time.perf_counter())
-        return None if decision is None else decision - self.decide_ahead()
+        decision, rehearsal = self._decision_time(time.perf_counter()), self.standby.wake_time(self.live.held_count)
+        return min((t for t in (rehearsal, None if decision is None else decision - self.decide_ahead()) if t is not None),
+                   default=None)
 
     def decide_ahead(self) -> float:
         """How long before a silence's end the phrase end is decided (see DECIDE_AHEAD)."""
@@ -225,7 +226,7 @@ class Engine:
         if isinstance(event, (NoteOn, NoteOff)):
             self._last_note_time = t
         if isinstance(event, NoteOn):
-            self.standby.due = False  # the I/O process dropped the standby note at this note-on
+            self.standby.note_on(t)  # the I/O process dropped the standby notes at this note-on
             if self.answer.active:
                 self.answer.barge_in(t)
             if not self.detector.in_phrase:
@@ -238,12 +239,12 @@ class Engine:
             self.detector.on_note_off(t, self.live.held_count)
             if self.live.held_count == 0 and self.detector.in_phrase:
                 self.responder.hear(self.live.notes, t, final=True)  # the last note's length is known
-                self.standby.due = True
+                self.standby.rested()
         elif isinstance(event, ControlChange):
             before = self.responder.settings
             self.responder.settings = self.config.controls.apply(before, event.control, event.value)
             if self.responder.settings is not before:
-                self.standby.due = True  # the standby note was rehearsed with the old settings
+                self.standby.settings_changed(self.live.held_count)  # rehearsed with the old settings
             if event.control in RELEASING_CONTROLS:  # all notes / sound off released the channel's keys
                 self.detector.on_note_off(t, self.live.held_count)
             end = self.detector.on_cc(t, event.control, event.value)
@@ -268,11 +269,9 @@ class Engine:
             if end is not None:
                 self._phrase_end(end, at)
 
-    def _rehearse(self, now: float) -> None:  # the player rests with the phrase open (live.standby)
-        self.standby.due = False
-        if not (self.answer.active or self.live.held_count or not self.detector.can_end
-                or self.clock.state(now) == "running"):
-            self.standby.rehearse(self.live.notes, now)
+    def _rehearse(self, now: float) -> None:  # the footswitch's standby notes (live.standby)
+        allowed = not (self.answer.active or not self.detector.can_end or self.clock.state(now) == "running")
+        self.standby.rehearse(self.live.notes, self.live.held_count, now, allowed)
 
     def _phrase_end(self, end: PhraseEnd, decision: float) -> None:
         notes = self.live.take_phrase(end.time)

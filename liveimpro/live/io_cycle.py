@@ -16,11 +16,12 @@ long: a thread blocked on the engine's pipe and a main thread that sleeps. Its c
 - each output event is written at the frame offset of its time in the cycle that holds it:
   sample-accurate. An event that arrives after its frame is written at the cycle's first frame
   and counted as late, with how late;
-- the footswitch: the engine rehearses the answer's first note while the player rests and sends it
-  as a standby; the end CC's press writes it at the press's frame, in the same cycle, before the
-  engine has even heard the press (any note-on from the player disarms it); armed after the press
-  (the engine was still rehearsing), it goes out at the first frame of the cycle after the engine's
-  STANDBY_FIRE;
+- the footswitch: the engine rehearses the answer's first note while the player rests, and while a
+  key is held once per span of its length, and sends each as a standby (`liveimpro.live.io_standby`
+  keeps them and picks the one the call's last release fits); the end CC's press writes it at the
+  press's frame, in the same cycle, before the engine has even heard the press or the release
+  (any note-on from the player disarms them); armed after the press (the engine was still
+  rehearsing), it goes out at the first frame of the cycle after the engine's STANDBY_FIRE;
 - barge-in: a note-on from the player (velocity > 0) while an answer has notes sounding or
   pending cuts the answer at that note's frame, in the same cycle: pending answer events are
   dropped, sounding answer notes get note-offs at that offset, and the group is marked cut, so
@@ -39,8 +40,10 @@ from array import array
 from collections import deque
 
 from ..midi.messages import ACTIVE_SENSING, CONTROL_CHANGE, NOTE_ON, SYSEX, is_note_off, message_kind, note_on
+from .io_standby import ArmedStandbys
 from .io_wire import (ANSWER_TAG, BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, MAX_MESSAGE, SCHEDULE, STANDBY,
-                      STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE, STOP, pack_event, unpack_event)
+                      STANDBY_AFTER, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE, STANDBY_UNTIL, STOP, pack_event,
+                      unpack_event)
 from .sinks import SoundingNotes
 
 LATENESS_HISTORY = 4096  # events whose lateness the stats keep
@@ -95,10 +98,8 @@ class IoCycle:
         self.inport, self.outport, self.clock, self.rate = inport, outport, clock, rate
         self.event_fd = event_fd  # non-blocking: the engine's end
         self.barge_in = barge_in
-        self.end_cc = end_cc  # the footswitch's controller: its press plays the standby note, if armed
-        self._standby: list[bytes] = []  # the standby note's note-ons (io_wire's STANDBY)
-        self._standby_next: list[bytes] = []  # being received, armed by STANDBY_ARM
-        self._standby_group: int | None = None  # the answer group it starts; None: not armed
+        self.end_cc = end_cc  # the footswitch's controller: its press plays a standby note, if one is armed
+        self.standbys = ArmedStandbys()
         self._pedal_down = False  # the end CC's last value was >= 64 (any channel, as the engine counts it)
         self.inbox: deque[bytes] = deque()  # engine records, appended by the pipe reader
         self.sent = 0  # events written
@@ -157,12 +158,11 @@ class IoCycle:
             return
         kind = message_kind(message[0])
         played = kind == NOTE_ON and len(message) == 3 and message[2] > 0
-        if played:
-            self._standby_group = None  # the call goes on: the engine rehearses again after it
-        elif kind == CONTROL_CHANGE and len(message) == 3 and message[1] == self.end_cc:
+        self.standbys.heard(message, t)  # a note-on disarms them: the engine rehearses again after it
+        if kind == CONTROL_CHANGE and len(message) == 3 and message[1] == self.end_cc:
             pressed = message[2] >= 64 and not self._pedal_down
             self._pedal_down = message[2] >= 64
-            if pressed and self._standby_group is not None:
+            if pressed and self.standbys.armed:
                 self._fire(t, offset, writes)  # FIRED goes up before the CC's INPUT record
         try:
             os.write(self.event_fd, pack_event(INPUT, t, message))
@@ -174,22 +174,25 @@ class IoCycle:
             self._barge(t, offset, writes)
 
     def _fire(self, t: float, offset: int, writes: list) -> None:
-        """The footswitch: the standby note starts answer `group` at the press's frame."""
-        group, self._standby_group = self._standby_group, None
-        if group <= self._cut.get(ANSWER_TAG, -1):
+        """The footswitch: the standby note that fits the call's end starts its answer group at the
+        press's frame."""
+        entry = self.standbys.take(t)
+        if entry is None or entry[2] <= self._cut.get(ANSWER_TAG, -1):
             return
+        _, _, group, ident, note_ons = entry
         self._latest[ANSWER_TAG] = max(self._latest.get(ANSWER_TAG, 0), group)
-        writes.extend((offset, 1, next(self._sequence), m, ANSWER_TAG, group, t) for m in self._standby)
-        self._emit(pack_event(FIRED, t, b"", ANSWER_TAG, group))
+        writes.extend((offset, 1, next(self._sequence), m, ANSWER_TAG, group, t) for m in note_ons)
+        self._emit(pack_event(FIRED, t, bytes((ident,)), ANSWER_TAG, group))
 
-    def _fire_now(self) -> None:
-        """The engine heard the footswitch before the standby was armed here: it goes out at this
-        cycle's first frame, as answer `group`'s first note (FIRST_SENT tells the engine when)."""
-        group, self._standby_group = self._standby_group, None
-        if group is None or group <= self._cut.get(ANSWER_TAG, -1):
+    def _fire_now(self, ident: int) -> None:
+        """The engine heard the footswitch before standby `ident` was armed here: it goes out at this
+        cycle's first frame, as its answer group's first note (FIRST_SENT tells the engine when)."""
+        entry = self.standbys.take_ident(ident)
+        if entry is None or entry[2] <= self._cut.get(ANSWER_TAG, -1):
             return
+        _, _, group, _, note_ons = entry
         self._latest[ANSWER_TAG] = max(self._latest.get(ANSWER_TAG, 0), group)
-        for message in self._standby:
+        for message in note_ons:
             heapq.heappush(self._heap, (self._t0, 1, next(self._sequence), message, ANSWER_TAG, group))
 
     def _answer_live(self, writes: list, offset: int) -> bool:
@@ -263,13 +266,15 @@ class IoCycle:
                 for message in sounding.release():
                     heapq.heappush(self._heap, (0.0, 0, next(self._sequence), message, tag, -1))
         elif kind == STANDBY:
-            self._standby_next.append(message)
+            self.standbys.receive(message)
+        elif kind in (STANDBY_AFTER, STANDBY_UNTIL):
+            self.standbys.window(*((t, None) if kind == STANDBY_AFTER else (None, t)))
         elif kind == STANDBY_ARM:
-            self._standby, self._standby_next, self._standby_group = self._standby_next, [], group
+            self.standbys.arm(t, group, message[0] if message else 0)
         elif kind == STANDBY_CLEAR:
-            self._standby_next, self._standby_group = [], None
+            self.standbys.clear()
         elif kind == STANDBY_FIRE:
-            self._fire_now()
+            self._fire_now(message[0] if message else 0)
         elif kind in (CANCEL_ALL, STOP):
             self._release_now, self.released = True, False
             self.stop_requested = self.stop_requested or kind == STOP

@@ -50,7 +50,7 @@ class IoProcess:
             + ([] if barge_in else ["--no-barge-in"]) + ([] if end_cc is None else ["--end-cc", str(end_cc)])
         self.end_cc = end_cc
         self.synth = synth  # its port is read at each start: a new client after a server restart
-        self.fired: tuple[float, int] | None = None  # (time, group) of the standby the footswitch played
+        self.fired: tuple[float, int, int] | None = None  # (time, group, id) of the standby the footswitch played
         self.stats = Stats()
         self.sample_rate = self.period = 0
         self.restarts = 0  # I/O processes started after the first ended
@@ -119,8 +119,8 @@ class IoProcess:
                     elif kind == STATS:
                         self.stats = Stats.unpack(record)
                     elif kind == FIRED:  # before the footswitch's INPUT record: set before the engine hears it
-                        _, t, _, _, group = unpack_event(record)
-                        self.fired = (t, group)
+                        _, t, ident, _, group = unpack_event(record)
+                        self.fired = (t, group, ident[0] if ident else 0)
                     elif kind == FIRST_SENT and self.on_first_sent is not None:
                         self.on_first_sent(unpack_event(record)[1])
                     elif kind == INPUT_LOST and self.on_input_lost is not None:

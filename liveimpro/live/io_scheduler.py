@@ -17,8 +17,8 @@ import time
 
 from ..midi.messages import NOTE_ON, as_message
 from .answer import ANSWER
-from .io_wire import (ANSWER_TAG, CANCEL, CANCEL_ALL, RECONNECT_SETTLE, SCHEDULE, STANDBY, STANDBY_ARM, STANDBY_CLEAR,
-                      STANDBY_FIRE, all_notes_off, pack_event)
+from .io_wire import (ANSWER_TAG, CANCEL, CANCEL_ALL, RECONNECT_SETTLE, SCHEDULE, STANDBY, STANDBY_AFTER, STANDBY_ARM,
+                      STANDBY_CLEAR, STANDBY_FIRE, STANDBY_UNTIL, all_notes_off, pack_event)
 
 TAGS = {ANSWER: ANSWER_TAG}  # scheduler tags on the wire (anything else: 0)
 
@@ -106,22 +106,25 @@ class IoScheduler:
         """Whether the I/O process plays a standby note on the footswitch (it knows the end CC)."""
         return self.io.end_cc is not None
 
-    def standby(self, messages, tag) -> None:
-        """Arm `messages` (the rehearsed first note's note-ons) as the start of `tag`'s next group."""
+    def standby(self, messages, tag, onset: float, ident: int, span: tuple[float, float] | None = None) -> None:
+        """Arm `messages` (the rehearsed first note's note-ons) as the start of `tag`'s next group, as
+        standby `ident` (0-255), rehearsed after the player's note-on at `onset`; `span`: (after, until],
+        the call's last releases it is good for (None: any)."""
         wire, group = self._tag(tag)
-        self.io.post(b"".join([pack_event(STANDBY, 0.0, as_message(m), wire, group + 1) for m in messages]
-                              + [pack_event(STANDBY_ARM, 0.0, b"", wire, group + 1)]))
+        window = [] if span is None else [pack_event(STANDBY_AFTER, span[0]), pack_event(STANDBY_UNTIL, span[1])]
+        self.io.post(b"".join([pack_event(STANDBY, 0.0, as_message(m), wire, group + 1) for m in messages] + window
+                              + [pack_event(STANDBY_ARM, onset, bytes((ident,)), wire, group + 1)]))
 
     def clear_standby(self) -> None:
         self.io.post(pack_event(STANDBY_CLEAR))
 
-    def fire_standby(self) -> None:
-        """Play the armed standby note now (the footswitch came before it was armed)."""
-        self.io.post(pack_event(STANDBY_FIRE))
+    def fire_standby(self, ident: int) -> None:
+        """Play standby `ident` now (the footswitch came before it was armed)."""
+        self.io.post(pack_event(STANDBY_FIRE, 0.0, bytes((ident,))))
 
-    def take_fired(self, tag) -> float | None:
-        """When the footswitch played the standby note as the start of `tag`'s next group (that
-        group begins with the next `begin`), else None; taken once."""
+    def take_fired(self, tag) -> tuple[float, int] | None:
+        """(when, id) if the footswitch played a standby note as the start of `tag`'s next group
+        (that group begins with the next `begin`), else None; taken once."""
         fired, self.io.fired = self.io.fired, None
         if fired is None:
             return None
@@ -129,7 +132,7 @@ class IoScheduler:
         if fired[1] != group + 1:  # armed before the groups moved on: it starts nothing, released now
             self.io.post(pack_event(CANCEL, 0.0, b"", wire, fired[1]))
             return None
-        return fired[0]
+        return fired[0], fired[2]
 
 
 __all__ = ["IoScheduler", "IoLog", "TAGS"]

@@ -12,19 +12,25 @@ Engine -> I/O process:
 - CANCEL (tag, group): drop the pending events of `tag` up to `group` and release their notes;
 - CANCEL_ALL: every pending event dropped, every note released;
 - STOP: release everything and exit;
-- STANDBY (message, group), then STANDBY_ARM (group): the answer's first note, rehearsed by the
-  engine while the player rests (`Responder.rehearse_first`): written by the I/O process at the
-  frame of the footswitch (the end CC) as the first note of answer `group`, if the footswitch
-  comes before the player plays again; STANDBY_CLEAR drops it. STANDBY_FIRE: write it now, at
-  the next cycle's first frame (the footswitch came before it was armed; the engine knows the
-  press, the I/O process saw nothing to play then), with no FIRED record;
+- STANDBY (message, group), then STANDBY_ARM (time, group, id): the answer's first note, rehearsed
+  by the engine (`liveimpro.live.standby`) after the player's note-on at `time` (the I/O process
+  arms it only if that is still its last note-on), with an id (`message`, one byte): written by
+  the I/O process at the frame of the footswitch (the end CC) as the first note of answer `group`,
+  if the footswitch comes before the player plays again. STANDBY_AFTER (time) and STANDBY_UNTIL
+  (time) before the STANDBY_ARM: it is only good for a call whose last key went up in
+  (after, until] (rehearsed while a key was held, for one span of the last note's length; the
+  footswitch pressed with a key down counts as that key's release); without them, for any.
+  Several are kept armed (ARMED_MAX); the newest that fits plays. STANDBY_CLEAR drops them all.
+  STANDBY_FIRE (id): write that one now, at the next cycle's first frame (the footswitch came
+  before it was armed; the engine knows the press, the I/O process saw nothing to play then),
+  with no FIRED record;
 
 I/O process -> engine:
 - READY (the sample rate in `group`, the period in frames in `time`): the ports are open;
 - INPUT (time, message): a message heard on the input port, stamped from JACK's frame time;
 - FIRST_SENT (time, tag, group): the first note-on of a group was written, at that time;
 - BARGED (time, tag, group): the player's note-on cut the group there (the engine cuts it too);
-- FIRED (time, group): the footswitch pressed at `time` played the standby note there; sent just
+- FIRED (time, group, id): the footswitch pressed at `time` played standby `id` there; sent just
   before the footswitch's own INPUT record, so the engine knows it when it ends the phrase;
 - INPUT_LOST: the named input port went away (its held keys count as released);
 - STATS: events sent, lateness median, p99 and max (µs), input dropped, late writes (see `Stats`).
@@ -43,6 +49,7 @@ RECORD_SIZE = RECORD.size
 assert STATS_RECORD.size == RECORD_SIZE
 
 SCHEDULE, CANCEL, CANCEL_ALL, STOP, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE = 1, 2, 3, 4, 5, 6, 7, 8
+STANDBY_AFTER, STANDBY_UNTIL = 9, 10
 READY, INPUT, FIRST_SENT, BARGED, INPUT_LOST, STATS, FIRED = 16, 17, 18, 19, 20, 21, 22
 ANSWER_TAG = 1  # the wire's tag of the answer's events (liveimpro.live.answer.ANSWER); any other tag: 0
 RELEASE_TAG = 2  # All Notes Off to a synth connected again (`all_notes_off`): a tag never cancelled
@@ -106,5 +113,5 @@ class RecordReader:
 
 
 __all__ = ["RECONNECT_SETTLE", "all_notes_off", "ANSWER_TAG", "RELEASE_TAG", "RECORD", "RECORD_SIZE", "STATS_RECORD", "Stats", "RecordReader", "pack_event", "unpack_event",
-           "SCHEDULE", "CANCEL", "CANCEL_ALL", "STOP", "STANDBY", "STANDBY_ARM", "STANDBY_CLEAR", "STANDBY_FIRE", "FIRED", "READY", "INPUT", "FIRST_SENT", "BARGED", "INPUT_LOST",
+           "SCHEDULE", "CANCEL", "CANCEL_ALL", "STOP", "STANDBY", "STANDBY_ARM", "STANDBY_CLEAR", "STANDBY_FIRE", "STANDBY_AFTER", "STANDBY_UNTIL", "FIRED", "READY", "INPUT", "FIRST_SENT", "BARGED", "INPUT_LOST",
            "STATS", "MAX_MESSAGE"]

@@ -69,6 +69,16 @@ class ShortTermPPM:
         self._unlearned += not learn
         self._length += 1
 
+    def snapshot(self) -> tuple:
+        """What `observe` changes, for `restore`: only the length, unless a full window will shift."""
+        full = self._length == self.max_history
+        return self._length, self._unlearned, (self._history.copy(), self._learned.copy()) if full else None
+
+    def restore(self, saved: tuple) -> None:
+        self._length, self._unlearned, arrays = saved
+        if arrays is not None:
+            self._history[:], self._learned[:] = arrays
+
     def probs(self) -> np.ndarray:
         """Distribution of the next token given the tokens observed so far."""
         history, end, order = self._history[:self._length], self._length, self.config.order
@@ -138,6 +148,12 @@ class AdaptiveMixer:
 
     def observe(self, token: int, learn: bool = True) -> None:
         self.short_term.observe(token, learn)
+
+    def snapshot(self) -> tuple:
+        return self.short_term.snapshot()
+
+    def restore(self, saved: tuple) -> None:
+        self.short_term.restore(saved)
 
     def mix(self, model_probs) -> np.ndarray:
         return mix([model_probs, self.short_term.probs()], self.bias, self.combination)

@@ -139,6 +139,18 @@ class Improviser:
         if self.adapt is not None:
             self.adapt.observe(token, learn)
 
+    def snapshot(self) -> tuple:
+        """Everything a step changes, for `restore`: what-if steps (the footswitch's rehearsals,
+        liveimpro.music.responder) leave the model as it was. The recurrent state is not copied:
+        a step makes a new one."""
+        return (self._state, self._prev, self._steps, self._next_logits, self._proposal,
+                None if self.adapt is None else self.adapt.snapshot())
+
+    def restore(self, saved: tuple) -> None:
+        self._state, self._prev, self._steps, self._next_logits, self._proposal, adapted = saved
+        if adapted is not None:
+            self.adapt.restore(adapted)
+
     def observe(self, event: Event) -> None:
         """Advance by an event somebody played (one step; nearest token when out of vocabulary)."""
         token = self.tokenizer.event_token(self._prev, event)

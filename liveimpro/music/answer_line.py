@@ -110,4 +110,13 @@ def answer_line(imp, settings, call: Melody, start: float, bpm: float, plan: Lin
             return
 
 
-__all__ = ["AnswerNote", "LinePlan", "answer_line", "register_and_scale", "MAX_ANSWER_NOTES", "REGISTER_MARGIN"]
+def cut(note: AnswerNote, until: float) -> AnswerNote:
+    """The note ended at `until` (seconds) if it would sound longer: an answer is a line of
+    events, each cut where the next begins, never a pile-up of held notes."""
+    if note.time + note.duration <= until:
+        return note
+    seconds = max(0.0, until - note.time)
+    return replace(note, duration=seconds, beats=note.beats * seconds / note.duration)
+
+
+__all__ = ["AnswerNote", "LinePlan", "answer_line", "cut", "register_and_scale", "MAX_ANSWER_NOTES", "REGISTER_MARGIN"]

@@ -6,7 +6,7 @@ Times in, times out are seconds on one clock (perf_counter live, the file's own 
 offline), so both paths make the same decisions.
 
     responder.hear(played_notes, now)         # after every onset: primes the model incrementally
-    answer = responder.answer(now, start)     # at the phrase end: an iterator of AnswerNote
+    answer = responder.answer(notes, now, start)  # at the phrase end: an iterator of AnswerNote
     for note in answer: ...                   # each next() is one model step (propose + commit)
 
 Priming: the model is reset at the start of each call (the call is a new tune to it) and hears
@@ -50,10 +50,11 @@ import math
 from bisect import bisect_right
 from dataclasses import replace
 from itertools import takewhile
+from operator import attrgetter
 from typing import Iterator, Sequence
 
 from ..melody import Melody
-from .answer_line import REGISTER_MARGIN, AnswerNote, LinePlan, answer_line, register_and_scale
+from .answer_line import REGISTER_MARGIN, AnswerNote, LinePlan, answer_line, cut, register_and_scale
 from .bars import BarGrid, answer_beats, bars_given, beat_phase, infer_bars
 from .encoded import EncodedCall
 from .keys import KeyEstimate, KeyTracker
@@ -67,6 +68,7 @@ MIN_TEMPO_ONSETS = 3  # below this many onsets the tempo is the previous one (or
 DEFAULT_BPM = 100.0
 MIN_KEY_CONFIDENCE = 0.02  # a weaker key estimate leaves the pitches unmasked
 GRID_SLACK = 1 / 12  # beats: half the token grid's widest gap (1/6): the most a note moves to its grid point
+_ONSET = attrgetter("onset")  # the bisect key of played notes
 MAX_FEED_NOTES = 64  # notes after the last event heard that one hear() reads (more: notes under a held higher one)
 
 
@@ -128,7 +130,7 @@ class Responder:
             self.tracker = TempoTracker(self._previous_bpm)
         tracker = self.tracker
         tracker.forget_before(notes[0].onset)
-        for note in notes[0 if tracker.last is None else bisect_right(notes, tracker.last, key=_onset):]:
+        for note in notes[0 if tracker.last is None else bisect_right(notes, tracker.last, key=_ONSET):]:
             tracker.add(note.onset)  # the notes of a chord share one onset: added once
         self.tempo = tracker.estimate if tracker.onsets >= MIN_TEMPO_ONSETS else \
             TempoEstimate(self._previous_bpm or DEFAULT_BPM, notes[0].onset, 0.0)
@@ -143,7 +145,7 @@ class Responder:
         Velocities are not tokenized: each note carries its index in the window as its velocity,
         so an event says which note is its top one."""
         period, fed_at = self.tempo.period, self._fed_at
-        window = notes if fed_at is None else notes[bisect_right(notes, fed_at[2], key=_onset):]
+        window = notes if fed_at is None else notes[bisect_right(notes, fed_at[2], key=_ONSET):]
         if not window:
             return
         first = window[0].onset
@@ -210,23 +212,34 @@ class Responder:
         return self._grid[1]
 
     # --- answering -----------------------------------------------------------------------------
-    def rehearse_first(self, notes: Sequence[PlayedNote], now: float) -> AnswerNote | None:
+    def rehearse_first(self, notes: Sequence[PlayedNote], now: float, release: float | None = None) -> AnswerNote | None:
         """The first note of the answer that ending the phrase at `now` would start with, leaving
-        everything as it was: the key tracker, the tempo memory, the random generator and the
-        model. An answer started next from the same notes begins with this very note (the
-        real-time I/O process plays it on the footswitch: liveimpro.live.io_cycle). None unless
-        the call was heard to its end (`hear(final=True)`) and the mode is the model's answer."""
-        if not notes or not self.prime or self._heard != (notes[0], notes[-1], len(notes), True) or (
-                self.vae is not None and self.settings.mode != "answer"):
+        everything as it was: the key tracker, the tempo memory, the random generator, the model and
+        what was heard. An answer started next from the same notes begins with this very note (the
+        real-time I/O process plays it on the footswitch: liveimpro.live.io_cycle). `release`: keys
+        are still held; the note if they were let go at `release` and the phrase ended then (any
+        release in the same span of the last note's duration token feeds the model the same token).
+        None unless every onset was heard (and, without `release`, the call to its end) and the
+        mode is the model's answer."""
+        heard = self._heard
+        if not notes or not self.prime or heard is None or (self.vae is not None and self.settings.mode != "answer"):
             return None
+        if release is None and heard != (notes[0], notes[-1], len(notes), True):
+            return None
+        if release is not None:
+            if heard[0] != notes[0] or heard[3] or heard[1].onset != notes[-1].onset:
+                return None
+            notes, now = tuple(replace(n, release=max(release, n.onset)) if n.release is None else n for n in notes), release
         saved = (self.keys.histogram.copy(), self.key, self.origin, self._previous_bpm, self._previous_call,
-                 self.rng.bit_generator.state, self.improviser._proposal)
+                 self.rng.bit_generator.state, self.improviser.snapshot(), heard, self._notes, self._fed,
+                 self._fed_at, self.tokenized, self._grid, self.tempo)
         try:
             return next(self.answer(notes, now, now), None)
         finally:
-            (self.keys.histogram, self.key, self.origin, self._previous_bpm, self._previous_call, state,
-             self.improviser._proposal) = saved
+            (self.keys.histogram, self.key, self.origin, self._previous_bpm, self._previous_call, state, model,
+             self._heard, self._notes, self._fed, self._fed_at, self.tokenized, self._grid, self.tempo) = saved
             self.rng.bit_generator.state = state
+            self.improviser.restore(model)
 
     def answer(self, notes: Sequence[PlayedNote], now: float, start: float,
                bpm: float | None = None) -> Iterator[AnswerNote]:
@@ -282,19 +295,6 @@ class Responder:
         notes = None if length is not None else answer_length(call, "notes", settings.length_ratio).notes
         plan = LinePlan(length, notes, bar, pitch_range, scale, key)
         return answer_line(imp, settings, call, start, bpm, plan, self.rng)
-
-
-def _onset(note: PlayedNote) -> float:
-    return note.onset
-
-
-def cut(note: AnswerNote, until: float) -> AnswerNote:
-    """The note ended at `until` (seconds) if it would sound longer: an answer is a line of
-    events, each cut where the next begins, never a pile-up of held notes."""
-    if note.time + note.duration <= until:
-        return note
-    seconds = max(0.0, until - note.time)
-    return replace(note, duration=seconds, beats=note.beats * seconds / note.duration)
 
 
 __all__ = ["Responder", "AnswerNote", "cut", "REGISTER_MARGIN"]

@@ -55,6 +55,18 @@ def snap_duration(beats: float) -> int:
     return max(MIN_DURATION_TICKS, snap(beats, MAX_DURATION_TICKS))
 
 
+def duration_span(beats: float) -> tuple[float, float]:
+    """(low, high]: the durations in beats that `snap_duration` rounds to the same ticks as `beats`
+    (low 0.0 for the shortest, high inf at the cap). The footswitch's standby notes are rehearsed per
+    span while a key is held (liveimpro.live.standby): any release in a span gives the same token."""
+    ticks = snap_duration(beats)
+    if ticks >= MAX_DURATION_TICKS:
+        return (GRID_TICKS[-2] + MAX_DURATION_TICKS) / 2 / TICKS_PER_BEAT, math.inf
+    i = GRID_TICKS.index(ticks)
+    low = 0.0 if ticks == MIN_DURATION_TICKS else (GRID_TICKS[i - 1] + ticks) / 2 / TICKS_PER_BEAT
+    return low, (ticks + GRID_TICKS[i + 1]) / 2 / TICKS_PER_BEAT
+
+
 def to_beats(ticks: int) -> float:
     return ticks / TICKS_PER_BEAT
 
@@ -75,4 +87,4 @@ def grid_json() -> dict:
 
 
 __all__ = ["TICKS_PER_BEAT", "SUBDIVISIONS", "MAX_IOI_TICKS", "MAX_DURATION_TICKS", "MIN_DURATION_TICKS",
-           "GRID_TICKS", "snap", "snap_ioi", "snap_duration", "to_beats", "is_ioi", "is_duration", "grid_json"]
+           "GRID_TICKS", "snap", "snap_ioi", "snap_duration", "duration_span", "to_beats", "is_ioi", "is_duration", "grid_json"]
