@@ -1,7 +1,7 @@
 """End-to-end reaction of the live engine on real JACK ports, against the floor a trivial client sets.
 
     .venv/bin/python scripts/bench_e2e.py [--calls 50] [--conditions quiet flood hog]
-                                        [--subjects floor liveimpro liveimpro-io]
+                                        [--subjects floor liveimpro liveimpro-io liveimpro-rtmidi]
                                         [--server NAME] [--json PATH] [--workdir DIR]
 
 A measuring script, not a test: it prints figures and gates nothing on time. It starts a private
@@ -17,7 +17,9 @@ Subjects, each in its own process:
   the pedal: two JACK hops and two polls, the least any answer can take on this server;
 - liveimpro: `python -m liveimpro duet --api jack --cc end=64 --seed 1` (its session file and output
   in a temporary folder; an empty config folder, so a developer's config.toml changes nothing);
-- liveimpro-io: the same with `--io-process`: its JACK ports in the real-time I/O process.
+- liveimpro-io: the same with `--io-process`: its JACK ports in the real-time I/O process;
+- liveimpro-rtmidi: the same with `--io-process rtmidi`: the I/O process on python-rtmidi's JACK
+  ports, its events sent by a loop that sleeps and spins (the path for ALSA, CoreMIDI, Windows MM).
 Conditions, each run for both subjects: quiet; flood (a second output of the player sends
 --flood-rate messages/s of polyphonic aftertouch and pitch bend into the same input throughout);
 hog (`python -c "while True: pass"` spins on one core for the condition's duration).
@@ -50,7 +52,8 @@ from e2e.subjects import Subject, end, end_all, start_hog, subject_env
 from liveimpro.cli import run_reporting_errors
 from liveimpro.machine import machine_info
 
-SUBJECTS = ("floor", "liveimpro", "liveimpro-io")
+SUBJECTS = ("floor", "liveimpro", "liveimpro-io", "liveimpro-rtmidi")
+DEFAULT_SUBJECTS = ("floor", "liveimpro", "liveimpro-io")
 CONDITIONS = ("quiet", "flood", "hog")
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -110,8 +113,8 @@ def main() -> int:
                         "fewer make the p99 little more than the maximum)")
     parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS),
                         help="which conditions to run (default: all three)")
-    parser.add_argument("--subjects", nargs="+", choices=SUBJECTS, default=list(SUBJECTS),
-                        help="which subjects to measure (default all three: the floor, duet, duet --io-process; "
+    parser.add_argument("--subjects", nargs="+", choices=SUBJECTS, default=list(DEFAULT_SUBJECTS),
+                        help="which subjects to measure (default: the floor, duet, duet --io-process; "
                              "the ratios need the floor)")
     parser.add_argument("--server", default=None, help="a running JACK server to use; default: a private one")
     parser.add_argument("--json", type=Path, default=None, help="also write every raw figure to this JSON file")

@@ -1,7 +1,7 @@
 """Soak: minutes of continuous call-and-response with random calls against `liveimpro duet` on real JACK ports.
 
     .venv/bin/python scripts/soak.py [--minutes 10] [--seed 0] [--server NAME] [--json PATH] [--mode answer]
-                                     [--io-process]
+                                     [--io-process [jack|rtmidi]]
 
 The product runs as a musician meets it: `python -m liveimpro duet --api jack --record SESSION` in
 its own process (JACK_DEFAULT_SERVER names the server: a private one with the dummy driver, or
@@ -85,8 +85,9 @@ def main() -> int:
     parser.add_argument("--silence-beats", type=float, default=1.0, help="duet --silence-beats (default 1)")
     parser.add_argument("--length-ratio", type=float, default=1.0, help="duet --length-ratio (default 1)")
     parser.add_argument("--model", default=None, help="duet --model")
-    parser.add_argument("--io-process", action="store_true",
-                        help="duet --io-process: its ports in the real-time I/O process (liveimpro.live.io_process)")
+    parser.add_argument("--io-process", nargs="?", const="jack", choices=("jack", "rtmidi"), default=None,
+                        help="duet --io-process [jack|rtmidi]: its ports in the real-time I/O process "
+                             "(liveimpro.live.io_process; rtmidi: python-rtmidi's ports, liveimpro.live.io_rtmidi)")
     args = parser.parse_args()
     if args.max_notes < 2:
         parser.error("--max-notes must be at least 2")
@@ -120,7 +121,7 @@ def main() -> int:
     argv = [sys.executable, "-m", "liveimpro", "duet", "--api", "jack", "--record", args.session, "--seed",
             str(args.seed), "--mode", args.mode, "--silence-beats", str(args.silence_beats), "--length-ratio",
             str(args.length_ratio)] + (["--cc", args.cc] if args.cc else []) + \
-        (["--model", args.model] if args.model else []) + (["--io-process"] if args.io_process else [])
+        (["--model", args.model] if args.model else []) + (["--io-process", args.io_process] if args.io_process else [])
     print("command:", " ".join([os.path.relpath(sys.executable)] + sys.argv))
     print(f"started {time.strftime('%Y-%m-%d %H:%M:%S')}, load average {load_average()}, {os.cpu_count()} cores; "
           f"JACK server {name!r}" + (f" (private, dummy driver, period {server.period_ms:.2f} ms)" if server else ""))

@@ -190,6 +190,20 @@ def stop(proc) -> tuple[int, str]:
     return proc.returncode, err
 
 
+def assert_cut_at_the_barge_in(result: dict, within: float = 0.003) -> None:
+    """At the peer (`result`: run_peer's, with "barge_in_after"; its own clock, polled every 0.2 ms):
+    every answer note sounding at the barge-in note (pitch 72) released within `within` s of it,
+    and no answer note begun in the 0.35 s after it (the answer to the barge-in may come later)."""
+    notes, stuck = notes_of(result["received"])
+    sent = next(t for t, m in result["sent"] if m[:2] == [0x90, 72])
+    before = [n for n in notes if n[0] < sent]
+    assert before, result
+    late = [(round((off - sent) * 1e3, 2), pitch) for _, off, pitch in before if off > sent + within]
+    assert not late, f"released later than {within * 1e3:g} ms after the barge-in (ms, pitch): {late}"
+    assert not [n for n in notes if sent < n[0] < sent + 0.35]
+    assert not [s for s in stuck if s[0] < sent + 0.35]
+
+
 def assert_valid_session(session: Path, min_phrases: int = 1):
     midi = mido.MidiFile(session)
     names = [next((m.name for m in track if m.type == "track_name"), None) for track in midi.tracks]

@@ -103,7 +103,7 @@ def test_a_synth_that_cannot_start_is_one_clear_line(monkeypatch):
 def test_loading_fluidsynth_prints_nothing_on_stdout_even_on_ci():
     """pyfluidsynth prints where it found the library when $CI is set; stdout carries duet's status
     lines (and a test harness waits there for "listening"), so nothing else may appear on it."""
-    code = "from liveimpro.live.synth import _fluidsynth; _fluidsynth()"
+    code = "from liveimpro.live.synth import fluidsynth_module; fluidsynth_module()"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "CI": "true"})
     assert done.returncode == 0, done.stderr

@@ -45,9 +45,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", dest="output", metavar="PORT", default=None,
                         help="MIDI output for the answers (part of its name); default: a virtual port 'liveimpro out'")
     parser.add_argument("--no-midi-out", action="store_true", help="no MIDI output (use with --synth)")
-    parser.add_argument("--io-process", action="store_true", default=False,
-                        help="JACK: the MIDI ports in a real-time process of their own (input stamped from JACK's "
-                             "frame time, answers written at their frame, barge-in there)")
+    parser.add_argument("--io-process", nargs="?", const="auto", choices=("auto", "jack", "rtmidi"), default=None,
+                        help="the MIDI ports in a real-time process of their own (barge-in and the footswitch there): "
+                             "'jack' (JACK-Client: input stamped from JACK's frame time, answers written at their "
+                             "frame), 'rtmidi' (python-rtmidi on --api: a sender that sleeps until each event and "
+                             "spins the rest); default: jack when --api is jack, or unset and a JACK server runs")
     parser.add_argument("--synth", action="store_true", help="also play the answers through FluidSynth")
     parser.add_argument("--soundfont", type=Path, default=None, help="General MIDI .sf2 for --synth")
     parser.add_argument("--program", type=int, default=0, help="GM program 0..127 for --synth (default 0: piano)")
@@ -107,9 +109,9 @@ def run(args) -> int:
     responder = build_responder(args)
     if stop.is_set():
         return 130
-    api = choose_api(args.api)
     if args.io_process:
         return _run_io_process(args, responder, controls, meter, stop)
+    api = choose_api(args.api)
     port_sink = None if args.no_midi_out else MidiPortSink.open(args.output, api=api)
     sinks = [] if port_sink is None else [port_sink]
     if args.synth:
@@ -162,16 +164,19 @@ def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> 
     from ..live.engine import Engine, EngineConfig
     from ..live.io_link import IoProcess
     from ..live.recorder import SessionRecorder
+    from ..midi.ports import choose_api
 
-    if args.api not in (None, "jack"):
-        raise UserError("--io-process: JACK MIDI only (not with --api other than jack yet)")
+    backend = _io_backend(args)
+    if args.synth and backend == "rtmidi":
+        raise UserError("--synth with --io-process rtmidi: not yet (FluidSynth on this path is a JACK client); "
+                        "use --io-process jack, or drop --io-process")
     if args.no_midi_out and args.output:
         raise UserError("--no-midi-out and --out together: drop one")
     synth = _io_synth(args) if args.synth else None
     if args.no_midi_out and synth is None:
         raise UserError("nothing to play to: drop --no-midi-out or add --synth")
     io = IoProcess(on_midi=None, say=_say, input_name=args.input, output_name=args.output, end_cc=controls.end_cc,
-                   synth=synth)
+                   synth=synth, rtmidi=choose_api(args.api) if backend == "rtmidi" else None)
     recorder = None if args.record is False else SessionRecorder(_session_path(args.record), meter=meter)
     link = _join_link(meter) if args.link else None  # Link's thread in the engine's process: it only reads
     engine = Engine(responder, io, EngineConfig(silence_beats=args.silence_beats, bars=args.bars, sync=args.sync,
@@ -184,7 +189,8 @@ def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> 
         except PortError as exc:
             raise UserError(str(exc)) from None
         print(f"liveimpro duet: listening on {args.input or 'liveimpro in'}, answering on "
-              f"{args.output or 'liveimpro out'} (real-time I/O process, {io.period} frames at {io.sample_rate} Hz)"
+              f"{args.output or 'liveimpro out'} (real-time I/O process, "
+              + (f"{io.period} frames at {io.sample_rate} Hz)" if io.sample_rate else "rtmidi)")
               + (f", recording to {recorder.path}" if recorder else "")
               + (f", following Ableton Link (quantum {link.beats_per_bar:g})" if link else "") + "; Ctrl-C ends",
               flush=True)
@@ -202,11 +208,29 @@ def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> 
         _say(f"warning: the session was not recorded: {recorder.problem}")
     print(f"liveimpro duet: {engine.phrases} phrases answered; {engine.received} messages heard, "
           f"{engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped; I/O process: "
-          f"{io.stats.sent} events written, {io.stats.late_writes} after their frame, {io.stats.dropped} "
+          f"{io.stats.sent} events written (late p99 {io.stats.p99_us / 1e3:.3f} ms, worst {io.stats.max_us / 1e3:.3f} "
+          f"ms), {io.stats.late_writes} after their {'frame' if io.sample_rate else 'time'}, {io.stats.dropped} "
           f"input dropped; footswitch: {engine.standby.rehearsals} standby notes rehearsed, {engine.standby.fired} "
           f"played at the press, {engine.standby.fired_late} armed after it and played then, "
           f"{engine.answer.corrected} replaced by the answer's own first note", file=sys.stderr)
     return 0
+
+
+def _io_backend(args) -> str:
+    """"jack" or "rtmidi": what --io-process names, or for "auto" what --api and the machine give."""
+    from ..errors import UserError
+    from ..midi.jackwatch import JackWatch
+
+    if args.io_process == "jack" and args.api not in (None, "jack"):
+        raise UserError(f"--io-process jack with --api {args.api}: drop one (--io-process rtmidi uses --api)")
+    if args.io_process != "auto":
+        return args.io_process
+    if args.api is None:
+        watch = JackWatch.connect("liveimpro-probe")  # a JACK server runs: its own MIDI, as before
+        if watch is not None:
+            watch.close()
+        return "jack" if watch is not None else "rtmidi"
+    return "jack" if args.api == "jack" else "rtmidi"
 
 
 def _io_synth(args):

@@ -102,11 +102,12 @@ class IoCycle:
         self.standbys = ArmedStandbys()
         self._pedal_down = False  # the end CC's last value was >= 64 (any channel, as the engine counts it)
         self.inbox: deque[bytes] = deque()  # engine records, appended by the pipe reader
-        self.sent = 0  # events written
+        self.sent = 0  # scheduled events written (a standby the footswitch played is not: no time of its own)
         self.late_writes = 0  # events written after their frame
         self.dropped = 0  # input messages not passed on (the engine's pipe full; sysex; active sensing)
         self.lateness_us = array("f", bytes(4 * LATENESS_HISTORY))
         self.max_late_us = 0.0
+        self.late_after_us = 1e6 / rate  # an event written later than this after its time counts as late
         self.errors = 0  # cycles that raised (each is told once by the main thread)
         self.error = ""  # the first of them
         self.parent_gone = False  # the engine's pipe is closed: release everything and stop
@@ -181,7 +182,7 @@ class IoCycle:
             return
         _, _, group, ident, note_ons = entry
         self._latest[ANSWER_TAG] = max(self._latest.get(ANSWER_TAG, 0), group)
-        writes.extend((offset, 1, next(self._sequence), m, ANSWER_TAG, group, t) for m in note_ons)
+        writes.extend((offset, 1, next(self._sequence), m, ANSWER_TAG, group, None) for m in note_ons)
         self._emit(pack_event(FIRED, t, bytes((ident,)), ANSWER_TAG, group))
 
     def _fire_now(self, ident: int) -> None:
@@ -230,16 +231,24 @@ class IoCycle:
             self.played[message[0] & 15] = True
         if group < 0:  # a release: not a scheduled event
             return
-        written = t0 + offset / self.rate
-        late_us = max(0.0, (written - due) * 1e6)
-        self.lateness_us[self.sent % LATENESS_HISTORY] = late_us
-        self.sent += 1
-        if late_us > 1e6 / self.rate:  # more than a frame: it came after its frame
-            self.late_writes += 1
-        self.max_late_us = max(self.max_late_us, late_us)
+        written = self._written(offset, t0)
+        if due is not None:  # None: a standby note the footswitch played, whose delay is the reaction's
+            late_us = max(0.0, (written - due) * 1e6)
+            self.lateness_us[self.sent % LATENESS_HISTORY] = late_us
+            self.sent += 1
+            if late_us > self.late_after_us:  # on JACK more than a frame: it came after its frame
+                self.late_writes += 1
+            self.max_late_us = max(self.max_late_us, late_us)
         if (message_kind(message[0]) == NOTE_ON and message[2] > 0 and (tag, group) not in self._first_sent):
             self._first_sent.add((tag, group))
             self._emit(pack_event(FIRST_SENT, written, b"", tag, group))
+
+    def _written(self, offset: int, t0: float) -> float:
+        return t0 + offset / self.rate  # its frame (liveimpro.live.io_rtmidi: when it was sent)
+
+    def next_due(self) -> float | None:
+        """The time of the next pending event, if any (liveimpro.live.io_rtmidi sleeps until then)."""
+        return self._heap[0][0] if self._heap else None
 
     def _release_all(self, writes: list) -> None:
         """Every pending event dropped (this cycle's too); every sounding note released at the

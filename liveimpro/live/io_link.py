@@ -44,10 +44,13 @@ class IoProcess:
 
     def __init__(self, on_midi, on_input_lost=None, say=print, input_name: str | None = None,
                  output_name: str | None = None, barge_in: bool = True, end_cc: int | None = None,
-                 synth=None):  # synth: liveimpro.live.jack_synth.JackMidiSynth, fed by our output, or None
+                 synth=None, rtmidi: str | None = None):
+        # synth: liveimpro.live.jack_synth.JackMidiSynth, fed by our output, or None; rtmidi: the
+        # python-rtmidi API its ports use (liveimpro.live.io_rtmidi), None: JACK-Client's
         self.on_midi, self.on_input_lost, self.say = on_midi, on_input_lost, say
         self.args = (["--in", input_name] if input_name else []) + (["--out", output_name] if output_name else []) \
-            + ([] if barge_in else ["--no-barge-in"]) + ([] if end_cc is None else ["--end-cc", str(end_cc)])
+            + ([] if barge_in else ["--no-barge-in"]) + ([] if end_cc is None else ["--end-cc", str(end_cc)]) \
+            + ([] if rtmidi is None else ["--rtmidi", rtmidi])
         self.end_cc = end_cc
         self.synth = synth  # its port is read at each start: a new client after a server restart
         self.fired: tuple[float, int, int] | None = None  # (time, group, id) of the standby the footswitch played

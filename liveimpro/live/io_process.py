@@ -1,7 +1,7 @@
 """The real-time I/O process: liveimpro's JACK MIDI ports, and nothing else.
 
     python -m liveimpro.live.io_process --commands FD --events FD [--in PORT] [--out PORT] [--synth PORT]
-                                        [--end-cc N]
+                                        [--end-cc N] [--rtmidi API]
 
 Started by `liveimpro.live.io_link.IoProcess` (never by hand). It opens one JACK client,
 "liveimpro", with the ports "liveimpro in" and "liveimpro out", and runs `IoCycle` as its
@@ -9,6 +9,11 @@ process callback: input stamped from JACK's frame time goes to the engine's proc
 events pipe; the engine's timed events come through the commands pipe and are written at their
 frame (see `liveimpro.live.io_cycle`). The model, torch and the engine live in the other process,
 so no model step, garbage collection or GIL hand-over there can delay a cycle here.
+
+With `--rtmidi API` (ALSA, CoreMIDI, Windows MM, or JACK through RtMidi) the ports are RtMidi's,
+named and kept connected as duet's in-process ones (`liveimpro.midi.reconnect`), and `IoCycle`
+runs in the passes of a loop of its own, a sender that sleeps until the next event and spins the
+rest (`liveimpro.live.io_rtmidi`); the rest below holds for both.
 
 Threads: JACK's process thread (the callback); a thread blocked on the commands pipe, which only
 appends whole records to the cycle's inbox; the main thread, which sends the stats every
@@ -57,11 +62,17 @@ def main(argv=None) -> int:
     parser.add_argument("--synth", help="the MIDI input of duet's own synth (exact name), fed like --out")
     parser.add_argument("--no-barge-in", action="store_true")
     parser.add_argument("--end-cc", type=int, default=None, help="the footswitch's controller (the standby note)")
+    parser.add_argument("--rtmidi", metavar="API", default=None,
+                        help="ports through python-rtmidi's API (alsa, coremidi, winmm, jack), not JACK-Client")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ending = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: ending.set())
     os.set_blocking(args.events, False)
+    return (_serve_rtmidi if args.rtmidi else _serve_jack)(args, ending)
+
+
+def _serve_jack(args, ending: threading.Event) -> int:
     try:
         import jack
     except (ImportError, OSError) as exc:
@@ -86,13 +97,61 @@ def main(argv=None) -> int:
         client.deactivate()
         client.close()
         return _fail(str(exc), EXIT_PORT)
-    threading.Thread(target=_read_commands, args=(args.commands, cycle), name="liveimpro-io-commands",
+    calibrated = time.monotonic()
+
+    def look() -> None:  # every STATS_INTERVAL, in the main thread
+        nonlocal calibrated
+        keeper.look()
+        if time.monotonic() - calibrated > CALIBRATE_INTERVAL:
+            cycle.clock.calibrate()
+            calibrated = time.monotonic()
+
+    _serve(args, cycle, ending, look, float(client.blocksize), client.samplerate, gone=server_gone.is_set)
+    if server_gone.is_set():
+        return EXIT_SERVER_GONE
+    client.deactivate()
+    client.close()
+    return 0
+
+
+def _serve_rtmidi(args, ending: threading.Event) -> int:
+    from ..midi.ports import choose_api
+    from ..midi.reconnect import Connections
+    from .io_rtmidi import RtMidiLoop
+    from .sinks import MidiPortSink
+
+    try:
+        api = choose_api(args.rtmidi)
+        sink = MidiPortSink.open(args.output, api=api)
+    except PortError as exc:
+        return _fail(str(exc), EXIT_PORT)
+    loop = RtMidiLoop(sink, args.events, barge_in=not args.no_barge_in, end_cc=args.end_cc)
+    connections = Connections(args.input, args.output, api, loop.on_midi, sink=sink, say=_say,
+                              on_input_lost=lambda: _post(args.events, pack_event(INPUT_LOST)))
+    try:
+        connections.start()
+    except PortError as exc:
+        sink.close()
+        return _fail(str(exc), EXIT_PORT)
+    thread = threading.Thread(target=loop.run, name="liveimpro-io-loop", daemon=True)
+    thread.start()
+    _serve(args, loop.cycle, ending, lambda: None, 0.0, 0, wake=loop.wake.set)
+    loop.stopping = True
+    loop.wake.set()
+    thread.join(1.0)
+    connections.stop()
+    sink.close()  # All Notes Off and All Sound Off on every channel played
+    return 0
+
+
+def _serve(args, cycle, ending: threading.Event, look, period: float, rate: int, wake=None, gone=lambda: False) -> None:
+    """READY, then the stats every STATS_INTERVAL and `look()` until the end; every note released."""
+    threading.Thread(target=_read_commands, args=(args.commands, cycle, wake), name="liveimpro-io-commands",
                      daemon=True).start()
-    os.write(args.events, pack_event(READY, float(client.blocksize), b"", 0, client.samplerate))
+    os.write(args.events, pack_event(READY, period, b"", 0, rate))
     gc.collect()
     gc.freeze()
     gc.disable()
-    calibrated = time.monotonic()
     while not ending.wait(STATS_INTERVAL):
         if (cycle.stop_requested or cycle.parent_gone) and cycle.released:
             break
@@ -100,26 +159,30 @@ def main(argv=None) -> int:
         if cycle.error:
             _say(f"error in the real-time cycle ({cycle.errors} so far): {cycle.error}")
             cycle.error = ""
-        keeper.look()
-        if time.monotonic() - calibrated > CALIBRATE_INTERVAL:
-            cycle.clock.calibrate()
-            calibrated = time.monotonic()
-    if server_gone.is_set():
-        return EXIT_SERVER_GONE
+        look()
+    if gone():
+        return  # the JACK server went with every port: nothing to release, nothing to wait for
     if not cycle.released:  # SIGTERM: release now
         cycle.parent_gone = True
+        if wake is not None:
+            wake()
         deadline = time.monotonic() + 1.0
         while not cycle.released and time.monotonic() < deadline:
             time.sleep(0.002)
     time.sleep(RELEASE_WAIT)
     _send_stats(cycle, args.events)
-    client.deactivate()
-    client.close()
-    return 0
 
 
-def _read_commands(fd: int, cycle: IoCycle) -> None:
-    """Whole records from the engine into the cycle's inbox; at the pipe's end, the cycle releases."""
+def _post(fd: int, record: bytes) -> None:
+    try:
+        os.write(fd, record)
+    except OSError:
+        pass
+
+
+def _read_commands(fd: int, cycle: IoCycle, wake=None) -> None:
+    """Whole records from the engine into the cycle's inbox; at the pipe's end, the cycle releases.
+    `wake`: called after each (the rtmidi loop sleeps between passes; JACK's cycles come anyway)."""
     reader = RecordReader()
     while True:
         try:
@@ -128,8 +191,12 @@ def _read_commands(fd: int, cycle: IoCycle) -> None:
             data = b""
         if not data:
             cycle.parent_gone = True
+        else:
+            cycle.inbox.extend(reader.feed(data))
+        if wake is not None:
+            wake()
+        if not data:
             return
-        cycle.inbox.extend(reader.feed(data))
 
 
 def _send_stats(cycle: IoCycle, fd: int) -> None:

@@ -22,9 +22,8 @@ from __future__ import annotations
 import os
 
 from ..errors import UserError
-from ..midi.jack_activation import paced_activation
 from ..midi.jackwatch import JackWatch
-from .synth import _fluid_errors, _fluidsynth, _new_synth
+from .synth import new_synth, start_drivers, stop_drivers
 
 CLIENT_NAME = "liveimpro synth"
 MIDI_PORT = "midi_00"  # FluidSynth's name for its JACK MIDI input
@@ -40,7 +39,7 @@ class JackMidiSynth:
     def __init__(self, soundfont=None, program: int | dict[int, int] = 0, sample_rate: int = 48000,
                  gain: float = 1.0, reverb: bool = False):
         os.environ.setdefault("JACK_NO_START_SERVER", "1")  # its JACK drivers must not start jackd
-        self._synth = _new_synth(soundfont, program, sample_rate, gain, reverb, **{
+        self._synth = new_synth(soundfont, program, sample_rate, gain, reverb, **{
             "audio.driver": "jack", "audio.jack.id": CLIENT_NAME, "audio.jack.autoconnect": 1,
             "midi.driver": "jack", "midi.jack.id": CLIENT_NAME})
         self.port: str | None = None
@@ -52,16 +51,10 @@ class JackMidiSynth:
 
     def _start_drivers(self) -> None:
         """FluidSynth's JACK client, and `port`, its MIDI input's full name; UserError if it cannot."""
-        fluidsynth, synth = _fluidsynth(), self._synth
         before = set(_midi_inputs())
-        # the drivers activate a JACK client: apart from the last one (liveimpro.midi.jack_activation)
-        with paced_activation(), _fluid_errors() as errors:
-            synth.audio_driver = fluidsynth.new_fluid_audio_driver(synth.settings, synth.synth)
-            synth.midi_driver = synth.audio_driver and fluidsynth.new_fluid_midi_driver(
-                synth.settings, fluidsynth.fluid_synth_handle_midi_event, synth.synth)
-        if not synth.audio_driver or not synth.midi_driver:
-            self._stop_drivers()
-            raise UserError(f"FluidSynth could not start on JACK: {errors[-1] if errors else 'failed'}")
+        reason = start_drivers(self._synth, jack=True, midi=True)
+        if reason is not None:
+            raise UserError(f"FluidSynth could not start on JACK: {reason}")
         # JACK names the client "liveimpro synth-01" when a "liveimpro synth" runs already
         new = [port for port in _midi_inputs() if port not in before and port.endswith(":" + MIDI_PORT)
                and port.startswith(CLIENT_NAME)]
@@ -71,13 +64,7 @@ class JackMidiSynth:
         self.port = new[0]
 
     def _stop_drivers(self) -> None:
-        fluidsynth, synth = _fluidsynth(), self._synth
-        if synth.midi_driver:
-            fluidsynth.delete_fluid_midi_driver(synth.midi_driver)
-            synth.midi_driver = None
-        if synth.audio_driver:
-            fluidsynth.delete_fluid_audio_driver(synth.audio_driver)
-            synth.audio_driver = None
+        stop_drivers(self._synth)
         self.port = None
 
     def lost(self) -> None:

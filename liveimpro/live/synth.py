@@ -66,7 +66,8 @@ def find_soundfont(path=None) -> Path:
                     f"(Debian: apt-get install fluid-soundfont-gm) or set ${SOUNDFONT_ENV}")
 
 
-def _fluidsynth():
+def fluidsynth_module():
+    """pyfluidsynth, imported quietly; UserError when libfluidsynth is missing."""
     try:
         # pyfluidsynth prints where it found the library when $CI is set (as CI services set it):
         # on stdout, where duet's status lines go
@@ -79,11 +80,11 @@ def _fluidsynth():
 
 
 @contextlib.contextmanager
-def _fluid_errors():
+def fluid_errors():
     """Collect FluidSynth's error messages (for our one-line errors) and keep fd 2 quiet meanwhile:
     ALSA, JACK and PulseAudio print their own noise there when a driver cannot start."""
     from ..midi.ports import stderr_silenced
-    library = ctypes.CDLL(_fluidsynth().lib)
+    library = ctypes.CDLL(fluidsynth_module().lib)
     library.fluid_set_log_function.restype = ctypes.c_void_p
     library.fluid_set_log_function.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
     messages: list[str] = []
@@ -96,11 +97,11 @@ def _fluid_errors():
         library.fluid_set_log_function(_FLUID_ERR, previous, None)
 
 
-def _new_synth(soundfont, program: int | dict[int, int], sample_rate: int, gain: float, reverb: bool,
+def new_synth(soundfont, program: int | dict[int, int], sample_rate: int, gain: float, reverb: bool,
                **settings):
     """A fluidsynth.Synth with the soundfont loaded and `program` (GM number 0..127, or
     {channel: program}) selected on the channels."""
-    fluidsynth = _fluidsynth()
+    fluidsynth = fluidsynth_module()
     path = find_soundfont(soundfont)
     programs = program if isinstance(program, dict) else {channel: program for channel in range(16)}
     for channel, number in programs.items():
@@ -111,7 +112,7 @@ def _new_synth(soundfont, program: int | dict[int, int], sample_rate: int, gain:
     synth = fluidsynth.Synth(gain=gain, samplerate=sample_rate, channels=16, **{
         "synth.reverb.active": int(reverb), "synth.chorus.active": int(reverb), "synth.cpu-cores": 1,
         **settings})
-    with _fluid_errors() as errors:
+    with fluid_errors() as errors:
         font = synth.sfload(str(path))
     if font < 0:
         synth.delete()
@@ -119,6 +120,33 @@ def _new_synth(soundfont, program: int | dict[int, int], sample_rate: int, gain:
     for channel, number in programs.items():
         synth.program_select(channel, font, 128 if channel == 9 else 0, number)  # bank 128: drum kits
     return synth
+
+
+def start_drivers(synth, jack: bool, midi: bool = False) -> str | None:
+    """Start a fluidsynth.Synth's audio driver (and, with `midi`, its MIDI driver), as its settings
+    name them: None when they run, else FluidSynth's reason (what had started is stopped again).
+    A JACK driver activates a JACK client: apart from the last one (liveimpro.midi.jack_activation)."""
+    fluidsynth = fluidsynth_module()
+    with paced_activation() if jack else contextlib.nullcontext(), fluid_errors() as errors:
+        synth.audio_driver = fluidsynth.new_fluid_audio_driver(synth.settings, synth.synth) or None
+        if midi and synth.audio_driver:
+            synth.midi_driver = fluidsynth.new_fluid_midi_driver(
+                synth.settings, fluidsynth.fluid_synth_handle_midi_event, synth.synth) or None
+    if synth.audio_driver and (not midi or synth.midi_driver):
+        return None
+    stop_drivers(synth)
+    return errors[-1] if errors else "failed"
+
+
+def stop_drivers(synth) -> None:
+    """Stop what `start_drivers` started (the synth stays, its soundfont loaded)."""
+    fluidsynth = fluidsynth_module()
+    if synth.midi_driver:
+        fluidsynth.delete_fluid_midi_driver(synth.midi_driver)
+        synth.midi_driver = None
+    if synth.audio_driver:
+        fluidsynth.delete_fluid_audio_driver(synth.audio_driver)
+        synth.audio_driver = None
 
 
 def _apply(synth, message: bytes) -> None:
@@ -160,7 +188,7 @@ class FluidSynthSink(Sink):
     def __init__(self, soundfont=None, program: int | dict[int, int] = 0, driver: str | None = None,
                  sample_rate: int = 48000, gain: float = 1.0, reverb: bool = False):
         super().__init__()
-        self._synth = _new_synth(soundfont, program, sample_rate, gain, reverb, **{
+        self._synth = new_synth(soundfont, program, sample_rate, gain, reverb, **{
             "audio.period-size": 64, "audio.periods": 2,
             "audio.jack.id": "liveimpro synth", "audio.jack.autoconnect": 1})
         reasons = []
@@ -178,21 +206,12 @@ class FluidSynthSink(Sink):
 
     def _start_driver(self, name: str) -> str | None:
         """Start the audio driver the settings name; None when it runs, else FluidSynth's reason."""
-        # the JACK driver activates a JACK client: apart from the last one (liveimpro.midi.jack_activation)
-        paced = paced_activation() if name == "jack" else contextlib.nullcontext()
-        with paced, _fluid_errors() as errors:
-            handle = _fluidsynth().new_fluid_audio_driver(self._synth.settings, self._synth.synth)
-        if not handle:
-            return errors[-1] if errors else "failed"
-        self._synth.audio_driver = handle  # Synth.delete() deletes it
-        return None
+        return start_drivers(self._synth, jack=name == "jack")
 
     def stop_audio(self) -> None:
         """Stop the audio driver (its JACK server went away); notes sent meanwhile are dropped."""
         with self._lock:
-            if self._synth.audio_driver:
-                _fluidsynth().delete_fluid_audio_driver(self._synth.audio_driver)
-                self._synth.audio_driver = None
+            stop_drivers(self._synth)
             for message in self.sounding.release() + self.sounding.panic_messages():
                 _apply(self._synth, message)  # silent inside the synth too, before a new driver plays it
             self.gone = True
@@ -216,7 +235,7 @@ def render(events, soundfont=None, program: int | dict[int, int] = 0, sample_rat
     """Render (seconds, message) events offline: a float32 array [frames, 2] in -1..1, lasting until
     `tail` seconds after the last event. Events take effect at FluidSynth's 64-frame blocks."""
     import numpy as np
-    synth = _new_synth(soundfont, program, sample_rate, gain, reverb)
+    synth = new_synth(soundfont, program, sample_rate, gain, reverb)
     chunks, frame = [], 0
     try:
         for seconds, message in sorted(events, key=lambda e: e[0]):

@@ -15,7 +15,7 @@ FLOOR = Path(__file__).with_name("floor.py")
 STARTED: list[subprocess.Popen] = []  # every process started here, for end_all()
 # ports (part of the name) the player plays into / listens to, per subject
 PORTS = {"floor": ("floor in", "floor out"), "liveimpro": ("liveimpro in", "liveimpro out"),
-         "liveimpro-io": ("liveimpro in", "liveimpro out")}
+         "liveimpro-io": ("liveimpro in", "liveimpro out"), "liveimpro-rtmidi": ("liveimpro in", "liveimpro out")}
 
 
 def _spawn(argv: list[str], env: dict, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) -> subprocess.Popen:
@@ -39,6 +39,8 @@ class Subject:
                     "--record", str(workdir / f"session-{name}-{tag}.mid")]
             if name == "liveimpro-io":  # its ports in the real-time I/O process (liveimpro.live.io_process)
                 argv.append("--io-process")
+            elif name == "liveimpro-rtmidi":  # the same on python-rtmidi's ports (liveimpro.live.io_rtmidi)
+                argv += ["--io-process", "rtmidi"]
         self.argv = argv
         with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
             self.proc = _spawn(argv, env, out, err)
