@@ -2,6 +2,7 @@
 and is stopped at the end, even when tests fail; `duet` starts `liveimpro duet` on it."""
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 
@@ -76,12 +77,28 @@ def own_jack(jack_server):
 def signal_handlers_restored():
     """A command run in this process (`liveimpro.cli.main`, duet's run) installs SIGTERM and SIGINT
     handlers for its own life; after each test the test process's are put back, so no later test
-    (nor a worker it forks: liveimpro.data.corpus) inherits a handler of a command long finished."""
+    (nor a worker it forks: liveimpro.data.corpus) inherits a handler of a command long finished.
+    A test that leaves either signal blocked, or ignored by the OS (C code can do both behind
+    Python's back), fails here by name: every process the later tests start would inherit that
+    (a probe started so ignored its own SIGINT and ran on, once, in tests/test_cli.py)."""
     saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     yield
+    left = [f"{signum.name} blocked" for signum in (signal.SIGTERM, signal.SIGINT)
+            if signum in signal.pthread_sigmask(signal.SIG_BLOCK, [])]
+    left += [f"{signum.name} ignored" for signum in (signal.SIGTERM, signal.SIGINT) if _ignored_by_the_os(signum)]
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
     for signum, handler in saved.items():
         if handler is not None:
-            signal.signal(signum, handler)
+            signal.signal(signum, handler)  # (sets the OS's disposition again too)
+    if left:
+        pytest.fail(f"the test left {', '.join(left)} in the test process")
+
+
+def _ignored_by_the_os(signum: int) -> bool:
+    """Whether the OS's disposition of `signum` is SIG_IGN (sigaction's first field: the handler)."""
+    action = ctypes.create_string_buffer(256)  # larger than any struct sigaction
+    ctypes.CDLL(None).sigaction(int(signum), None, action)
+    return ctypes.c_void_p.from_buffer(action).value == 1  # SIG_IGN
 
 
 @pytest.fixture(autouse=True)
