@@ -78,20 +78,27 @@ def signal_handlers_restored():
     """A command run in this process (`liveimpro.cli.main`, duet's run) installs SIGTERM and SIGINT
     handlers for its own life; after each test the test process's are put back, so no later test
     (nor a worker it forks: liveimpro.data.corpus) inherits a handler of a command long finished.
-    A test that leaves either signal blocked, or ignored by the OS (C code can do both behind
-    Python's back), fails here by name: every process the later tests start would inherit that
-    (a probe started so ignored its own SIGINT and ran on, once, in tests/test_cli.py)."""
-    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    A test that leaves either signal blocked, or ignored by the OS, when it was not before (C code
+    can do both behind Python's back) fails here by name: every process the later tests start
+    would inherit that. (The test process itself may start with SIGINT ignored: a shell without
+    job control starts its background jobs so, and `make test &` from a script is one.)"""
+    signals = (signal.SIGTERM, signal.SIGINT)
+    saved = {signum: signal.getsignal(signum) for signum in signals}
+    before = _signal_state(signals)
     yield
-    left = [f"{signum.name} blocked" for signum in (signal.SIGTERM, signal.SIGINT)
-            if signum in signal.pthread_sigmask(signal.SIG_BLOCK, [])]
-    left += [f"{signum.name} ignored" for signum in (signal.SIGTERM, signal.SIGINT) if _ignored_by_the_os(signum)]
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+    after = _signal_state(signals)
     for signum, handler in saved.items():
         if handler is not None:
             signal.signal(signum, handler)  # (sets the OS's disposition again too)
-    if left:
-        pytest.fail(f"the test left {', '.join(left)} in the test process")
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [s for s in signals if s not in before["blocked"]])
+    changed = [f"{s.name} {state}" for state in ("blocked", "ignored") for s in after[state] - before[state]]
+    if changed:
+        pytest.fail(f"the test left {', '.join(changed)} in the test process")
+
+
+def _signal_state(signals) -> dict[str, set]:
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    return {"blocked": {s for s in signals if s in blocked}, "ignored": {s for s in signals if _ignored_by_the_os(s)}}
 
 
 def _ignored_by_the_os(signum: int) -> bool:
