@@ -324,7 +324,9 @@ def test_duet_link_answers_on_the_peers_bar_lines_at_its_tempo(duet, tmp_path, p
     assert np.all(np.abs(ticks - np.round(ticks)) < 0.5)
     line = out.wait_for("answering", timeout=10.0)
     print(line)
-    assert line is not None and "| tempo link 90 bpm | " in line and "| 1 peer |" in line, line
+    # (seen once in a two-worker run: no "answering" line within 10 s, the answer itself right;
+    # what duet printed instead, and whether it still ran, say why next time)
+    assert line is not None and "| tempo link 90 bpm | " in line and "| 1 peer |" in line, (line, out.lines, proc.poll())
     code, err = stop(proc)
     assert code == 0, err
     tempi = [round(mido.tempo2bpm(m.tempo), 1) for track in mido.MidiFile(session).tracks for m in track
