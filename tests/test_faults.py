@@ -61,6 +61,7 @@ def test_named_ports_that_vanish_are_reconnected_when_they_come_back(async_jack,
     assert "output port 'synth' is gone" in lost_line, said.rest()
     lost = {(int(c) - 1, int(p)) for c, p in re.findall(r"ch(\d+):(\d+)", lost_line.split("sounding:")[1])}
     time.sleep(1.0)  # it stays away a while
+    logged = len(async_jack.log_text())
     second = device(tmp_path, listen=30.0, quiet_after=3.5, events=call_events())
     assert said.wait_for("input port 'keys' is back; reconnected"), said.rest()
     out, err = second.communicate(timeout=60)
@@ -69,7 +70,12 @@ def test_named_ports_that_vanish_are_reconnected_when_they_come_back(async_jack,
     assert notes and not stuck, f"no answer after the ports came back: {received}; {said.rest()}; {err}"
     first_on = next(t for t, m in received if m[0] & 0xF0 == 0x90)
     released = {(m[0] & 15, m[1]) for t, m in received if m[0] & 0xF0 == 0x80 and t < first_on}
-    assert lost <= released  # the notes lost with the first device got their note-offs on its return
+    # the notes lost with the first device got their note-offs on its return; unless the server
+    # dropped them: this test's asynchronous server (it kills a device) loses the MIDI of a client
+    # late for its cycle (liveimpro.jackserver), and jackd says so (seen once in CI, the note-off
+    # lost with "client = liveimpro-out was not finished" logged)
+    missing, jackd = lost - released, async_jack.log_text()[logged:]
+    assert not missing or "client = liveimpro-out was not finished" in jackd, (missing, released, jackd[-1500:])
     code, _ = stop(proc)
     assert code == 0, said.rest()
     assert any("output port 'synth' is back; reconnected" in line for line in said.rest())
