@@ -18,6 +18,7 @@ Script fields (times in seconds from the peer's start, t0):
                         peer connected to itself), for `timeout` s (default 3)
 All times are time.perf_counter() (CLOCK_MONOTONIC, shared with the engine's process on Linux).
 """
+import faulthandler
 import json
 import os
 import subprocess
@@ -50,6 +51,10 @@ def wait_for_connections(watched, timeout: float = 3.0) -> None:
 
 def main():
     script = json.load(open(sys.argv[1]))
+    # A peer that outlives its own script by 5 s is stuck (in JACK, most likely): it prints where
+    # each thread is and exits, so the test fails with that instead of waiting out its timeout.
+    faulthandler.enable()
+    faulthandler.dump_traceback_later(script.get("timeout", 3.0) + script.get("listen", 5.0) + 5.0, exit=True)
     api = rtmidi.API_UNIX_JACK
     out = rtmidi.MidiOut(api, name="peer")
     if script.get("source_port"):
@@ -136,6 +141,14 @@ def main():
                 pending.sort(key=lambda e: e[0])
         time.sleep(0.0002)
     json.dump({"received": [(t - t0, m) for t, m in received], "sent": sent}, sys.stdout)
+    sys.stdout.flush()
+    # closed here, not by the interpreter's teardown, so that a close JACK never answers shows in the dump
+    print("peer: closing its JACK clients", file=sys.stderr, flush=True)
+    midi_in.close_port()
+    midi_in.delete()
+    out.close_port()
+    out.delete()
+    print("peer: closed", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
