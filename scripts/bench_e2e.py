@@ -80,7 +80,7 @@ def run_subject(name: str, condition: str, args, env: dict, workdir: Path) -> di
     return {"played": len(calls), "answered": len(reactions), "unanswered": len(calls) - len(reactions),
             "reaction_ms": reactions, "calls": calls, "flood_sent": player.flood_sent, "heard": player.heard,
             "player_sched_fifo": granted, "engine_reaction_ms": subject.engine_reactions_ms(),
-            "exit_status": status, **stats(reactions)}
+            "exit_status": status, "footswitch": subject.footswitch_summary(), **stats(reactions)}
 
 
 def stats(x: list[float]) -> dict:
@@ -179,6 +179,8 @@ def main() -> int:
             for name in args.subjects:
                 results[condition][name] = r = run_subject(name, condition, args, env, workdir)
                 print(row(condition, name, r), flush=True)
+                if r["footswitch"]:
+                    print(f"{'':22}footswitch: {r['footswitch']}", flush=True)
             if hog is not None:
                 end(hog)
             for name in args.subjects:

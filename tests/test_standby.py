@@ -15,6 +15,7 @@ from duet_harness import assert_valid_session, notes_of, run_peer, stop
 from liveimpro.cli.options import DEFAULT_LSTM
 from liveimpro.live.input import LiveInput
 from liveimpro.live.io_standby import ArmedStandbys
+from liveimpro.live.standby import why_missed
 from liveimpro.lstm.improviser import Improviser
 from liveimpro.music.responder import Responder
 from liveimpro.music.settings import LiveSettings
@@ -157,6 +158,16 @@ def test_all_notes_off_counts_as_the_release():
     assert not standbys.held and standbys.take(1.4)[3] == 1
 
 
+def test_a_press_that_played_nothing_is_told_apart_by_why():
+    spans = [(1.0, 1.2, 1.05), (1.2, 1.4, 1.19)]  # (after, until, when armed)
+    assert why_missed([], 1.3, 1.3) == "none rehearsed"
+    assert why_missed(spans, 1.45, 1.5) == "no span held the release"
+    assert why_missed(spans, 1.3, 1.3) == "armed in time, not played"
+    assert why_missed(spans, 1.1, 1.1) == "armed in time, not played"
+    assert why_missed([(1.2, 1.4, 1.31)], 1.3, 1.3) == "armed after the press"
+    assert why_missed([(-np.inf, np.inf, 1.5)], 1.3, 1.45) == "armed after the press"  # a rest's, any release
+
+
 def footswitch_call(delay: float) -> list:
     """CALL at 0.3 s, then the footswitch (CC 64) `delay` s after the last release, and up again later."""
     events = []
@@ -179,12 +190,13 @@ def test_the_footswitch_answer_starts_at_the_press(duet, tmp_path, delay, backen
     assert not stuck and len(notes) >= 2, result["received"]
     press = next(t for t, m in result["sent"] if m[0] == 0xB0 and m[2] == 127)
     reaction = notes[0][0] - press
+    code, err = stop(proc)
+    assert code == 0, err
     # the standby note is written in the press's own JACK cycle (1.33 ms), whether the key went up
     # well before, in that very cycle (rehearsed while it was held, for its length's span) or not
     # yet: what is left is the peer's two hops and its polls. The rtmidi loop's ports are RtMidi's
-    # JACK clients: a hop more each way, and the input's poll (0.5 ms)
-    assert 0 < reaction < (0.004 if backend == "jack" else 0.006), reaction
-    code, err = stop(proc)
-    assert code == 0, err
+    # JACK clients: a hop more each way, and the input's poll (0.5 ms). duet's last line says why
+    # a press played no standby (liveimpro.live.standby's `missed`)
+    assert 0 < reaction < (0.004 if backend == "jack" else 0.006), (reaction, err.splitlines()[-1:])
     assert "1 played at the press" in err, err
     assert_valid_session(session)

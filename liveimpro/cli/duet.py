@@ -33,7 +33,7 @@ from pathlib import Path
 
 from . import config
 from .options import add_answer_arguments
-from .status import show_status
+from .status import io_process_summary, show_status
 
 
 
@@ -206,13 +206,7 @@ def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> 
         raise UserError(f"the engine stopped: {type(engine.error).__name__}: {engine.error}")
     if recorder is not None and recorder.problem:
         _say(f"warning: the session was not recorded: {recorder.problem}")
-    print(f"liveimpro duet: {engine.phrases} phrases answered; {engine.received} messages heard, "
-          f"{engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped; I/O process: "
-          f"{io.stats.sent} events written (late p99 {io.stats.p99_us / 1e3:.3f} ms, worst {io.stats.max_us / 1e3:.3f} "
-          f"ms), {io.stats.late_writes} after their {'frame' if io.sample_rate else 'time'}, {io.stats.dropped} "
-          f"input dropped; footswitch: {engine.standby.rehearsals} standby notes rehearsed, {engine.standby.fired} "
-          f"played at the press, {engine.standby.fired_late} armed after it and played then, "
-          f"{engine.answer.corrected} replaced by the answer's own first note", file=sys.stderr)
+    print(io_process_summary(engine, io), file=sys.stderr)
     return 0
 
 

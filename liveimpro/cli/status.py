@@ -2,6 +2,7 @@
 
     show_status(engine, stop, link, say=print)   # until `stop` is set or the engine stops
     status_line(engine.status())                 # "listening | tempo clock 120 bpm | 2:2 | key C major | ..."
+    io_process_summary(engine, io)               # duet --io-process's last line: what was heard, written, missed
 """
 from __future__ import annotations
 
@@ -54,8 +55,23 @@ def status_line(s: dict) -> str:
             f"skipped {s['skipped']}")
 
 
+def io_process_summary(engine, io) -> str:
+    """duet's last line with the real-time I/O process (liveimpro.live.io_link.IoProcess `io`):
+    messages, lateness of the writes, and the footswitch's standby notes, the presses that played
+    none by why (liveimpro.live.standby)."""
+    standby, stats = engine.standby, io.stats
+    missed = "".join(f", {count} missed ({why})" for why, count in sorted(standby.missed.items()))
+    return (f"liveimpro duet: {engine.phrases} phrases answered; {engine.received} messages heard, "
+            f"{engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped; I/O process: "
+            f"{stats.sent} events written (late p99 {stats.p99_us / 1e3:.3f} ms, worst {stats.max_us / 1e3:.3f} "
+            f"ms), {stats.late_writes} after their {'frame' if io.sample_rate else 'time'}, {stats.dropped} "
+            f"input dropped; footswitch: {standby.rehearsals} standby notes rehearsed, {standby.fired} "
+            f"played at the press, {standby.fired_late} armed after it and played then, "
+            f"{engine.answer.corrected} replaced by the answer's own first note{missed}")
+
+
 def _fmt(value, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
-__all__ = ["show_status", "status_line", "LINK_NEWS"]
+__all__ = ["show_status", "status_line", "io_process_summary", "LINK_NEWS"]

@@ -279,7 +279,7 @@ class Engine:
         if start is not None:  # the answer's bars are the clock's, in --meter's length
             self.responder.given_bars = (self.clock.next_boundary(decision), self.clock.beats_per_bar * 60 / self.clock.bpm)
         footswitch = bool(notes) and start is None and end.reason == "control"
-        fired = self.standby.take_fired(notes if footswitch else None, self.timer, decision)
+        fired = self.standby.take_fired(notes if footswitch else None, self.timer, decision, end.time)
         if not notes:
             self.standby.drop(fired)
             return

@@ -35,6 +35,12 @@ When it rehearses:
 A key played disarms them all (in the I/O process at once, which also refuses one rehearsed
 before that note-on reached the engine); a setting moved by a CC disarms them and rehearses again.
 A standby played for a phrase the engine ended otherwise is released at once, never left sounding.
+
+A footswitch press that played no standby is counted in `missed`, by why: nothing was rehearsed
+since the last note-on ("none rehearsed"), none armed held the call's last release ("no span held
+the release"), the one that held it was armed after the press ("armed after the press"), or it was
+armed before the press and still not played ("armed in time, not played": the I/O process refused
+it or never had it). duet's last line shows them; scripts/bench_e2e.py prints that line.
 """
 from __future__ import annotations
 
@@ -48,6 +54,18 @@ from .answer import ANSWER
 HELD_LEAD = 0.010  # s: a held key's next span is rehearsed this long before it opens (a rehearsal: 1-3 ms)
 SPAN_EDGE = 1e-6  # s: a span's ends are left out (the grid's ties are decided within 1e-6 tick)
 REMEMBERED = 16  # standbys whose pitches are kept by id (the I/O process keeps 4 armed)
+ARMED_LOG = 64  # spans armed since the last note-on that a missed press is checked against
+
+
+def why_missed(armed, release: float, pressed: float) -> str:
+    """Why a footswitch pressed at `pressed`, the call's last release at `release`, played no
+    standby, given the (after, until, when armed) of those armed since the last note-on."""
+    holding = [when for after, until, when in armed if after < release <= until]
+    if not armed:
+        return "none rehearsed"
+    if not holding:
+        return "no span held the release"
+    return "armed after the press" if min(holding) > pressed else "armed in time, not played"
 
 
 class Standby:
@@ -60,15 +78,18 @@ class Standby:
         self._onset: float | None = None  # the player's last note-on: the I/O process arms only for it
         self._rest: tuple | None = None  # (id, notes) of the standby rehearsed at the rest
         self._pitches: dict[int, tuple[int, ...]] = {}  # each recent standby's pitches, by id
+        self._armed: list[tuple[float, float, float]] = []  # (after, until, when) armed since the last note-on
         self._ident = 0
         self.rehearsals = 0
         self.fired = 0  # played at the footswitch's own frame
         self.fired_late = 0  # armed after the footswitch, played at the engine's word
+        self.missed: dict[str, int] = {}  # footswitch presses that played none, by why (module docstring)
 
     # --- what the engine heard -----------------------------------------------------------------
     def note_on(self, t: float) -> None:
         """The player's note-on at `t`: the I/O process disarmed every standby; rehearse while held."""
         self._onset, self.due, self.held_due, self._rest = t, False, t, None
+        self._armed.clear()
 
     def rested(self) -> None:
         """Every key is up with the phrase open."""
@@ -79,6 +100,7 @@ class Standby:
         if self.ready:
             self.scheduler.clear_standby()
         self._rest = None
+        self._armed.clear()
         if keys_held:
             self.held_due = 0.0
         else:
@@ -129,15 +151,19 @@ class Standby:
         if len(self._pitches) > REMEMBERED:
             del self._pitches[next(iter(self._pitches))]
         self.rehearsals += 1
+        self._armed.append((*(span or (-math.inf, math.inf)), time.perf_counter()))
+        del self._armed[:-ARMED_LOG]
         return ident
 
     # --- the phrase end --------------------------------------------------------------------------
-    def take_fired(self, notes=None, timer=None, decision: float = 0.0) -> tuple[float, tuple[int, ...]] | None:
+    def take_fired(self, notes=None, timer=None, decision: float = 0.0,
+                   pressed: float | None = None) -> tuple[float, tuple[int, ...]] | None:
         """(when, pitches) if the footswitch played a standby note; the standbys are spent either way.
         `notes`: the phrase the footswitch just ended (decided at `decision`), whose reaction
         `timer` (live.answer.ReactionTimer) times: 0 when the note went out at the footswitch's
         frame; the rest's note, rehearsed for exactly these notes, that the footswitch found not
-        yet armed is played now, and timed from `decision` to the frame the I/O process reports."""
+        yet armed is played now, and timed from `decision` to the frame the I/O process reports;
+        a press (at `pressed`, else `decision`) that played none is counted in `missed`."""
         if not self.ready:
             return None
         fired, rest, self._rest = self.scheduler.take_fired(ANSWER), self._rest, None
@@ -152,8 +178,16 @@ class Standby:
             self.scheduler.fire_standby(rest[0])
             result = (time.perf_counter(), self._pitches.get(rest[0], ()))
             self.fired_late += 1
+        elif notes:
+            self._count_miss(notes, decision if pressed is None else pressed)
         self.scheduler.clear_standby()
+        self._armed.clear()
         return result
+
+    def _count_miss(self, notes, pressed: float) -> None:
+        releases = [note.release for note in notes if note.release is not None]
+        why = why_missed(self._armed, max(releases, default=pressed), pressed)  # keys still down end at the press
+        self.missed[why] = self.missed.get(why, 0) + 1
 
     def drop_stray(self) -> None:
         """The end CC moved and ended nothing: a standby it played is released (they stay armed else)."""
@@ -169,4 +203,4 @@ class Standby:
             self.scheduler.cancel(ANSWER)  # cut: the I/O process releases it
 
 
-__all__ = ["Standby", "HELD_LEAD"]
+__all__ = ["Standby", "HELD_LEAD", "why_missed"]

@@ -68,6 +68,12 @@ class Subject:
         text = self.stdout_path.read_text(errors="replace") if self.name != "floor" else ""
         return [float(x) if x else None for x in re.findall(r"\| reaction (?:([\d.]+) ms|-)", text)]
 
+    def footswitch_summary(self) -> str | None:
+        """What duet --io-process said of the footswitch at its end (its last line, from
+        "footswitch:" on: standby notes rehearsed, played at the press, missed and why)."""
+        found = re.findall(r"footswitch: (.*)$", self.stderr_path.read_text(errors="replace"), re.M)
+        return found[-1] if found and self.name != "floor" else None
+
     def end(self) -> int | None:
         return end(self.proc, grace=20.0)
 
