@@ -151,6 +151,9 @@ def figures(soak: Soak, exit_code, hung: bool, args) -> dict:
                                              for t, ch, p in stuck],
         "session": session,
         "duet_exit": {"status": exit_code, "hung": hung, "summary": summary_match.group(0) if summary_match else None},
+        # duet --io-process's count of the footswitch's standby notes (liveimpro.cli.status.io_process_summary)
+        "footswitch": next(iter(re.findall(r"footswitch: (.*)$", soak.duet.stderr_path.read_text(errors="replace"),
+                                           re.M)[-1:]), None),
     }
 
 
@@ -200,6 +203,8 @@ def print_table(f: dict, args) -> None:
                          else f"INVALID: {s['problem']}"))
     e = f["duet_exit"]
     row("duet exit", f"status {e['status']}{', HUNG (killed)' if e['hung'] else ''}; {e['summary']}")
+    if f["footswitch"]:
+        row("footswitch (duet's last line)", f["footswitch"])
     for u in f["unanswered_calls"]:
         print(f"  UNANSWERED: {u}")
     for s in f["slow_answers"]:
