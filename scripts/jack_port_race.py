@@ -29,12 +29,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from liveimpro.jackserver import JackServer  # noqa: E402
+from liveimpro.cli import run_reporting_errors
+from liveimpro.jackserver import JackServer
 
 
 def churn_rtmidi(seconds: float, tag: str) -> int:
@@ -115,4 +112,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_errors("jack_port_race", main))

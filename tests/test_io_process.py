@@ -401,7 +401,9 @@ def test_barging_in_cuts_the_answer_in_the_same_cycle(duet, monitor, tmp_path):
 
 
 def test_the_answer_is_written_to_the_frame(duet, monitor, tmp_path):
-    proc, _ = duet("--io-process")
+    # a long answer: enough onsets to fit the grid to, whatever the model plays (a two-bar answer of
+    # three whole-beat notes came once, on a machine losing 30 ms cycles)
+    proc, _ = duet("--io-process", *LONG_ANSWER)
     watch = monitor("answer")
     watch.connect(IO_OUT, "answer")  # before the call is played
     result = run_peer(tmp_path, {"events": call_events(), **UNTIL_QUIET})
