@@ -49,6 +49,13 @@ def wait_for_connections(watched, timeout: float = 3.0) -> None:
     raise SystemExit(f"peer: JACK did not connect {watched} within {timeout} s")
 
 
+# Per pytest worker ("-gw0", ...): JACK 2 names a client's notification socket by the client's name
+# alone (/dev/shm/jack_peer_0_0), so two workers' peers opening "peer" at once on their own servers
+# would take each other's socket (README, "Tests"). Run by hand: "peer", "peer-listen".
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+OUT_CLIENT, IN_CLIENT = "peer" + (f"-{WORKER}" if WORKER else ""), "peer-listen" + (f"-{WORKER}" if WORKER else "")
+
+
 def main():
     script = json.load(open(sys.argv[1]))
     # A peer that outlives its own script by 5 s is stuck (in JACK, most likely): it prints where
@@ -56,7 +63,7 @@ def main():
     faulthandler.enable()
     faulthandler.dump_traceback_later(script.get("timeout", 3.0) + script.get("listen", 5.0) + 5.0, exit=True)
     api = rtmidi.API_UNIX_JACK
-    out = rtmidi.MidiOut(api, name="peer")
+    out = rtmidi.MidiOut(api, name=OUT_CLIENT)
     if script.get("source_port"):
         out.open_virtual_port(script["source_port"])
     elif script.get("events") or script.get("clock"):
@@ -65,7 +72,7 @@ def main():
     # machine ("SuspendRefNum error", jack2 issue #156): the peer then hears and plays nothing.
     # scripts/bench_e2e.py measured it (10 of 30 starts) and a 0.3 s pause between the two (0 of 32).
     time.sleep(0.3)
-    midi_in = rtmidi.MidiIn(api, name="peer-listen")
+    midi_in = rtmidi.MidiIn(api, name=IN_CLIENT)
     midi_in.ignore_types(sysex=False, timing=False, active_sense=False)
     if script.get("sink_port"):
         midi_in.open_virtual_port(script["sink_port"])

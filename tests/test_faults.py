@@ -12,6 +12,8 @@ import time
 
 import pytest
 from duet_harness import (
+    PEER_IN,
+    PEER_OUT,
     Lines,
     assert_valid_session,
     call_events,
@@ -29,7 +31,7 @@ def device(tmp_path, listen: float, env: dict | None = None, **script):
     peer = run_peer(tmp_path, {"source_port": "keys", "sink_port": "synth", "await": ["keys", "synth"],
                                "timeout": 20.0, "listen": listen, **script}, background=True, env=env)
     deadline = time.monotonic() + 10
-    while not ports_listed(["peer:keys", "peer-listen:synth"], env):
+    while not ports_listed([f"{PEER_OUT}:keys", f"{PEER_IN}:synth"], env):
         assert time.monotonic() < deadline and peer.poll() is None, peer.stderr.read()
         time.sleep(0.05)
     return peer
@@ -87,7 +89,7 @@ def test_the_keyboard_unplugged_with_keys_down_ends_the_phrase(async_jack, duet,
     keyboard = run_peer(tmp_path, {"source_port": "keys", "sink_port": "unused", "await": ["keys"], "timeout": 20.0,
                                    "events": held, "listen": 4.5}, background=True)
     deadline = time.monotonic() + 10
-    while not ports_listed(["peer:keys"]):
+    while not ports_listed([f"{PEER_OUT}:keys"]):
         assert time.monotonic() < deadline, keyboard.stderr.read()
         time.sleep(0.05)
     proc, _ = duet("--in", "keys")

@@ -32,6 +32,8 @@ import time
 import numpy as np
 import pytest
 from duet_harness import (
+    PEER_IN,
+    PEER_OUT,
     BEAT,
     CALL,
     SPAWNED,
@@ -332,7 +334,7 @@ def test_answer_arrives_in_tempo_with_every_note_released(duet, monitor, tmp_pat
     watch = monitor("player", "answer")
     # the call starts 1.5 s after the peer is ready (0.8 s otherwise): time to connect the monitor
     peer, _ = peer_started(tmp_path, {"events": call_events(start=1.0), **UNTIL_QUIET})
-    watch.connect("peer:RtMidi output", "player")
+    watch.connect(f"{PEER_OUT}:RtMidi output", "player")
     watch.connect(IO_OUT, "answer")
     notes = answered(peer)
     heard = watch.stop()
@@ -362,7 +364,7 @@ def test_barging_in_cuts_the_answer_in_the_same_cycle(duet, monitor, tmp_path):
     watch = monitor("player", "answer")
     peer, _ = peer_started(tmp_path, {"events": call_events(), "barge_in_after": 0.2, **UNTIL_QUIET_SHORT})
     # the barge-in comes 0.2 s into the answer (6.5 s of the peer's time): long after these connections
-    watch.connect("peer:RtMidi output", "player")
+    watch.connect(f"{PEER_OUT}:RtMidi output", "player")
     watch.connect(IO_OUT, "answer")
     out, err = peer.communicate(timeout=60)
     assert peer.returncode == 0, err
@@ -537,10 +539,10 @@ def test_named_ports_are_connected_by_the_io_process(duet, tmp_path):
     device = run_peer(tmp_path, {"source_port": "keys", "sink_port": "synth", "await": ["keys", "synth"],
                                  "timeout": 20.0, "events": call_events(notes=ONE_BAR), **UNTIL_QUIET_SHORT},
                       background=True)
-    wait_for(lambda: ports_listed(["peer:keys", "peer-listen:synth"]), 10.0, "the device's ports did not appear")
+    wait_for(lambda: ports_listed([f"{PEER_OUT}:keys", f"{PEER_IN}:synth"]), 10.0, "the device's ports did not appear")
     proc, session = duet("--io-process", "--in", "keys", "--out", "synth")
     said = Lines(proc.stderr)
-    assert connected("peer:keys", "liveimpro:liveimpro in") and connected(IO_OUT, "peer-listen:synth")
+    assert connected(f"{PEER_OUT}:keys", "liveimpro:liveimpro in") and connected(IO_OUT, f"{PEER_IN}:synth")
     answered(device, said)
     code, _ = stop(proc)
     assert code == 0, said.rest()

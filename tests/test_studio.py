@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from duet_harness import Lines, call_events, notes_of, run_peer
+from duet_harness import PEER_IN, Lines, call_events, notes_of, run_peer
 
 jack = pytest.importorskip("jack")  # JACK-Client, a dependency of liveimpro
 
@@ -122,7 +122,7 @@ def test_answers_follow_jack_midi_clock_on_bar_lines_and_through_a_tempo_change(
                                        "listen": lead_in + 12 * beat + 1.0}, background=True)
             assert peer.stderr.readline().strip() == "ready"
             t0 = time.perf_counter() + 0.5  # the peer's time 0
-            listener = next(p for p in jack_ports() if p.startswith("peer-listen:"))
+            listener = next(p for p in jack_ports() if p.startswith(f"{PEER_IN}:"))
             transport.connect("jack_midi_clock:mclk_out", listener)  # the peer hears the clock too
             time.sleep(max(0.0, t0 + lead_in - time.perf_counter()))
             transport.transport_start()
@@ -305,7 +305,7 @@ def test_a_keyboard_back_at_once_is_reconnected_and_its_loss_told_within_half_a_
     keyboard = run_peer(tmp_path, {"source_port": "keys", "sink_port": "unused", "await": [], "listen": 120.0},
                         background=True)
     assert keyboard.stderr.readline().strip() == "ready"
-    proc, _ = duet("--in", "keys")  # listening: connected to "peer:keys"
+    proc, _ = duet("--in", "keys")  # listening: connected to the peer's "keys"
     said, status = Lines(proc.stderr), Lines(proc.stdout)
     killed = time.perf_counter()
     keyboard.kill()
