@@ -21,11 +21,11 @@ from pathlib import Path
 
 import mido
 import pytest
+from peer import IN_CLIENT as PEER_IN  # the peer's JACK client names, per pytest worker (tests/peer.py says why)
+from peer import OUT_CLIENT as PEER_OUT
 
 PEER = Path(__file__).with_name("peer.py")
-_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-PEER_OUT = "peer" + (f"-{_WORKER}" if _WORKER else "")  # the peer's JACK clients (tests/peer.py says why per worker)
-PEER_IN = "peer-listen" + (f"-{_WORKER}" if _WORKER else "")
+
 # Every process the harness starts, so that the `no_process_left` fixture (conftest.py) ends the
 # ones a test leaves running (a failed assertion skips the test's own cleanup): a leftover peer or
 # duet keeps its JACK client, the next test's duet then gets "liveimpro-in-01", and every test
