@@ -3,9 +3,11 @@
     show_status(engine, stop, link, say=print)   # until `stop` is set or the engine stops
     status_line(engine.status())                 # "listening | tempo clock 120 bpm | 2:2 | key C major | ..."
     io_process_summary(engine, io)               # duet --io-process's last line: what was heard, written, missed
+    footswitch_of(stderr_text)                   # that line's footswitch part, read back by the benchmarks
 """
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -70,8 +72,15 @@ def io_process_summary(engine, io) -> str:
             f"{engine.answer.corrected} replaced by the answer's own first note{missed}")
 
 
+def footswitch_of(text: str) -> str | None:
+    """The footswitch part of the last `io_process_summary` line in `text` (duet's stderr), from
+    "footswitch:" on without the word; None when there is none (duet without --io-process)."""
+    found = re.findall(r"footswitch: (.*)$", text, re.M)
+    return found[-1] if found else None
+
+
 def _fmt(value, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
-__all__ = ["show_status", "status_line", "io_process_summary", "LINK_NEWS"]
+__all__ = ["show_status", "status_line", "io_process_summary", "footswitch_of", "LINK_NEWS"]

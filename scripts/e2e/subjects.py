@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from liveimpro.cli.status import footswitch_of
+
 FLOOR = Path(__file__).with_name("floor.py")
 STARTED: list[subprocess.Popen] = []  # every process started here, for end_all()
 # ports (part of the name) the player plays into / listens to, per subject
@@ -71,8 +73,7 @@ class Subject:
     def footswitch_summary(self) -> str | None:
         """What duet --io-process said of the footswitch at its end (its last line, from
         "footswitch:" on: standby notes rehearsed, played at the press, missed and why)."""
-        found = re.findall(r"footswitch: (.*)$", self.stderr_path.read_text(errors="replace"), re.M)
-        return found[-1] if found and self.name != "floor" else None
+        return None if self.name == "floor" else footswitch_of(self.stderr_path.read_text(errors="replace"))
 
     def end(self) -> int | None:
         return end(self.proc, grace=20.0)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from liveimpro.cli.status import footswitch_of
+
 from .duet import SUMMARY
 
 if TYPE_CHECKING:
@@ -152,8 +154,7 @@ def figures(soak: Soak, exit_code, hung: bool, args) -> dict:
         "session": session,
         "duet_exit": {"status": exit_code, "hung": hung, "summary": summary_match.group(0) if summary_match else None},
         # duet --io-process's count of the footswitch's standby notes (liveimpro.cli.status.io_process_summary)
-        "footswitch": next(iter(re.findall(r"footswitch: (.*)$", soak.duet.stderr_path.read_text(errors="replace"),
-                                           re.M)[-1:]), None),
+        "footswitch": footswitch_of(soak.duet.stderr_path.read_text(errors="replace")),
     }
 
 
