@@ -7,13 +7,12 @@ PY := $(VENV)/bin/python
 demo: setup
 	$(PY) -m liveimpro demo $(ARGS)
 
-# Two pytest workers: the real-port tests are mostly musical time (calls, answers, the quiet after
-# them), so two run side by side, each worker on JACK servers of its own (liveimpro.jackserver's
-# slots). Three would take 7.5 min, not 10.5, but JACK 2 names a client's notification socket by
-# the client's name alone (/dev/shm/jack_liveimpro-out_0_0, whatever the server): two workers
-# opening "liveimpro-out" at once on their own servers take each other's socket, and both fail.
-# More workers, more such pairs (README, "Tests"). JOBS=0 runs them in one process.
-JOBS ?= 2
+# Three pytest workers: the real-port tests are mostly musical time (calls, answers, the quiet after
+# them), so three run side by side, each worker on JACK servers of its own (liveimpro.jackserver's
+# slots) and with JACK client names of its own ("liveimpro-out-gw0": JACK 2 names a client's
+# notification socket by the client's name alone, whatever the server; tests/conftest.py and
+# liveimpro/midi/jack_names.py say why). JOBS=0 runs them in one process.
+JOBS ?= 3
 
 test: setup
 	$(PY) -m pytest $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist worksteal) $(ARGS)

@@ -32,7 +32,7 @@ from liveimpro.errors import UserError
 from liveimpro.jackserver import JackServer
 from liveimpro.midi.clock import MidiClock
 from liveimpro.midi.messages import CLOCK, START
-from liveimpro.midi.ports import open_input
+from liveimpro.midi.ports import close_client, open_input
 from liveimpro.midi.reader import PortReader
 
 
@@ -78,8 +78,7 @@ def run(bpm: float, seconds: float, hog: str) -> dict:
         transport.transport_stop()
         transport.close()
         reader.stop()
-        midi_in.close_port()
-        midi_in.delete()
+        close_client(midi_in)
     return {kind: measure([t[i] for t in ticks], bpm) for i, kind in enumerate(("at", "read"))}
 
 

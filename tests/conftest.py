@@ -7,9 +7,20 @@ import os
 import signal
 
 import pytest
-from duet_harness import end_spawned, jackd_said, start_duet, wait_for_empty_graph
 
 from liveimpro.jackserver import JackServer
+from liveimpro.midi.jack_names import SUFFIX_VARIABLE
+
+# Each pytest worker's JACK clients are named apart ("liveimpro-out-gw0"; this process's and those
+# it starts: duet, the peer): JACK 2 names a client's notification socket by the client's name
+# alone, whatever the server, and two workers opening "liveimpro-out" on their own servers at the
+# same moment took each other's socket (liveimpro.midi.jack_names). A test that names a JACK
+# client itself opens it through jack_client_name, and expects the names it lists so.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ[SUFFIX_VARIABLE] = "-" + os.environ["PYTEST_XDIST_WORKER"]
+
+# (before duet_harness, whose peer names are made when it is imported)
+from duet_harness import end_spawned, jackd_said, start_duet, wait_for_empty_graph  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -27,6 +27,9 @@ import time
 
 import rtmidi
 
+from liveimpro.midi.jack_names import jack_client_name
+from liveimpro.midi.ports import close_client
+
 
 def find(ports, name):
     for index, port in enumerate(ports):
@@ -49,11 +52,8 @@ def wait_for_connections(watched, timeout: float = 3.0) -> None:
     raise SystemExit(f"peer: JACK did not connect {watched} within {timeout} s")
 
 
-# Per pytest worker ("-gw0", ...): JACK 2 names a client's notification socket by the client's name
-# alone (/dev/shm/jack_peer_0_0), so two workers' peers opening "peer" at once on their own servers
-# would take each other's socket (README, "Tests"). Run by hand: "peer", "peer-listen".
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-OUT_CLIENT, IN_CLIENT = "peer" + (f"-{WORKER}" if WORKER else ""), "peer-listen" + (f"-{WORKER}" if WORKER else "")
+# "peer-gw0", "peer-listen-gw0" per pytest worker (conftest.py sets the suffix; jack_names says why).
+OUT_CLIENT, IN_CLIENT = jack_client_name("peer"), jack_client_name("peer-listen")
 
 
 def main():
@@ -151,10 +151,8 @@ def main():
     sys.stdout.flush()
     # closed here, not by the interpreter's teardown, so that a close JACK never answers shows in the dump
     print("peer: closing its JACK clients", file=sys.stderr, flush=True)
-    midi_in.close_port()
-    midi_in.delete()
-    out.close_port()
-    out.delete()
+    close_client(midi_in)
+    close_client(out)
     print("peer: closed", file=sys.stderr, flush=True)
 
 

@@ -197,7 +197,7 @@ def test_exception_in_the_engine_releases_every_note(jack_server, tmp_path):
     from liveimpro.live.recorder import SessionRecorder
     from liveimpro.live.sinks import MidiPortSink
     from liveimpro.lstm.improviser import Improviser
-    from liveimpro.midi.ports import open_input
+    from liveimpro.midi.ports import close_client, open_input
     from liveimpro.midi.reader import PortReader
     from liveimpro.music.responder import Responder
 
@@ -224,7 +224,7 @@ def test_exception_in_the_engine_releases_every_note(jack_server, tmp_path):
         result = run_peer(tmp_path, {"events": call_events(), **UNTIL_QUIET})
     finally:
         reader.stop()
-        midi_in.delete()
+        close_client(midi_in)
         engine.stop()
         sink.close()
     assert isinstance(engine.error, RuntimeError)

@@ -50,6 +50,7 @@ from duet_harness import (
     wait_until_answering,
 )
 
+from liveimpro.midi.jack_names import jack_client_name
 
 UNTIL_QUIET = {"listen": 60.0, "quiet_after": 3.5}
 # Where a note left sounding is the failure looked for, the peer must not wait for quiet until 60 s:
@@ -61,7 +62,10 @@ ANSWER_START = 0.3 + 12 * BEAT  # the peer's time of the answer's first note (th
 LONG_ANSWER = ("--length-ratio", "2")  # the answer lasts 4 bars: 6.3 s to 14.3 s of the peer's time
 ONE_BAR = [(60, 0, 1), (62, 1, 1), (64, 2, 1), (65, 3, 1)]  # a call of one bar, answered by 6.3 s: for the
 # tests that only ask whether an answer comes (call_events() is two bars, answered by 10.3 s)
-IO_OUT = "liveimpro:liveimpro out"
+IO_CLIENT = jack_client_name("liveimpro")  # the I/O process's JACK client, per pytest worker (conftest.py)
+IO_IN, IO_OUT = f"{IO_CLIENT}:liveimpro in", f"{IO_CLIENT}:liveimpro out"
+SYNTH_CLIENT = jack_client_name("liveimpro synth")
+EARS = jack_client_name("io-ears")  # the test's own JACK client that records the synth's audio
 IO_CHILD = "liveimpro.live.io_process"
 
 
@@ -129,7 +133,7 @@ class Monitor:
     {"input", "frame" (the cycle's first frame plus the offset), "cycle" (the cycle's first frame),
     "offset", "time" (JACK's time of its frame, in s), "message"}, come in as it hears them."""
 
-    name = "io-monitor"
+    name = jack_client_name("io-monitor")
 
     def __init__(self, *inputs: str, env: dict | None = None):
         self.inputs, self.env = inputs, env
@@ -453,7 +457,7 @@ def test_the_engine_dying_mid_answer_leaves_no_note_sounding(async_jack, duet, m
         assert not [n for n in notes if n[0] > killed + 0.05], (killed, notes)
         # the I/O process has ended, and its JACK client with it
         wait_for(lambda: has_exited(child), 5.0, "the I/O process still runs after the engine's process died")
-        wait_for(lambda: not any(p.startswith("liveimpro:") for p in jack_clients()), 5.0,
+        wait_for(lambda: not any(p.startswith(IO_CLIENT + ":") for p in jack_clients()), 5.0,
                  f"the I/O process's ports are still there: {jack_clients()}")
         watch.stop()
     finally:
@@ -471,7 +475,7 @@ def test_the_io_process_killed_is_started_again(async_jack, duet, tmp_path):
                          timeout=10), said.rest()
     assert said.wait_for("the real-time I/O process runs again", timeout=10), said.rest()
     assert io_child(proc) != child
-    wait_for(lambda: ports_listed(["liveimpro:liveimpro in", IO_OUT]), 5.0, f"no ports again: {jack_clients()}")
+    wait_for(lambda: ports_listed([IO_IN, IO_OUT]), 5.0, f"no ports again: {jack_clients()}")
     answered(run_peer(tmp_path, {"events": call_events(notes=ONE_BAR), **UNTIL_QUIET_SHORT}, background=True), said)
     code, _ = stop(proc)
     assert code == 0, said.rest()
@@ -489,9 +493,9 @@ def test_a_jack_server_crash_and_restart_reopens_the_ports(jack_server, own_jack
     proc, session = start_duet(tmp_path, "--io-process", *(["--synth", "--soundfont", SOUNDFONT] if synth else []),
                                env=env)
     said = Lines(proc.stderr)
-    fed = ["liveimpro synth:midi_00"] if synth else []
+    fed = [f"{SYNTH_CLIENT}:midi_00"] if synth else []
     try:
-        assert ports_listed(["liveimpro:liveimpro in", IO_OUT, *fed], env)
+        assert ports_listed([IO_IN, IO_OUT, *fed], env)
         assert all(connected(IO_OUT, port, env) for port in fed)
         server.kill()  # jackd crashes: it has no chance to tell its clients
         assert said.wait_for("the JACK server stopped; waiting for it to come back"), said.rest()
@@ -499,7 +503,7 @@ def test_a_jack_server_crash_and_restart_reopens_the_ports(jack_server, own_jack
         server.start()
         os.environ["JACK_DEFAULT_SERVER"] = jack_server.name
         assert said.wait_for("the JACK server is back; reopening the ports"), said.rest()
-        wait_for(lambda: ports_listed(["liveimpro:liveimpro in", IO_OUT, *fed], env), 10.0, said.rest())
+        wait_for(lambda: ports_listed([IO_IN, IO_OUT, *fed], env), 10.0, said.rest())
         wait_for(lambda: all(connected(IO_OUT, port, env) for port in fed), 10.0, said.rest())
         answered(run_peer(tmp_path, {"events": call_events(notes=ONE_BAR), **UNTIL_QUIET_SHORT}, background=True,
                           env=env), said)
@@ -542,7 +546,7 @@ def test_named_ports_are_connected_by_the_io_process(duet, tmp_path):
     wait_for(lambda: ports_listed([f"{PEER_OUT}:keys", f"{PEER_IN}:synth"]), 10.0, "the device's ports did not appear")
     proc, session = duet("--io-process", "--in", "keys", "--out", "synth")
     said = Lines(proc.stderr)
-    assert connected(f"{PEER_OUT}:keys", "liveimpro:liveimpro in") and connected(IO_OUT, f"{PEER_IN}:synth")
+    assert connected(f"{PEER_OUT}:keys", IO_IN) and connected(IO_OUT, f"{PEER_IN}:synth")
     answered(device, said)
     code, _ = stop(proc)
     assert code == 0, said.rest()
@@ -611,12 +615,12 @@ def test_the_synth_plays_the_answer_fed_by_the_io_process(duet, monitor, tmp_pat
     if not os.path.exists(SOUNDFONT):
         pytest.skip(f"no {SOUNDFONT} (scripts/setup.sh installs timgm6mb-soundfont)")
     proc, _ = duet("--io-process", "--synth", "--soundfont", SOUNDFONT)
-    ears = subprocess.Popen([sys.executable, "-c", AUDIO_MONITOR, "io-ears"], stdout=subprocess.PIPE,
+    ears = subprocess.Popen([sys.executable, "-c", AUDIO_MONITOR, EARS], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     SPAWNED.append(ears)
     assert ears.stdout.readline().strip().isdigit(), ears.stderr.read()
     for side in ("left", "right"):
-        subprocess.run(["jack_connect", f"liveimpro synth:{side}", f"io-ears:{side}"], check=True)
+        subprocess.run(["jack_connect", f"{SYNTH_CLIENT}:{side}", f"{EARS}:{side}"], check=True)
     watch = monitor("answer")
     watch.connect(IO_OUT, "answer")
     result = run_peer(tmp_path, {"events": call_events(), **UNTIL_QUIET})  # over: quiet for 3.5 s

@@ -17,6 +17,8 @@ import pytest
 from duet_harness import (BEAT, assert_cut_at_the_barge_in, assert_valid_session, call_events, notes_of, ports_listed, run_peer, stop,
                           wait_until_answering)
 
+from liveimpro.midi.jack_names import jack_client_name
+
 ANSWER_START = 0.3 + 12 * BEAT  # the peer's time of the answer's first note: the bar after the call
 UNTIL_QUIET = {"listen": 60.0, "quiet_after": 3.5}
 RTMIDI = ("--io-process", "rtmidi")
@@ -41,7 +43,7 @@ def alive(pid: int) -> bool:
 def test_the_answer_comes_on_the_bar_with_every_note_released(duet, tmp_path):
     proc, session = duet(*RTMIDI)
     # RtMidi's JACK ports, a client each (JACK-Client's I/O process has one client, "liveimpro")
-    assert ports_listed(["liveimpro-in:liveimpro in", "liveimpro-out:liveimpro out"])
+    assert ports_listed([f"{jack_client_name('liveimpro-in')}:liveimpro in", f"{jack_client_name('liveimpro-out')}:liveimpro out"])
     result = run_peer(tmp_path, {"events": call_events(), **UNTIL_QUIET})
     notes, stuck = notes_of(result["received"])
     assert not stuck and len(notes) >= 2, result["received"]

@@ -1,11 +1,12 @@
-"""JACK clients of one process are activated GAP s apart (liveimpro/midi/jack_activation.py says why)."""
+"""JACK clients of one process are activated GAP s apart, and closed CLOSE_GAP s after the last
+activation or close (liveimpro/midi/jack_activation.py says why)."""
 from __future__ import annotations
 
 import threading
 import time
 
 from liveimpro.midi import jack_activation
-from liveimpro.midi.jack_activation import GAP, paced_activation
+from liveimpro.midi.jack_activation import CLOSE_GAP, GAP, paced_activation, paced_close
 
 
 def test_activations_back_to_back_are_spread_gap_apart():
@@ -39,3 +40,15 @@ def test_an_activation_long_after_the_last_does_not_wait():
     with paced_activation():
         pass
     assert time.monotonic() - began < GAP / 3
+
+
+def test_a_close_waits_close_gap_after_an_activation_and_an_activation_gap_after_a_close():
+    with paced_activation():
+        pass
+    began = time.monotonic()
+    with paced_close():
+        closed = time.monotonic()
+    with paced_activation():
+        activated = time.monotonic()
+    assert closed - began >= CLOSE_GAP - 0.005 and closed - began < GAP
+    assert activated - closed >= GAP - 0.005

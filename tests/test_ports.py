@@ -14,6 +14,7 @@ import rtmidi
 
 from liveimpro.errors import PortError
 from liveimpro.midi import ports
+from liveimpro.midi.jack_names import SUFFIX_VARIABLE, jack_client_name
 from liveimpro.midi.ports import (
     AmbiguousPort,
     choose_api,
@@ -52,13 +53,12 @@ def close_client(client) -> None:
     _closed.append(client)
     if isinstance(client, rtmidi.MidiIn):
         client.cancel_callback()
-    client.close_port()
-    client.delete()
+    ports.close_client(client)
 
 
 def second_client(midi_class, target: str, opened):
     """A second rtmidi client, not using liveimpro.midi.ports, connected to the port named `target`."""
-    client = midi_class(rtmidi.API_UNIX_JACK, name="tester")
+    client = midi_class(rtmidi.API_UNIX_JACK, name=jack_client_name("tester"))
     opened(client)
     names = client.get_ports()
     client.open_port(next(i for i, port in enumerate(names) if port.endswith(":" + target)))
@@ -76,9 +76,16 @@ def send_and_receive(send, received: queue.Queue, timeout: float = 2.0) -> list[
         pytest.fail(f"the note-on and note-off sent did not both arrive within {timeout} s")
 
 
+def jack_name(port: str) -> str:
+    """The full name of the JACK port "client:port" that this process's client `client` opens: its
+    client name carries $LIVEIMPRO_JACK_CLIENT_SUFFIX, per pytest worker (conftest.py says why)."""
+    client, port = port.split(":")
+    return f"{jack_client_name(client)}:{port}"
+
+
 def virtual_port(midi_class, client: str, port: str, opened):
     """A virtual port `port` of a client `client` that is not liveimpro (a synth, a keyboard)."""
-    midi = midi_class(rtmidi.API_UNIX_JACK, name=client)
+    midi = midi_class(rtmidi.API_UNIX_JACK, name=jack_client_name(client))
     opened(midi)
     midi.open_virtual_port(port)
     return midi
@@ -161,13 +168,13 @@ def test_jack_names_are_the_documented_ones_whichever_opens_first(jack_server, o
     for kind in (first, "output" if first == "input" else "input"):
         opened(open_input(None) if kind == "input" else open_output(None))
     ours = [port for port in jack_ports() if port.startswith("liveimpro")]
-    assert sorted(ours) == ["liveimpro-in:liveimpro in", "liveimpro-out:liveimpro out"]
-    other_out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="tester")
-    other_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="tester")
+    assert sorted(ours) == [jack_name("liveimpro-in:liveimpro in"), jack_name("liveimpro-out:liveimpro out")]
+    other_out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=jack_client_name("tester"))
+    other_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=jack_client_name("tester"))
     opened(other_out)
     opened(other_in)
-    assert "liveimpro-in:liveimpro in" in other_out.get_ports()  # what rtmidi lists is the same
-    assert "liveimpro-out:liveimpro out" in other_in.get_ports()
+    assert jack_name("liveimpro-in:liveimpro in") in other_out.get_ports()  # what rtmidi lists is the same
+    assert jack_name("liveimpro-out:liveimpro out") in other_in.get_ports()
 
 
 def test_connecting_ports_have_the_same_names(jack_server, opened):
@@ -177,7 +184,7 @@ def test_connecting_ports_have_the_same_names(jack_server, opened):
     opened(open_output("synth"))
     opened(open_input("keys"))
     ours = [port for port in jack_ports() if port.startswith("liveimpro")]
-    assert sorted(ours) == ["liveimpro-in:liveimpro in", "liveimpro-out:liveimpro out"]
+    assert sorted(ours) == [jack_name("liveimpro-in:liveimpro in"), jack_name("liveimpro-out:liveimpro out")]
 
 
 def test_message_sent_into_virtual_input_arrives(jack_server, opened):
@@ -197,7 +204,7 @@ def test_message_sent_from_virtual_output_arrives(jack_server, opened):
 
 
 def test_open_by_part_of_the_name_ignoring_case(jack_server, opened):
-    target = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="Synth")
+    target = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=jack_client_name("Synth"))
     opened(target)
     target.open_virtual_port("Piano Port")
     received = callback_queue(target)
@@ -211,7 +218,7 @@ def test_missing_port_lists_the_available_ones_but_not_ours(jack_server, opened)
     virtual_port(rtmidi.MidiIn, "synth", "midi_00", opened)
     with pytest.raises(PortError) as caught:
         open_output("no such synth")
-    assert str(caught.value) == "no MIDI output port matches 'no such synth'; available output ports: 'synth:midi_00'"
+    assert str(caught.value) == f"no MIDI output port matches 'no such synth'; available output ports: '{jack_name('synth:midi_00')}'"
 
 
 def test_own_ports_are_never_matched(jack_server, opened):
@@ -223,7 +230,7 @@ def test_own_ports_are_never_matched(jack_server, opened):
         with pytest.raises(PortError) as caught:
             open_input(name)
         message = str(caught.value)
-        assert message == f"no MIDI input port matches {name!r}; available input ports: 'keyboard:keys'"
+        assert message == f"no MIDI input port matches {name!r}; available input ports: '{jack_name('keyboard:keys')}'"
         assert "\n" not in message
     with pytest.raises(PortError, match=r"^no MIDI output port matches 'liveimpro'; available output ports: none$"):
         open_output("liveimpro")
@@ -237,7 +244,7 @@ def test_own_ports_are_never_matched(jack_server, opened):
 def test_exact_name_beats_a_longer_name_containing_it(jack_server, opened):
     virtual_port(rtmidi.MidiIn, "bigsynth", "in", opened)  # "bigsynth:in" contains "synth:in"
     received = callback_queue(virtual_port(rtmidi.MidiIn, "synth", "in", opened))
-    midi_out = open_output("synth:in")
+    midi_out = open_output(jack_name("synth:in"))
     opened(midi_out)
     assert send_and_receive(midi_out.send_message, received) == [NOTE_ON, NOTE_OFF]
 
@@ -248,8 +255,8 @@ def test_a_name_two_ports_contain_is_one_line_listing_both(jack_server, opened):
     virtual_port(rtmidi.MidiIn, "fluidsynth-2", "midi_00", opened)
     with pytest.raises(AmbiguousPort) as caught:
         open_output("fluidsynth")
-    assert str(caught.value) == ("output 'fluidsynth' matches 2 ports: 'fluidsynth-midi:midi_00', "
-                                 "'fluidsynth-2:midi_00'; give more of the name")
+    assert str(caught.value) == (f"output 'fluidsynth' matches 2 ports: '{jack_name('fluidsynth-midi:midi_00')}', "
+                                 f"'{jack_name('fluidsynth-2:midi_00')}'; give more of the name")
     assert isinstance(caught.value, PortError)  # the CLI prints it as one line, no traceback
     opened(open_output("fluidsynth-2"))  # more of the name
 
@@ -261,9 +268,9 @@ def test_list_ports_sees_both_directions_without_our_own(jack_server, opened):
     virtual_port(rtmidi.MidiIn, "synth", "midi_00", opened)
     api, inputs, outputs = list_ports()
     assert api == "jack"
-    assert (inputs, outputs) == (["keyboard:keys"], ["synth:midi_00"])
+    assert (inputs, outputs) == ([jack_name("keyboard:keys")], [jack_name("synth:midi_00")])
     _, all_inputs, all_outputs = list_ports(client_name=None)
-    assert "liveimpro-out:liveimpro out" in all_inputs and "liveimpro-in:liveimpro in" in all_outputs
+    assert jack_name("liveimpro-out:liveimpro out") in all_inputs and jack_name("liveimpro-in:liveimpro in") in all_outputs
 
 
 def test_find_port_prefers_an_exact_match():
@@ -302,6 +309,28 @@ def test_own_ports_are_recognised_on_every_backend():
         find_port("out", names, "input")
 
 
+def test_a_client_suffix_names_every_jack_client_but_no_port(monkeypatch):
+    # instances on two JACK servers at once: JACK 2's client sockets are named by client name alone
+    monkeypatch.setenv(SUFFIX_VARIABLE, "-b")
+    assert jack_client_name("liveimpro-out") == "liveimpro-out-b"
+    for port in ("liveimpro-in-b:liveimpro in", "liveimpro-out-b-01:liveimpro out", "liveimpro-b:liveimpro out",
+                 "liveimpro synth-b:midi_00", "liveimpro-out:liveimpro out"):  # an instance without one
+        assert is_own_port(port), port
+    for port in ("liveimpro-recorder-b:take", "liveimpro-in-c:liveimpro in", "liveimpro-bb:liveimpro out"):
+        assert not is_own_port(port), port
+    monkeypatch.delenv(SUFFIX_VARIABLE)
+    assert jack_client_name("liveimpro-out") == "liveimpro-out"
+
+
+def test_the_client_suffix_reaches_the_jack_clients_opened(jack_server, opened, monkeypatch):
+    monkeypatch.setenv(SUFFIX_VARIABLE, "-suffixed")
+    opened(open_input(None))
+    virtual_port(rtmidi.MidiOut, "keyboard", "keys", opened)
+    assert "liveimpro-in-suffixed:liveimpro in" in jack_ports()
+    assert "keyboard-suffixed:keys" in jack_ports()
+    assert list_ports()[1] == ["keyboard-suffixed:keys"]  # ours, suffixed, still left out
+
+
 # --- `liveimpro ports` ------------------------------------------------------------------------
 
 def test_ports_command_lists_a_virtual_port_of_another_process_but_not_ours(jack_server, opened):
@@ -314,11 +343,11 @@ def test_ports_command_lists_a_virtual_port_of_another_process_but_not_ours(jack
     assert lines[0] == "MIDI backend: JACK"
     inputs = lines[lines.index("inputs (ports liveimpro can listen to):") + 1:
                    lines.index("outputs (ports liveimpro can play to):")]
-    assert inputs == ["  keyboard:keys"]
+    assert inputs == ["  " + jack_name("keyboard:keys")]
 
     listing = json.loads(run_cli("ports", "--json").stdout)
     assert listing["api"] == "jack" and listing["backend"] == "JACK"
-    assert listing["inputs"] == ["keyboard:keys"] and listing["outputs"] == []
+    assert listing["inputs"] == [jack_name("keyboard:keys")] and listing["outputs"] == []
 
 
 # --- duet's Connections: a named port that comes back is found by the same rule -----------------
@@ -337,7 +366,8 @@ def test_reconnection_matches_names_as_opening_does(jack_server, opened):
         wait_for(lambda: any("matches 2 ports" in line for line in said))
         time.sleep(0.3)
         assert [line for line in said if "matches" in line] == [
-            "input port 'keys' matches 2 ports: 'keyboard:keys', 'keyboard-2:keys'; not connecting until only one does"]
+            f"input port 'keys' matches 2 ports: '{jack_name('keyboard:keys')}', '{jack_name('keyboard-2:keys')}'; "
+            "not connecting until only one does"]
         assert connections.reconnections == 0
         close_client(second)  # one left: connected to it
         wait_for(lambda: "input port 'keys' is back; reconnected" in said)
@@ -377,7 +407,8 @@ def test_duet_input_naming_only_its_own_port_is_refused(jack_server, opened):
     try:
         with pytest.raises(PortError) as caught:
             connections.start()
-        assert str(caught.value) == "no MIDI input port matches 'liveimpro'; available input ports: 'keyboard:keys'"
+        assert str(caught.value) == ("no MIDI input port matches 'liveimpro'; available input ports: "
+                                     f"'{jack_name('keyboard:keys')}'")
     finally:
         connections.stop()
 

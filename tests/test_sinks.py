@@ -24,7 +24,8 @@ from liveimpro.midi.messages import (
     note_off,
     note_on,
 )
-from liveimpro.midi.ports import open_output
+from liveimpro.midi.jack_names import jack_client_name
+from liveimpro.midi.ports import close_client, open_output
 
 
 def wait_for(condition, timeout=5.0):
@@ -39,7 +40,7 @@ class Receiver:
 
     def __init__(self, port_name: str):
         self.messages: list[bytes] = []
-        self.midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, "test-receiver")
+        self.midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, jack_client_name("test-receiver"))
         ports = self.midi_in.get_ports()
         self.midi_in.open_port(next(i for i, p in enumerate(ports) if p.endswith(port_name)))
         self.midi_in.set_callback(lambda event, data: self.messages.append(bytes(event[0])))
@@ -47,8 +48,7 @@ class Receiver:
 
     def close(self):
         self.midi_in.cancel_callback()  # before deleting: JACK's thread may be in the callback
-        self.midi_in.close_port()
-        self.midi_in.delete()
+        close_client(self.midi_in)
 
 
 def unmatched_note_ons(messages: list[bytes]) -> SoundingNotes:
@@ -173,6 +173,9 @@ class UnpluggedPort:
         if len(self.sent) >= self.fail_after:
             raise rtmidi.SystemError("MidiOutWinMM::sendMessage: error sending MIDI message.")
         self.sent.append(bytes(message))
+
+    def get_current_api(self):
+        return rtmidi.API_WINDOWS_MM
 
     def close_port(self):
         pass

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from duet_harness import PEER_IN, Lines, call_events, notes_of, run_peer
 
+from liveimpro.midi.jack_names import jack_client_name
+
 jack = pytest.importorskip("jack")  # JACK-Client, a dependency of liveimpro
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
@@ -106,7 +108,7 @@ def test_answers_follow_jack_midi_clock_on_bar_lines_and_through_a_tempo_change(
     proc, _ = duet("--bars", "1", "--sync", "bar", "--silence-beats", "8")  # the bars rule ends the phrase
     status = Lines(proc.stdout)
     ours = port_ending(":liveimpro in")
-    transport = jack.Client("studio-transport", no_start_server=True)
+    transport = jack.Client(jack_client_name("studio-transport"), no_start_server=True)
     try:
         for bpm in (120, 90):
             beat = 60.0 / bpm

@@ -45,8 +45,9 @@ from hypothesis import strategies as st
 import liveimpro.live.engine
 from liveimpro.live.engine import Engine, EngineConfig
 from liveimpro.live.sinks import MidiPortSink
+from liveimpro.midi.jack_names import jack_client_name
 from liveimpro.midi.messages import control_change
-from liveimpro.midi.ports import open_input
+from liveimpro.midi.ports import close_client, open_input
 from liveimpro.midi.reader import DROPPED, PortReader
 
 ANSWER_TIMEOUT = 30.0  # s: generous; only keeps a silent engine from hanging the suite
@@ -139,11 +140,11 @@ class Wire:
         # the recorder is read the same way: a JACK client whose process thread waits for the GIL also
         # deadlocks deleting another client (python-rtmidi holds the GIL in delete(), JACK waits for
         # every client's cycle to end)
-        self.recorder = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="wire-recorder", queue_size_limit=1 << 16)
+        self.recorder = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=jack_client_name("wire-recorder"), queue_size_limit=1 << 16)
         self.recorder.ignore_types(sysex=False, timing=False, active_sense=False)
         self.recorder.open_port(_find(self.recorder.get_ports(), "liveimpro out"))
         self.recorder_reader = PortReader(self.recorder, self._record, drop=frozenset()).start()
-        self.out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="wire-sender")
+        self.out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=jack_client_name("wire-sender"))
         self.out.open_port(_find(self.out.get_ports(), "liveimpro in"))
         self.rejected: list[list[int]] = []  # messages python-rtmidi refused to send
         self.ignore_sysex = ignore_sysex
@@ -312,10 +313,8 @@ class Wire:
         else:
             self.midi_in.cancel_callback()
             time.sleep(0.02)  # a message already handed to the callback finishes
-        self.out.close_port()
-        self.out.delete()
-        self.midi_in.close_port()
-        self.midi_in.delete()
+        close_client(self.out)  # each apart from the last (liveimpro.midi.jack_activation says why)
+        close_client(self.midi_in)
         self.engine.stop()
         self.stopped_pending = self.engine.scheduler.pending
         self.stopped_sounding = self.engine.scheduler.sounding()
@@ -327,8 +326,7 @@ class Wire:
         self.sink_sounding_after_close = len(self.sink.sounding)
         time.sleep(0.1)
         self.recorder_reader.stop()
-        self.recorder.close_port()
-        self.recorder.delete()
+        close_client(self.recorder)
 
     def assert_clean_end(self) -> None:
         assert self.engine.error is None, self.engine.error

@@ -38,7 +38,7 @@ def run(args) -> int:
     from ..live.engine import Engine
     from ..live.recorder import SessionRecorder
     from ..live.sinks import MidiPortSink
-    from ..midi.ports import open_input, open_output
+    from ..midi.ports import close_client, open_input, open_output
     from ..midi.reader import PortReader
     from .options import build_responder
 
@@ -66,8 +66,7 @@ def run(args) -> int:
             for reader in readers:
                 reader.stop()  # before the ports go
             for port in (midi_in, player, listener):
-                port.close_port()
-                port.delete()
+                close_client(port)
             engine.stop()
             sink.close()
         period_ms = jack.period_ms

@@ -40,6 +40,7 @@ import sys
 import threading
 import time
 
+from ..midi.jack_names import jack_client_name
 from ..midi.ports import CLIENT_NAME as OUR_CLIENTS, AmbiguousPort, find_port, stderr_silenced
 from ..errors import PortError
 from .io_cycle import IoCycle, JackClock
@@ -79,7 +80,7 @@ def _serve_jack(args, ending: threading.Event) -> int:
         return _fail(f"JACK-Client cannot load libjack: {exc}", EXIT_NO_SERVER)
     try:
         with stderr_silenced():
-            client = jack.Client(CLIENT_NAME, no_start_server=True)
+            client = jack.Client(jack_client_name(CLIENT_NAME), no_start_server=True)
     except jack.JackError:
         return _fail("no JACK server is running", EXIT_NO_SERVER)
     server_gone = threading.Event()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 
 from ..errors import UserError
+from ..midi.jack_names import jack_client_name
 from ..midi.jackwatch import JackWatch
 from .synth import new_synth, start_drivers, stop_drivers
 
@@ -40,8 +41,8 @@ class JackMidiSynth:
                  gain: float = 1.0, reverb: bool = False):
         os.environ.setdefault("JACK_NO_START_SERVER", "1")  # its JACK drivers must not start jackd
         self._synth = new_synth(soundfont, program, sample_rate, gain, reverb, **{
-            "audio.driver": "jack", "audio.jack.id": CLIENT_NAME, "audio.jack.autoconnect": 1,
-            "midi.driver": "jack", "midi.jack.id": CLIENT_NAME})
+            "audio.driver": "jack", "audio.jack.id": jack_client_name(CLIENT_NAME), "audio.jack.autoconnect": 1,
+            "midi.driver": "jack", "midi.jack.id": jack_client_name(CLIENT_NAME)})
         self.port: str | None = None
         try:
             self._start_drivers()
@@ -57,7 +58,7 @@ class JackMidiSynth:
             raise UserError(f"FluidSynth could not start on JACK: {reason}")
         # JACK names the client "liveimpro synth-01" when a "liveimpro synth" runs already
         new = [port for port in _midi_inputs() if port not in before and port.endswith(":" + MIDI_PORT)
-               and port.startswith(CLIENT_NAME)]
+               and port.startswith(jack_client_name(CLIENT_NAME))]
         if len(new) != 1:
             self._stop_drivers()
             raise UserError(f"FluidSynth started, but its JACK MIDI port is not listed (new ports: {new})")

@@ -207,8 +207,9 @@ class MidiPortSink(Sink):
         if flush:
             time.sleep(CLOSE_FLUSH)
         # no send reaches it: it is deleted under the sink's lock, or after it was swapped out
-        midi_out.close_port()
-        midi_out.delete()
+        from ..midi.ports import close_client
+
+        close_client(midi_out)
 
 
 class FanoutSink:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..midi.jack_activation import paced_activation
+from ..midi.jack_names import jack_client_name
 from ..midi.messages import (
     CONTROL_CHANGE,
     NOTE_OFF,
@@ -190,7 +191,7 @@ class FluidSynthSink(Sink):
         super().__init__()
         self._synth = new_synth(soundfont, program, sample_rate, gain, reverb, **{
             "audio.period-size": 64, "audio.periods": 2,
-            "audio.jack.id": "liveimpro synth", "audio.jack.autoconnect": 1})
+            "audio.jack.id": jack_client_name("liveimpro synth"), "audio.jack.autoconnect": 1})
         reasons = []
         os.environ.setdefault("JACK_NO_START_SERVER", "1")  # a JACK driver must not start jackd
         for name in [driver] if driver else audio_drivers():

@@ -1,6 +1,7 @@
 """MIDI on the wire and on disk, and nothing else: no engine, no models, no torch.
 
     messages    the one home of status bytes, data-byte counts, controller numbers, note_on/note_off
+    jack_names  jack_client_name: $LIVEIMPRO_JACK_CLIENT_SUFFIX after each JACK client name (a socket per name, machine-wide)
     ports       python-rtmidi ports on the first MIDI system that works (ALSA, JACK, CoreMIDI, WinMM)
     reader      PortReader: a thread that drains an input port, each message timed by the MIDI system's clock
     clock       MidiClock: a DAW's tempo, transport, song position and bar lines from MIDI clock

@@ -13,6 +13,17 @@ between), but back to back after a JACK server restart — the input's client an
 one look — and one CI run of tests/test_faults.py's crash test caught the output's client
 unserved so ("liveimpro-out was not finished" x13386). Every JACK client of liveimpro's (rtmidi's
 ports, the JACK watch, FluidSynth's JACK audio) is activated through this.
+
+    with paced_close():
+        midi_in.close_port(); midi_in.delete()      # what liveimpro.midi.ports.close_client does
+
+Closing is paced too, `CLOSE_GAP` s after this process's last activation or close. libjack's
+notification thread walks a client's port list on every graph change (`HandleLatencyCallback`)
+while the client's own thread may be unregistering a port from that list (jackaudio/jack2#216,
+#340), and rtmidi's clients unregister their ports while active. A close is such a graph change for
+every other client of the process: closing a second client right after the first raced the second's
+own notification, and a pytest worker segfaulted in `close_port()` so (tests/test_wire.py, three
+workers); scripts/jack_port_race.py reproduces the race.
 """
 from __future__ import annotations
 
@@ -21,6 +32,7 @@ import threading
 import time
 
 GAP = 0.3  # s between two activations in this process
+CLOSE_GAP = 0.1  # s from this process's last activation or close to its next close
 
 _lock = threading.Lock()
 _last = [float("-inf")]  # monotonic time of the last activation
@@ -28,10 +40,24 @@ _last = [float("-inf")]  # monotonic time of the last activation
 
 @contextlib.contextmanager
 def paced_activation():
-    """Wait until `GAP` s have passed since this process last activated a JACK client, then let
-    the caller activate one (one caller at a time)."""
+    """Wait until `GAP` s have passed since this process last activated (or closed) a JACK client,
+    then let the caller activate one (one caller at a time)."""
+    with _paced(GAP):
+        yield
+
+
+@contextlib.contextmanager
+def paced_close():
+    """Wait until `CLOSE_GAP` s have passed since this process last activated or closed a JACK
+    client, then let the caller close one (one caller at a time)."""
+    with _paced(CLOSE_GAP):
+        yield
+
+
+@contextlib.contextmanager
+def _paced(gap: float):
     with _lock:
-        wait = _last[0] + GAP - time.monotonic()
+        wait = _last[0] + gap - time.monotonic()
         if wait > 0:
             time.sleep(wait)
         try:
@@ -40,4 +66,4 @@ def paced_activation():
             _last[0] = time.monotonic()
 
 
-__all__ = ["paced_activation", "GAP"]
+__all__ = ["paced_activation", "paced_close", "GAP", "CLOSE_GAP"]

@@ -39,6 +39,7 @@ import time
 
 from ..errors import PortError
 from .jack_activation import paced_activation
+from .jack_names import jack_client_name
 from .ports import stderr_silenced
 
 CLIENT_NAME = "liveimpro-watch"
@@ -84,7 +85,7 @@ class JackWatch:
             return None
         try:
             with stderr_silenced():  # libjack prints "jack server is not running" when none is
-                client = jack.Client(client_name, no_start_server=True)
+                client = jack.Client(jack_client_name(client_name), no_start_server=True)
         except jack.JackError:
             return None
         try:

@@ -25,6 +25,8 @@ Names, stable on every backend (a DAW user sees these):
   "liveimpro:liveimpro in 128:0" (client:port numbers last).
 - CoreMIDI: virtual endpoints "liveimpro in" and "liveimpro out" (listed without a client name).
 - Windows MM: no virtual ports; liveimpro only connects to ports of others (e.g. loopMIDI's).
+- $LIVEIMPRO_JACK_CLIENT_SUFFIX follows each JACK client name ("liveimpro-in-b"), never the port
+  names: instances on different JACK servers at once need one each (`liveimpro.midi.jack_names`).
 
 A port named with `--in`/`--out` is found by `find_port`: an exact name (as listed) wins, else a
 case-insensitive part of the name that only one port has; several is an error listing them.
@@ -42,7 +44,8 @@ import sys
 import rtmidi
 
 from ..errors import PortError
-from .jack_activation import paced_activation
+from .jack_activation import paced_activation, paced_close
+from .jack_names import client_suffix, jack_client_name
 
 ENV_VAR = "LIVEIMPRO_MIDI_API"
 CLIENT_NAME = "liveimpro"
@@ -128,6 +131,16 @@ def open_output(name: str | None, api: str | None = None, client_name: str = CLI
     return _open(rtmidi.MidiOut, "output", name, api, client_name, f"{client_name} out")
 
 
+def close_client(midi) -> None:
+    """Close an rtmidi client's port and the client, now (not whenever the garbage collector runs).
+    On JACK, apart from this process's last activation or close (`jack_activation.paced_close`):
+    libjack may be walking the client's ports in another thread as the port goes."""
+    paced = paced_close() if midi.get_current_api() == rtmidi.API_UNIX_JACK else contextlib.nullcontext()
+    with paced:
+        midi.close_port()
+        midi.delete()
+
+
 def client_name_for(kind: str, api: str, client_name: str = CLIENT_NAME) -> str:
     """The MIDI client name of our `kind` ("input"/"output") port: "<client_name>-in"/"-out" on JACK,
     where each port has a client of its own and JACK would rename the second "<client_name>-01";
@@ -146,7 +159,9 @@ def is_own_port(port: str, client_name: str | None = CLIENT_NAME) -> bool:
     client, colon, _ = port.partition(":")
     if not colon:
         return port in (f"{client_name} in", f"{client_name} out")
-    return re.fullmatch(re.escape(client_name) + r"(-in|-out| synth)?(-\d+)?", client) is not None
+    # on JACK, $LIVEIMPRO_JACK_CLIENT_SUFFIX follows the name (jack_names), then the server's "-01"
+    return re.fullmatch(re.escape(client_name) + r"(-in|-out| synth)?(" + re.escape(client_suffix()) + r")?(-\d+)?",
+                        client) is not None
 
 
 def matching_ports(name: str, ports: list[str], client_name: str | None = CLIENT_NAME) -> list[int]:
@@ -237,7 +252,8 @@ def _create_client(midi_class, api: str, client_name: str):
     queue = {"queue_size_limit": INPUT_QUEUE} if midi_class is rtmidi.MidiIn else {}
     try:
         with stderr_silenced():
-            return midi_class(RTMIDI_APIS[api], name=client_name, **queue)
+            return midi_class(RTMIDI_APIS[api], name=jack_client_name(client_name) if api == "jack" else client_name,
+                              **queue)
     except rtmidi.RtMidiError as exc:
         raise ApiUnavailable(api, _why_not(api, exc)) from exc
 

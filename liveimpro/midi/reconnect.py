@@ -40,7 +40,7 @@ import time
 
 from ..errors import PortError
 from .jackwatch import JackWatch
-from .ports import AmbiguousPort, find_port, list_ports, open_input, open_output
+from .ports import AmbiguousPort, close_client, find_port, list_ports, open_input, open_output
 from .reader import PortReader
 
 log = logging.getLogger(__name__)
@@ -264,8 +264,7 @@ class Connections:
     def _close_input(self) -> None:
         if self._midi_in is not None:
             self._reader.stop()  # first: it reads the port
-            self._midi_in.close_port()
-            self._midi_in.delete()
+            close_client(self._midi_in)
             self._midi_in = None
 
 

@@ -44,12 +44,12 @@ class Player:
             self._held.discard((message[0] & 0x0F, message[1]))
 
     def close(self) -> None:
+        from liveimpro.midi.ports import close_client
         for channel, pitch in sorted(self._held):  # a call cut short by Ctrl-C: keys up all the same
             self.out.send_message([0x80 | channel, pitch, 0])
         self.reader.stop()
         for port in (self.midi_in, self.out):
-            port.close_port()
-            port.delete()
+            close_client(port)
 
 
 def _wait_for_connections(server: str, ports: list[str], timeout: float = 5.0) -> None:
