@@ -1,6 +1,10 @@
 """Scores and corpora: ABC (multi-tune, broken tunes), MusicXML, kern, finding files, the parse cache."""
 import gzip
 import json
+import multiprocessing
+import signal
+import threading
+import time
 
 import pytest
 
@@ -14,6 +18,7 @@ from liveimpro.data.corpus import (
     read_any,
     read_many,
 )
+from liveimpro.data import corpus
 from liveimpro.data.scores import abc_tunes, read_score
 from liveimpro.errors import MidiFileError, UserError
 from liveimpro.melody import melody_from_tuples
@@ -191,3 +196,26 @@ def test_parallel_reading_matches_serial(tmp_path):
     serial, = read_many([path], use_cache=False)
     parallel, = read_many([path], jobs=2, use_cache=False)
     assert serial.tunes == parallel.tunes and serial.skipped == parallel.skipped
+
+
+def _slow_worker_start():
+    time.sleep(0.5)  # a loaded machine: the pool is closed before this worker has started
+    corpus._worker_start()
+
+
+def test_a_pool_closed_before_its_workers_started_still_ends_them():
+    # the parent's SIGTERM handler (a command's) is what a forked worker inherits; Pool.terminate's
+    # SIGTERM, sent while a worker still had it, was lost and terminate waited for that worker for ever
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        pool = corpus._forked_with_sigterm_blocked(
+            lambda: multiprocessing.get_context("fork").Pool(2, initializer=_slow_worker_start))
+        workers = list(pool._pool)
+        closing = threading.Thread(target=pool.terminate, daemon=True)
+        closing.start()
+        closing.join(20.0)
+        assert not closing.is_alive(), "Pool.terminate still waits for a worker"
+        assert [worker.exitcode for worker in workers] == [-signal.SIGTERM] * 2
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == set()  # this thread's mask as before
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -151,8 +151,28 @@ def _worker_start() -> None:
     """A forked worker ends at Pool.terminate's SIGTERM whatever it is doing. It inherits our
     handler (a command's KeyboardInterrupt, duet's stop flag), which runs only once its Python runs
     again: a worker waiting in C never ended, and the pool waited for it until the test run's
-    timeout (seen once in CI, tests/test_evaluate.py with --jobs 2)."""
+    timeout (seen once in CI, tests/test_evaluate.py with --jobs 2). It is forked with SIGTERM
+    blocked (`_forked_with_sigterm_blocked`) and unblocks it only once the default action is back."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+def _forked_with_sigterm_blocked(make_pool):
+    """`make_pool()`, its workers forked with SIGTERM blocked; it waits in each until `_worker_start`
+    has put back the default action. Without it, a pool closed at once (a tiny corpus, read by the
+    first worker before the second had started) sent its SIGTERM into that gap: the signal only
+    tripped the inherited Python handler, which `_worker_start` then replaced, so it was lost; the
+    worker waited for tasks on the lock the terminating pool holds, and the pool for the worker,
+    for ever (tests/test_evaluate.py, three pytest workers). The pool's own threads, started here,
+    keep SIGTERM blocked: the workers they fork again start the same way."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return make_pool()
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        return make_pool()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)  # a SIGTERM meanwhile is delivered here, now
 
 
 def _read_unit(unit) -> tuple[str, list, list, str | None]:
@@ -228,7 +248,7 @@ def read_many(paths, jobs: int = 1, progress: bool = False, use_cache: bool = Tr
 
         if any(kind != "midi" for _, kind, _ in units):
             import music21  # noqa: F401  imported once here, inherited by the forked workers
-        with multiprocessing.Pool(jobs, initializer=_worker_start) as pool:
+        with _forked_with_sigterm_blocked(lambda: multiprocessing.Pool(jobs, initializer=_worker_start)) as pool:
             collect(pool.imap(_read_unit, units, chunksize=8))
     else:
         collect(map(_read_unit, units))
