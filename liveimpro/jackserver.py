@@ -23,6 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no JACK command-line tools to keep apart
+    fcntl = None
+
 from .errors import UserError
 
 
@@ -136,12 +141,33 @@ class JackServer:
         self.stop()
 
 
+TOOLS_LOCK = Path(tempfile.gettempdir()) / "liveimpro-jack-tools.lock"
+
+
+def run_jack_tool(args: list[str], **options) -> subprocess.CompletedProcess:
+    """`subprocess.run(args, **options)` for one of JACK's command-line tools (jack_lsp,
+    jack_connect), one at a time on this machine (a lock file, `TOOLS_LOCK`). Each opens a client
+    of a fixed name ("lsp"), and JACK 2 names a client's notification socket by the client's name
+    alone, whatever the server (liveimpro.midi.jack_names): two jack_lsp on two servers at once
+    take each other's socket; one fails, and the other's server may refuse every client after it.
+    Seen in a three-worker test run: `JackServer.for_purpose` took the name of a server running
+    for free, its jack_lsp probe failed so."""
+    if fcntl is None:
+        return subprocess.run(args, **options)
+    with open(TOOLS_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released as the file closes, whatever happens
+        return subprocess.run(args, **options)
+
+
 def is_running(name: str) -> bool:
     """Whether a JACK server of this name answers a client now."""
     # JACK_NO_START_SERVER: a client that finds no server starts one of its own by default, which
     # would take the name (from a jackd being started, or from nobody)
-    probe = subprocess.run(["jack_lsp", "-s", name], capture_output=True,
-                           env={**os.environ, "JACK_NO_START_SERVER": "1"})
+    try:
+        probe = run_jack_tool(["jack_lsp", "-s", name], capture_output=True, timeout=10,
+                              env={**os.environ, "JACK_NO_START_SERVER": "1"})
+    except subprocess.TimeoutExpired:  # a server that does not answer is not one to use
+        return False
     return probe.returncode == 0
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from liveimpro.cli import run_reporting_errors
 from liveimpro.errors import UserError
-from liveimpro.jackserver import JackServer
+from liveimpro.jackserver import JackServer, run_jack_tool
 from liveimpro.midi.clock import MidiClock
 from liveimpro.midi.messages import CLOCK, START
 from liveimpro.midi.ports import close_client, open_input
@@ -51,7 +51,7 @@ def run(bpm: float, seconds: float, hog: str) -> dict:
     ticks: list[tuple[float, float]] = []
     midi_in = open_input(None, api="jack", client_name="bench-arrival")
     midi_in.ignore_types(sysex=False, timing=False, active_sense=False)
-    port = next(p for p in subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split("\n")
+    port = next(p for p in run_jack_tool(["jack_lsp"], capture_output=True, text=True).stdout.split("\n")
                 if p.endswith("bench-arrival in"))
     reader = PortReader(midi_in, lambda event, at: ticks.append((at, time.perf_counter()))
                         if event[0] == [CLOCK] else None).start()

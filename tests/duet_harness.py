@@ -24,6 +24,8 @@ import pytest
 from peer import IN_CLIENT as PEER_IN  # the peer's JACK client names, per pytest worker (tests/peer.py says why)
 from peer import OUT_CLIENT as PEER_OUT
 
+from liveimpro.jackserver import run_jack_tool
+
 PEER = Path(__file__).with_name("peer.py")
 
 # Every process the harness starts, so that the `no_process_left` fixture (conftest.py) ends the
@@ -80,7 +82,7 @@ def read_raw_line(stream, timeout: float) -> str:
 
 def ports_listed(names, env: dict | None = None) -> bool:
     """Whether every name is part of a port's name on the JACK server (`env` may name another)."""
-    listing = subprocess.run(["jack_lsp"], capture_output=True, text=True,
+    listing = run_jack_tool(["jack_lsp"], capture_output=True, text=True,
                              env=None if env is None else {**os.environ, **env}).stdout
     return all(name in listing for name in names)
 
@@ -153,7 +155,7 @@ def end_spawned(grace: float = 5.0) -> list[str]:
 
 def jack_clients(env: dict | None = None) -> list[str]:
     """The ports on the JACK server other than the driver's own ("system:...")."""
-    listing = subprocess.run(["jack_lsp"], capture_output=True, text=True,
+    listing = run_jack_tool(["jack_lsp"], capture_output=True, text=True,
                              env=None if env is None else {**os.environ, **env}).stdout.splitlines()
     return [name for name in listing if name and not name.startswith("system:")]
 

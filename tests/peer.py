@@ -22,12 +22,12 @@ import collections
 import faulthandler
 import json
 import os
-import subprocess
 import sys
 import time
 
 import jack
 
+from liveimpro.jackserver import run_jack_tool
 from liveimpro.midi.jack_names import jack_client_name
 
 
@@ -43,7 +43,7 @@ def wait_for_connections(watched, timeout: float = 3.0) -> None:
     a message sent before that is lost)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        listing = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines()
+        listing = run_jack_tool(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines()
         connected = {name for i, name in enumerate(listing)
                      if not name.startswith(" ") and i + 1 < len(listing) and listing[i + 1].startswith(" ")}
         if all(any(w in name for name in connected) for w in watched):

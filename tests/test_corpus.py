@@ -207,6 +207,7 @@ def test_a_pool_closed_before_its_workers_started_still_ends_them():
     # the parent's SIGTERM handler (a command's) is what a forked worker inherits; Pool.terminate's
     # SIGTERM, sent while a worker still had it, was lost and terminate waited for that worker for ever
     previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set())
     try:
         pool = corpus._forked_with_sigterm_blocked(
             lambda: multiprocessing.get_context("fork").Pool(2, initializer=_slow_worker_start))
@@ -216,6 +217,6 @@ def test_a_pool_closed_before_its_workers_started_still_ends_them():
         closing.join(20.0)
         assert not closing.is_alive(), "Pool.terminate still waits for a worker"
         assert [worker.exitcode for worker in workers] == [-signal.SIGTERM] * 2
-        assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == set()  # this thread's mask as before
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == mask  # this thread's mask as before
     finally:
         signal.signal(signal.SIGTERM, previous)

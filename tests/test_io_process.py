@@ -50,6 +50,7 @@ from duet_harness import (
     wait_until_answering,
 )
 
+from liveimpro.jackserver import run_jack_tool
 from liveimpro.midi.jack_names import jack_client_name
 
 UNTIL_QUIET = {"listen": 60.0, "quiet_after": 3.5}
@@ -151,7 +152,7 @@ class Monitor:
         """Connect `source` to one of our inputs and wait until JACK lists the connection (it is
         made in the server's next cycles; what is sent before then is not heard)."""
         sink = f"{self.name}:{input_name}"
-        subprocess.run(["jack_connect", source, sink], check=True, capture_output=True,
+        run_jack_tool(["jack_connect", source, sink], check=True, capture_output=True,
                        env=None if self.env is None else {**os.environ, **self.env})
         deadline = time.monotonic() + timeout
         while not connected(source, sink, self.env):
@@ -248,7 +249,7 @@ def monitor():
 
 
 def connected(source: str, sink: str, env: dict | None = None) -> bool:
-    listing = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True,
+    listing = run_jack_tool(["jack_lsp", "-c"], capture_output=True, text=True,
                              env=None if env is None else {**os.environ, **env}).stdout.splitlines()
     port = None
     for line in listing:
@@ -620,7 +621,7 @@ def test_the_synth_plays_the_answer_fed_by_the_io_process(duet, monitor, tmp_pat
     SPAWNED.append(ears)
     assert ears.stdout.readline().strip().isdigit(), ears.stderr.read()
     for side in ("left", "right"):
-        subprocess.run(["jack_connect", f"{SYNTH_CLIENT}:{side}", f"{EARS}:{side}"], check=True)
+        run_jack_tool(["jack_connect", f"{SYNTH_CLIENT}:{side}", f"{EARS}:{side}"], check=True)
     watch = monitor("answer")
     watch.connect(IO_OUT, "answer")
     result = run_peer(tmp_path, {"events": call_events(), **UNTIL_QUIET})  # over: quiet for 3.5 s

@@ -13,6 +13,7 @@ import pytest
 import rtmidi
 
 from liveimpro.errors import PortError
+from liveimpro.jackserver import run_jack_tool
 from liveimpro.midi import ports
 from liveimpro.midi.jack_names import SUFFIX_VARIABLE, jack_client_name
 from liveimpro.midi.ports import (
@@ -93,7 +94,7 @@ def virtual_port(midi_class, client: str, port: str, opened):
 
 def jack_ports() -> list[str]:
     """Every port on the session's JACK server, as `jack_lsp` (what QjackCtl and a DAW show) lists it."""
-    return subprocess.run(["jack_lsp"], capture_output=True, text=True, check=True).stdout.splitlines()
+    return run_jack_tool(["jack_lsp"], capture_output=True, text=True, check=True).stdout.splitlines()
 
 
 def wait_for(condition, timeout: float = 10.0, what: str = "") -> None:

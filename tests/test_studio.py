@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from duet_harness import PEER_IN, Lines, call_events, notes_of, run_peer
 
+from liveimpro.jackserver import run_jack_tool
 from liveimpro.midi.jack_names import jack_client_name
 
 jack = pytest.importorskip("jack")  # JACK-Client, a dependency of liveimpro
@@ -49,7 +50,7 @@ def wait_until(condition, timeout: float, what: str) -> None:
 
 
 def jack_ports(*options: str) -> list[str]:
-    return subprocess.run(["jack_lsp", *options], capture_output=True, text=True).stdout.splitlines()
+    return run_jack_tool(["jack_lsp", *options], capture_output=True, text=True).stdout.splitlines()
 
 
 def connections_of(port: str) -> list[str]:

@@ -31,7 +31,6 @@ What the wire carries (python-rtmidi 1.5.8 / RtMidi 5.0.0 on JACK 2, measured by
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import tracemalloc
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import liveimpro.live.engine
+from liveimpro.jackserver import run_jack_tool
 from liveimpro.live.engine import Engine, EngineConfig
 from liveimpro.live.sinks import MidiPortSink
 from liveimpro.midi.jack_names import jack_client_name
@@ -72,7 +72,7 @@ def responder():
 
 
 def _connected(port: str) -> bool:
-    listing = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines()
+    listing = run_jack_tool(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines()
     return any(port in name and not name.startswith(" ") and i + 1 < len(listing) and listing[i + 1].startswith(" ")
                for i, name in enumerate(listing))
 

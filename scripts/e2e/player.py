@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import time
 
 import rtmidi
 from e2e.floor import SETTLE
+
+from liveimpro.jackserver import run_jack_tool
 
 EIGHTH = 0.25  # s: the calls are eight eighth notes at 120 bpm (2 s, one bar)
 CALL = [60, 62, 64, 65, 67, 65, 64, 62]
@@ -164,7 +165,7 @@ def _wait_for_connections(wanted: dict[str, str], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         connections, port = {}, None
-        for line in subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines():
+        for line in run_jack_tool(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines():
             if line.startswith((" ", "\t")) and port is not None:
                 connections[port].append(line.strip())
             else:

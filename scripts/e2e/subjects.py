@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from liveimpro.cli.status import footswitch_of
+from liveimpro.jackserver import run_jack_tool
 
 FLOOR = Path(__file__).with_name("floor.py")
 STARTED: list[subprocess.Popen] = []  # every process started here, for end_all()
@@ -53,7 +54,7 @@ class Subject:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited at start ({self.proc.returncode}): {self.stderr_tail()}")
-            listing = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout
+            listing = run_jack_tool(["jack_lsp"], capture_output=True, text=True).stdout
             if all(port in listing for port in self.ports) and (
                     self.name == "floor" or "listening on" in self.stdout_path.read_text(errors="replace")):
                 return

@@ -8,8 +8,9 @@ thread, what sounds on duet's output from what has come.
 from __future__ import annotations
 
 import bisect
-import subprocess
 import time
+
+from liveimpro.jackserver import run_jack_tool
 
 SPIN = 0.001  # s: the sender sleeps until this long before a message is due, then spins
 
@@ -57,7 +58,7 @@ def _wait_for_connections(server: str, ports: list[str], timeout: float = 5.0) -
     before that is lost), then a moment for them to settle."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        listing = subprocess.run(["jack_lsp", "-s", server, "-c"], capture_output=True, text=True).stdout.splitlines()
+        listing = run_jack_tool(["jack_lsp", "-s", server, "-c"], capture_output=True, text=True).stdout.splitlines()
         connected = {name for i, name in enumerate(listing)
                      if not name.startswith(" ") and i + 1 < len(listing) and listing[i + 1].startswith(" ")}
         if all(any(port in name for name in connected) for port in ports):
