@@ -18,17 +18,17 @@ Script fields (times in seconds from the peer's start, t0):
                         peer connected to itself), for `timeout` s (default 3)
 All times are time.perf_counter() (CLOCK_MONOTONIC, shared with the engine's process on Linux).
 """
-import collections
 import faulthandler
 import json
 import os
 import sys
 import time
 
-import jack
+import rtmidi
 
 from liveimpro.jackserver import run_jack_tool
 from liveimpro.midi.jack_names import jack_client_name
+from liveimpro.midi.ports import close_client
 
 
 def find(ports, name):
@@ -56,74 +56,33 @@ def wait_for_connections(watched, timeout: float = 3.0) -> None:
 OUT_CLIENT, IN_CLIENT = jack_client_name("peer"), jack_client_name("peer-listen")
 
 
-class Port:
-    """One JACK client with one MIDI port, on JACK-Client: its port registered before `activate()`
-    and the client deactivated before `close()`, so no port comes or goes while the client is active.
-    (RtMidi's clients, which the peer used before, unregister their port while active: libjack's
-    notification thread and RtMidi's own process callback race that, jack2 #216 and #340, and the
-    peer segfaulted in its close about once in 2,000 runs.) Messages go through deques: the main
-    thread appends what to send, the process callback writes it at the next cycle's first frame (as
-    RtMidi's JACK output did); the callback appends what arrives, and the main thread stamps it when
-    it polls (as RtMidi's queue was polled), so the peer's timestamps keep their meaning."""
-
-    def __init__(self, client_name: str, port_name: str | None, output: bool):
-        self.client = jack.Client(client_name, no_start_server=True)
-        self.output = output
-        ports = self.client.midi_outports if output else self.client.midi_inports
-        self.port = None if port_name is None else ports.register(port_name)
-        self.messages: collections.deque = collections.deque()
-        self.client.set_process_callback(self._send if output else self._receive)
-        self.client.activate()
-
-    def _send(self, frames: int) -> None:
-        if self.port is None:
-            return
-        self.port.clear_buffer()
-        while self.messages:
-            message = self.messages.popleft()
-            try:
-                self.port.write_midi_event(0, message)
-            except jack.JackError:  # the cycle's buffer is full: the rest in the next cycle
-                self.messages.appendleft(message)
-                break
-
-    def _receive(self, frames: int) -> None:
-        if self.port is not None:
-            for _, data in self.port.incoming_midi_events():
-                self.messages.append(bytes(data))
-
-    def connect_to(self, name: str) -> None:
-        """Connect our port to the first port of the other direction whose name contains `name`."""
-        targets = [p.name for p in self.client.get_ports(is_midi=True, is_input=self.output, is_output=not self.output)]
-        target = targets[find(targets, name)]
-        self.client.connect(*((self.port, target) if self.output else (target, self.port)))
-
-    def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
-
-
 def main():
     script = json.load(open(sys.argv[1]))
     # A peer that outlives its own script by 5 s is stuck (in JACK, most likely): it prints where
     # each thread is and exits, so the test fails with that instead of waiting out its timeout.
     faulthandler.enable()
     faulthandler.dump_traceback_later(script.get("timeout", 3.0) + script.get("listen", 5.0) + 5.0, exit=True)
-    plays = bool(script.get("source_port") or script.get("events") or script.get("clock"))
-    out = Port(OUT_CLIENT, script.get("source_port") or ("RtMidi output" if plays else None), output=True)
-    if plays and not script.get("source_port"):
-        out.connect_to("liveimpro in")
+    api = rtmidi.API_UNIX_JACK
+    out = rtmidi.MidiOut(api, name=OUT_CLIENT)
+    if script.get("source_port"):
+        out.open_virtual_port(script["source_port"])
+    elif script.get("events") or script.get("clock"):
+        out.open_port(find(out.get_ports(), "liveimpro in"))
     # JACK 2 may stop serving a client that a process opens right after another one on a busy
     # machine ("SuspendRefNum error", jack2 issue #156): the peer then hears and plays nothing.
     # scripts/bench_e2e.py measured it (10 of 30 starts) and a 0.3 s pause between the two (0 of 32).
     time.sleep(0.3)
-    midi_in = Port(IN_CLIENT, script.get("sink_port") or "RtMidi input", output=False)
-    if not script.get("sink_port"):
-        midi_in.connect_to("liveimpro out")
-    connected = (["liveimpro in"] if plays and not script.get("source_port") else []) + (
+    midi_in = rtmidi.MidiIn(api, name=IN_CLIENT)
+    midi_in.ignore_types(sysex=False, timing=False, active_sense=False)
+    if script.get("sink_port"):
+        midi_in.open_virtual_port(script["sink_port"])
+    else:
+        midi_in.open_port(find(midi_in.get_ports(), "liveimpro out"))
+    connected = (["liveimpro in"] if out.is_port_open() and not script.get("source_port") else []) + (
         [] if script.get("sink_port") else ["liveimpro out"])
-    # polled in the loop below, as RtMidi's queue was. What arrives while the connections are made
-    # (note-offs of notes lost before) is kept too.
+    # read by polling in the loop below, not by a callback: a Python callback in JACK's thread that
+    # waits for the GIL gets garbled messages (see liveimpro.midi.reader.PortReader). What arrives while
+    # the connections are made (note-offs of notes lost before) is kept too.
     received = []
     wait_for_connections(script.get("await", connected), script.get("timeout", 3.0))
     print("ready", flush=True, file=sys.stderr)
@@ -158,8 +117,8 @@ def main():
     pending = list(events)
     while time.perf_counter() < end:
         now = time.perf_counter()
-        while midi_in.messages:
-            message = list(midi_in.messages.popleft())
+        while (event := midi_in.get_message()) is not None:
+            message = event[0]
             received.append((now, message))
             last_heard = now
             kind = message[0] & 0xF0
@@ -177,7 +136,7 @@ def main():
             break
         while pending and t0 + pending[0][0] <= now:
             _, message = pending.pop(0)
-            out.messages.append(bytes(message))
+            out.send_message(message)
             sent.append((time.perf_counter() - t0, message))
             last_heard = time.perf_counter() if first_on is not None else last_heard  # quiet: nothing sent either
         if script.get("barge_in_after") is not None and not barged:
@@ -192,8 +151,8 @@ def main():
     sys.stdout.flush()
     # closed here, not by the interpreter's teardown, so that a close JACK never answers shows in the dump
     print("peer: closing its JACK clients", file=sys.stderr, flush=True)
-    midi_in.close()
-    out.close()
+    close_client(midi_in)
+    close_client(out)
     print("peer: closed", file=sys.stderr, flush=True)
 
 
