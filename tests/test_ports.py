@@ -39,13 +39,13 @@ def opened():
     clients = []
     yield clients.append
     for client in clients:
-        close_client(client)
+        unplug(client)
 
 
-_closed: list = []  # the clients close_client has deleted, kept so that no new client reuses an id() here
+_closed: list = []  # the clients unplug has deleted, kept so that no new client reuses an id() here
 
 
-def close_client(client) -> None:
+def unplug(client) -> None:
     """Callback off, port closed, then deleted: deleting an input whose callback JACK's thread may be
     running at that moment crashes python-rtmidi. Once per client: a test unplugs a client itself,
     and `opened` closes it after the test only if the test failed before it could."""
@@ -359,7 +359,7 @@ def test_reconnection_matches_names_as_opening_does(jack_server, opened):
     connections = Connections("keys", None, "jack", on_midi=lambda event, _: heard.append(event[0]),
                               say=said.append, interval=0.05).start()
     try:
-        close_client(keyboard)  # unplugged
+        unplug(keyboard)  # unplugged
         wait_for(lambda: "input port 'keys' is gone; waiting for it to come back" in said)
         # two keyboards come back: duet says so once and connects to neither
         back = virtual_port(rtmidi.MidiOut, "keyboard", "keys", opened)
@@ -370,7 +370,7 @@ def test_reconnection_matches_names_as_opening_does(jack_server, opened):
             f"input port 'keys' matches 2 ports: '{jack_name('keyboard:keys')}', '{jack_name('keyboard-2:keys')}'; "
             "not connecting until only one does"]
         assert connections.reconnections == 0
-        close_client(second)  # one left: connected to it
+        unplug(second)  # one left: connected to it
         wait_for(lambda: "input port 'keys' is back; reconnected" in said)
         assert connections.reconnections == 1
         back.send_message(NOTE_ON)
@@ -391,7 +391,7 @@ def test_reconnected_output_plays_to_the_port_that_came_back(jack_server, opened
                               say=said.append, interval=0.05).start()
     try:
         virtual_port(rtmidi.MidiIn, "other", "midi_00", opened)  # never "synth"
-        close_client(synth)
+        unplug(synth)
         wait_for(lambda: "output port 'synth' is gone; waiting for it to come back" in said)
         received = callback_queue(virtual_port(rtmidi.MidiIn, "synth", "midi_00", opened))
         wait_for(lambda: "output port 'synth' is back; reconnected" in said)
