@@ -16,6 +16,10 @@ Script fields (times in seconds from the peer's start, t0):
     source_port: name   instead of connecting to "liveimpro in", play from a virtual output of this name
     await: [names]      wait until JACK lists a connection on each of these ports (default: the ports the
                         peer connected to itself), for `timeout` s (default 3)
+    say_open: true      print "open" on stderr once its ports exist (before "ready", which follows the
+                        connections): a device that duet connects to is waited for so, not by polling
+                        `jack_lsp` (whose clients coming and going race the clients duet opens:
+                        liveimpro.midi.reconnect says how)
 All times are time.perf_counter() (CLOCK_MONOTONIC, shared with the engine's process on Linux).
 """
 import faulthandler
@@ -26,7 +30,6 @@ import time
 
 import rtmidi
 
-from liveimpro.jackserver import run_jack_tool
 from liveimpro.midi.jack_names import jack_client_name
 from liveimpro.midi.ports import close_client
 
@@ -40,15 +43,26 @@ def find(ports, name):
 
 def wait_for_connections(watched, timeout: float = 3.0) -> None:
     """Until JACK lists a connection on each watched port (it makes them in its next cycles, and
-    a message sent before that is lost)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        listing = run_jack_tool(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines()
-        connected = {name for i, name in enumerate(listing)
-                     if not name.startswith(" ") and i + 1 < len(listing) and listing[i + 1].startswith(" ")}
-        if all(any(w in name for name in connected) for w in watched):
-            return
-        time.sleep(0.05)
+    a message sent before that is lost). One JACK-Client client looks, from start to end: a
+    `jack_lsp` every look would be a client coming and going on the server while duet opens its
+    own (liveimpro.midi.reconnect says why that matters)."""
+    import jack
+    look = jack.Client(jack_client_name("peer-look"), no_start_server=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            connected = set()
+            for port in look.get_ports(is_midi=True):
+                try:
+                    if look.get_all_connections(port):
+                        connected.add(port.name)
+                except jack.JackError:  # gone since the listing
+                    pass
+            if all(any(w in name for name in connected) for w in watched):
+                return
+            time.sleep(0.05)
+    finally:
+        look.close()
     raise SystemExit(f"peer: JACK did not connect {watched} within {timeout} s")
 
 
@@ -78,6 +92,8 @@ def main():
         midi_in.open_virtual_port(script["sink_port"])
     else:
         midi_in.open_port(find(midi_in.get_ports(), "liveimpro out"))
+    if script.get("say_open"):
+        print("open", flush=True, file=sys.stderr)
     connected = (["liveimpro in"] if out.is_port_open() and not script.get("source_port") else []) + (
         [] if script.get("sink_port") else ["liveimpro out"])
     # read by polling in the loop below, not by a callback: a Python callback in JACK's thread that

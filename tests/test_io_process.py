@@ -542,9 +542,9 @@ def test_a_signal_during_an_answer_leaves_no_note_sounding(duet, monitor, tmp_pa
 def test_named_ports_are_connected_by_the_io_process(duet, tmp_path):
     # a keyboard and a synth in one device: its virtual ports wait (20 s) for duet to connect to both
     device = run_peer(tmp_path, {"source_port": "keys", "sink_port": "synth", "await": ["keys", "synth"],
-                                 "timeout": 20.0, "events": call_events(notes=ONE_BAR), **UNTIL_QUIET_SHORT},
-                      background=True)
-    wait_for(lambda: ports_listed([f"{PEER_OUT}:keys", f"{PEER_IN}:synth"]), 10.0, "the device's ports did not appear")
+                                 "timeout": 20.0, "events": call_events(notes=ONE_BAR), "say_open": True,
+                                 **UNTIL_QUIET_SHORT}, background=True)
+    assert device.stderr.readline().strip() == "open", device.stderr.read()
     proc, session = duet("--io-process", "--in", "keys", "--out", "synth")
     said = Lines(proc.stderr)
     assert connected(f"{PEER_OUT}:keys", IO_IN) and connected(IO_OUT, f"{PEER_IN}:synth")

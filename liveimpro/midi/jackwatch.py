@@ -7,6 +7,7 @@ comes or goes, as JACK itself reports them.
     watch.gone_clients()              # names of the clients that left since the last call
     watch.ports("input")              # MIDI ports by full name, as rtmidi lists them
     watch.ports_quiet_for()           # s since a port last came or went
+    watch.clients_quiet_for()         # s since a client last came or went
     watch.server_stopped.is_set()     # the server died or was stopped
     watch.close()
 
@@ -66,6 +67,7 @@ class JackWatch:
         self.changed = threading.Event()
         self._gone = collections.deque()  # names of clients that left, appended in JACK's thread
         self._port_event = time.monotonic()  # when a port last came or went
+        self._client_event = time.monotonic()  # when a client last came or went
         self._client = client
         # JACK-Client keeps the callback objects referenced for as long as the client lives. With
         # only_available=False it passes None for a port already gone instead of skipping the call:
@@ -101,6 +103,7 @@ class JackWatch:
         self.changed.set()
 
     def _on_client(self, name: str, registered: bool) -> None:
+        self._client_event = time.monotonic()
         if not registered:
             self._gone.append(name)  # deque.append is atomic: no lock shared with JACK's thread
         self.changed.set()
@@ -126,6 +129,10 @@ class JackWatch:
     def ports_quiet_for(self) -> float:
         """Seconds since a port last came or went (since the watch opened, when none did)."""
         return time.monotonic() - self._port_event
+
+    def clients_quiet_for(self) -> float:
+        """Seconds since a client last came or went (since the watch opened, when none did)."""
+        return time.monotonic() - self._client_event
 
     def gone_clients(self) -> set[str]:
         """Names of the clients that left since the last call (JACK renames none: a client started
