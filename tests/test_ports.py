@@ -382,6 +382,30 @@ def test_reconnection_matches_names_as_opening_does(jack_server, opened):
         connections.stop()
 
 
+def test_a_port_back_is_connected_only_once_clients_stop_coming_and_going(jack_server, opened):
+    """A client of ours opened just as another program's closes may never be served by JACK 2
+    (liveimpro.midi.reconnect says why): while `jack_lsp` runs again and again, the keyboard that
+    came back is not connected; once it stops, it is, `CLIENT_QUIET` s later."""
+    from liveimpro.midi.reconnect import CLIENT_QUIET, CLIENT_QUIET_MAX
+    said = []
+    keyboard = virtual_port(rtmidi.MidiOut, "keyboard", "keys", opened)
+    connections = Connections("keys", None, "jack", on_midi=lambda event, _: None, say=said.append,
+                              interval=0.05).start()
+    try:
+        unplug(keyboard)
+        wait_for(lambda: "input port 'keys' is gone; waiting for it to come back" in said)
+        virtual_port(rtmidi.MidiOut, "keyboard", "keys", opened)
+        churn_until = time.monotonic() + CLIENT_QUIET_MAX / 2
+        while time.monotonic() < churn_until:  # a client "lsp" comes and goes, with no pause
+            run_jack_tool(["jack_lsp"], capture_output=True)
+            assert "input port 'keys' is back; reconnected" not in said, "connected while clients came and went"
+        quiet_from = time.monotonic()
+        wait_for(lambda: "input port 'keys' is back; reconnected" in said)
+        assert time.monotonic() - quiet_from >= CLIENT_QUIET
+    finally:
+        connections.stop()
+
+
 def test_reconnected_output_plays_to_the_port_that_came_back(jack_server, opened):
     from liveimpro.live.sinks import MidiPortSink  # the sink duet hands to Connections
     said = []
