@@ -7,14 +7,13 @@ PY := $(VENV)/bin/python
 demo: setup
 	$(PY) -m liveimpro demo $(ARGS)
 
-# Two pytest workers: the real-port tests are mostly musical time (calls, answers, the quiet after
-# them), so two run side by side, each worker on JACK servers of its own (liveimpro.jackserver's
+# Three pytest workers: the real-port tests are mostly musical time (calls, answers, the quiet after
+# them), so they run side by side, each worker on JACK servers of its own (liveimpro.jackserver's
 # slots) and with JACK client names of its own ("liveimpro-out-gw0": JACK 2 names a client's
 # notification socket by the client's name alone, whatever the server; tests/conftest.py and
-# liveimpro/midi/jack_names.py say why). Three take 8.5 min, not 10.5, but overload these 2 cores:
-# the dummy driver's cycles came 1-7 ms late and two fresh-clone runs of four failed tests that
-# measure frames (README, "Tests"). JOBS=0 runs them in one process.
-JOBS ?= 2
+# liveimpro/midi/jack_names.py say why). Three take 8 min on these 2 cores, two 11 min. README,
+# "Tests", lists the runs of each setting. JOBS=0 runs them in one process.
+JOBS ?= 3
 
 test: setup
 	$(PY) -m pytest $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist worksteal) $(ARGS)

@@ -235,6 +235,7 @@ class Connections:
             self._watch = JackWatch.connect()
             if self._watch is not None:
                 self.say("the JACK server is back; reopening the ports")
+                self._wait_for_quiet_clients()  # FluidSynth opens a JACK client too
                 for synth in self.audio:
                     if not synth.start_audio():
                         self.say(f"{synth.name} could not start again; MIDI output goes on")
