@@ -9,8 +9,10 @@ threads that stamp input and send output; None, or why the system refused).
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import os
 import platform
+import signal
 import sys
 
 _PR_SET_TIMERSLACK = 29  # prctl option (linux/prctl.h)
@@ -52,4 +54,16 @@ def make_thread_realtime(priority: int) -> str | None:
     return None
 
 
-__all__ = ["machine_info", "cpu_model", "load_average", "make_thread_realtime"]
+def stacks_on_request() -> None:
+    """From now on `kill -USR2 PID` prints every thread's Python stack to stderr, and the process
+    goes on: what a process that does not end was doing (the tests send it before they kill a duet
+    that outlived its SIGTERM). Where there is no SIGUSR2 (Windows), nothing."""
+    if not hasattr(signal, "SIGUSR2") or sys.__stderr__ is None:
+        return
+    try:  # the process's own stderr (fd 2), whatever sys.stderr has been replaced with
+        faulthandler.register(signal.SIGUSR2, file=sys.__stderr__, all_threads=True)
+    except (ValueError, OSError, RuntimeError):  # no file descriptor behind it
+        pass
+
+
+__all__ = ["machine_info", "cpu_model", "load_average", "make_thread_realtime", "stacks_on_request"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 
 import pytest
 
@@ -20,7 +21,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ[SUFFIX_VARIABLE] = "-" + os.environ["PYTEST_XDIST_WORKER"]
 
 # (before duet_harness, whose peer names are made when it is imported)
-from duet_harness import end_spawned, jackd_said, start_duet, wait_for_empty_graph  # noqa: E402
+from duet_harness import end_spawned, hung_stacks, jackd_said, start_duet, wait_for_empty_graph  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -151,4 +152,7 @@ def duet(jack_server, tmp_path):
     for proc in processes:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(10)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"duet did not end within 10 s of SIGTERM: {hung_stacks(proc)}")

@@ -184,15 +184,42 @@ def stop(proc) -> tuple[int, str]:
     is joined at the stream's end, so its `rest()` holds every line, and stderr comes back ''."""
     proc.send_signal(signal.SIGTERM)
     readers = [None if stream is None else READERS.get(stream) for stream in (proc.stdout, proc.stderr)]
-    if not any(readers):
-        _, err = proc.communicate(timeout=15)
-        return proc.returncode, err
-    proc.wait(15)
+    try:
+        if not any(readers):  # (read while waiting: a full pipe would hold it up)
+            _, err = proc.communicate(timeout=15)
+            return proc.returncode, err
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(proc.args[1:4])} did not end within 15 s of SIGTERM: {hung_stacks(proc)}")
     for reader in readers:
         if reader is not None:
             reader.join(5.0)
     err = "" if readers[1] is not None else proc.stderr.read()
     return proc.returncode, err
+
+
+def hung_stacks(proc, wait: float = 1.0) -> str:
+    """What a process that did not end (and its children: the I/O process) was doing: SIGUSR2 makes
+    liveimpro print every thread's stack (liveimpro.machine.stacks_on_request); then SIGKILL. The
+    tail of its stderr. Streams no `Lines` reads are read from now on: a pipe nobody reads fills,
+    and a process writing to it waits for ever (that may be the hang)."""
+    readers = [None if stream is None else READERS.get(stream) or Lines(stream) for stream in (proc.stdout, proc.stderr)]
+    try:
+        pids = [proc.pid] + [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    except OSError:
+        pids = [proc.pid]
+    for sig in (signal.SIGUSR2, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        time.sleep(wait if sig == signal.SIGUSR2 else 0.0)
+    proc.wait()
+    if readers[1] is None:
+        return ""
+    readers[1].join(5.0)
+    return "\n".join(readers[1].rest())[-6000:]
 
 
 def assert_cut_at_the_barge_in(result: dict, within: float = 0.003) -> None:

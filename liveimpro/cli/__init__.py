@@ -16,6 +16,7 @@ import threading
 from typing import Callable
 
 from ..errors import UserError
+from ..machine import stacks_on_request
 
 # name -> (module, one-line help). The module is imported only when its command runs,
 # so `liveimpro --help` and `liveimpro ports` start fast (no torch import).
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     _interrupt_on_sigterm()
+    stacks_on_request()  # `kill -USR2 PID`: every thread's stack on stderr (a hang report)
     try:  # a signal while Python still compiles and imports the commands ends it quietly too
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -43,6 +43,7 @@ import time
 from ..midi.jack_names import jack_client_name
 from ..midi.ports import CLIENT_NAME as OUR_CLIENTS, AmbiguousPort, find_port, stderr_silenced
 from ..errors import PortError
+from ..machine import stacks_on_request
 from .io_cycle import IoCycle, JackClock
 from .io_wire import INPUT_LOST, READY, RECONNECT_SETTLE, RecordReader, Stats, all_notes_off, pack_event
 
@@ -69,6 +70,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ending = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: ending.set())
+    stacks_on_request()  # `kill -USR2 PID`: every thread's stack on stderr (a hang report)
     os.set_blocking(args.events, False)
     return (_serve_rtmidi if args.rtmidi else _serve_jack)(args, ending)
 
