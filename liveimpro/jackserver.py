@@ -12,6 +12,10 @@ killed server only when a server of the same name starts again. With a name per 
 killed runs would fill the table and no jackd would start on the machine again; with stable
 names the next run of the same purpose reclaims what a killed one left. When the name is taken by
 a server still running (two runs at once), `for_purpose` takes the next of a few numbered ones.
+A name `for_purpose` gave out stays its process's until `stop()` (a lock file per name, `claim`),
+even while the server is down: a fault test kills its server and starts it again, and another
+process probing the name in between found it free, started a server under it, and the restart
+failed ("server already active").
 """
 from __future__ import annotations
 
@@ -51,6 +55,7 @@ class JackServer:
         self._process: subprocess.Popen | None = None
         self._previous_env: str | None = None
         self._log = None  # jackd's output
+        self._claim = None  # for_purpose's lock on the name, kept until stop()
 
     @classmethod
     def for_purpose(cls, purpose: str, slots: int = 4, **options) -> "JackServer":
@@ -59,12 +64,20 @@ class JackServer:
         failures = []
         for slot in range(1, slots + 1):
             name = f"liveimpro-{purpose}" + (f"-{slot}" if slot > 1 else "")
+            claimed = claim(name)
+            if claimed is None:
+                failures.append(f"{name}: another process of ours has it")
+                continue
             if is_running(name):
+                claimed.close()
                 failures.append(f"{name}: running")
                 continue
+            server = cls(name, **options)
+            server._claim = claimed  # released by stop()
             try:
-                return cls(name, **options).start()
-            except UserError as error:  # started by another process in the meantime, or jackd failed
+                return server.start()
+            except UserError as error:  # started by another program in the meantime, or jackd failed
+                server.stop()
                 failures.append(f"{name}: {error}")
         raise UserError(f"no JACK server could be started for {purpose!r} ({'; '.join(failures)})")
 
@@ -126,6 +139,9 @@ class JackServer:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._claim is not None:
+            self._claim.close()
+            self._claim = None
         self._restore_env()
 
     def _restore_env(self) -> None:
@@ -157,6 +173,20 @@ def run_jack_tool(args: list[str], **options) -> subprocess.CompletedProcess:
     with open(TOOLS_LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released as the file closes, whatever happens
         return subprocess.run(args, **options)
+
+
+def claim(name: str):
+    """The open lock file that keeps server name `name` this process's (closing it gives the name
+    back; so does the process's end, however it ends); None when another process holds it."""
+    lock = open(Path(tempfile.gettempdir()) / f"liveimpro-jack-{name}.lock", "a")
+    if fcntl is None:  # Windows: no lock, as before
+        return lock
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return None
+    return lock
 
 
 def is_running(name: str) -> bool:

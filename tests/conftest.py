@@ -76,8 +76,10 @@ def async_jack(jack_server):
 def own_jack(jack_server):
     """A JACK server of the test's own, to kill and restart, with the environment that names it for
     the processes the test starts; this process and the session's server are untouched.
-    Asynchronous: its clients die with it (see async_jack)."""
-    server = JackServer.for_purpose("restart", sync=False)
+    Asynchronous: its clients die with it (see async_jack), and with async_jack's period for the
+    same reason (a fresh CI run lost the note-off of an answer just after the restart, every client
+    of the restarted server late for some 40 cycles of 64 frames: "liveimpro-gw2 was not finished")."""
+    server = JackServer.for_purpose("restart", sync=False, period=ASYNC_PERIOD)
     name = server.name
     os.environ["JACK_DEFAULT_SERVER"] = jack_server.name  # this process keeps to the session's server
     yield server, {"JACK_DEFAULT_SERVER": name}

@@ -30,3 +30,17 @@ def test_two_servers_of_one_purpose_at_once_get_two_names():
     with JackServer.for_purpose("twin") as first, JackServer.for_purpose("twin") as second:
         assert (first.name, second.name) == ("liveimpro-twin", "liveimpro-twin-2")
         assert is_running(first.name) and is_running(second.name)
+
+
+def test_a_name_stays_its_owners_while_its_server_is_down():
+    """A fault test kills its server and starts it again: another process (here another caller)
+    asking for a server of the same purpose meanwhile gets the next name, not the one that is down."""
+    first = JackServer.for_purpose("hold")
+    try:
+        first.kill()
+        with JackServer.for_purpose("hold") as second:
+            assert (first.name, second.name) == ("liveimpro-hold", "liveimpro-hold-2")
+            first.start()  # its name is still free for it
+            assert is_running(first.name) and is_running(second.name)
+    finally:
+        first.stop()
