@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import select
 import signal
 import subprocess
@@ -122,13 +123,16 @@ def notes_of(received) -> tuple[list[tuple[float, float, int]], list]:
 
 def wait_until_answering(proc, peer, timeout: float = 20.0) -> None:
     """Read duet's status lines (one per answered phrase when not on a terminal) until it answers;
-    fail, never hang, when it does not."""
+    fail, never hang, when it does not. The line of an answered phrase may say "listening": on the
+    I/O process's paths the engine hands the answer on ahead of time, and a line printed once it has
+    (a loaded machine printed it late) shows the engine's state, not the I/O process's (seen in a
+    fresh-clone run: the peer heard the answer, the test waited for "answering" in vain)."""
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         if not select.select([proc.stdout], [], [], left)[0]:
             break
         line = proc.stdout.readline()
-        if line.startswith("answering"):
+        if line.startswith("answering") or re.search(r"\| phrases [1-9]", line):
             return
         if not line:
             break

@@ -517,6 +517,9 @@ def test_a_jack_server_crash_and_restart_reopens_the_ports(jack_server, own_jack
             proc.kill()
 
 
+PEER_LAG = 0.005  # s: how much later than the wire the peer may stamp a message it polls, under load
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_during_an_answer_leaves_no_note_sounding(duet, monitor, tmp_path, signum):
     proc, session = duet("--io-process", *LONG_ANSWER)
@@ -534,7 +537,10 @@ def test_a_signal_during_an_answer_leaves_no_note_sounding(duet, monitor, tmp_pa
     watch.stop()
     notes, stuck = notes_of(json.loads(out)["received"])
     assert not stuck, (signalled, notes, stuck)
-    assert [n for n in notes if n[0] < signalled < n[1]], f"no note sounded at the signal ({signalled:.3f} s): {notes}"
+    # the signal follows the monitor's note-on (JACK's frame time); the peer stamps what it polls, a
+    # little later on a loaded machine (a fresh-clone run: the note-on 0.3 ms after the signal)
+    assert [n for n in notes if n[0] < signalled + PEER_LAG < n[1] + PEER_LAG], \
+        f"no note sounded at the signal ({signalled:.4f} s): {notes}"
     assert not [n for n in notes if n[0] > signalled + 0.05], (signalled, notes)  # the answer stopped there
     assert_valid_session(session)
 
