@@ -186,12 +186,28 @@ MOMENTS = {"while the model loads": (None, signal.SIGINT), "listening": (0.1, si
            "as the answer ends": (8.1, signal.SIGINT)}
 
 
+def wait_until_caught(proc, signum: int, timeout: float = 20.0) -> None:
+    """Wait until `proc` has a handler for `signum` (its SigCgt mask in /proc), so a signal sent
+    then cannot be lost; a test process started with SIGINT ignored passes that on to duet, which
+    catches it from the first line of `liveimpro.cli.main` (not during Python's own start-up)."""
+    deadline, mask = time.monotonic() + timeout, 1 << (signum - 1)
+    while time.monotonic() < deadline and proc.poll() is None:
+        with open(f"/proc/{proc.pid}/status") as status:
+            caught = next(int(line.split()[1], 16) for line in status if line.startswith("SigCgt:"))
+        if caught & mask:
+            return
+        time.sleep(0.005)
+    pytest.fail(f"duet did not catch signal {signum} within {timeout} s (exit status {proc.poll()})")
+
+
 @pytest.mark.parametrize("moment", list(MOMENTS))
 def test_a_signal_at_any_moment_ends_cleanly(jack_server, tmp_path, moment):
     at, signum = MOMENTS[moment]
     if at is None:
         proc, session = start_duet(tmp_path, wait_for_ports=False)
-        time.sleep(0.5)  # python is importing torch or reading the model
+        started = time.monotonic()
+        wait_until_caught(proc, signum)  # this suite may run with SIGINT ignored (a background job)
+        time.sleep(max(0.0, started + 0.5 - time.monotonic()))  # python is importing torch or reading the model
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode in (0, 130), err

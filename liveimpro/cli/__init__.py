@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _interrupt_on_sigterm()
+    _interrupt_on_signals()
     stacks_on_request()  # `kill -USR2 PID`: every thread's stack on stderr (a hang report)
     try:  # a signal while Python still compiles and imports the commands ends it quietly too
         parser = build_parser()
@@ -58,13 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     return run_reporting_errors(f"liveimpro {args.command}", lambda: importlib.import_module(args._module).run(args))
 
 
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM ends a command as Ctrl-C does (KeyboardInterrupt: `finally` blocks run, status 130,
-    no traceback) from the first instant, until a command installs handlers of its own (duet does)."""
+def _interrupt_on_signals() -> None:
+    """SIGTERM and SIGINT end a command as Ctrl-C does (KeyboardInterrupt: `finally` blocks run,
+    status 130, no traceback) from the first instant, until a command installs handlers of its own
+    (duet does). SIGINT too, because a process started with it ignored (a background job of a shell
+    without job control) gets no handler from Python, and duet handles it anyway once its modules
+    are imported: a Ctrl-C meant for it must not be lost in the seconds torch takes to import."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, interrupt)
 
 
 def run_reporting_errors(name: str, function: Callable[..., int | None], *args) -> int:
