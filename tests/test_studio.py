@@ -36,6 +36,7 @@ LOSS_TOLD_WITHIN = 0.5
 ON_BAR_LINE = 0.03  # s: the answer's first note-on from the clock's bar line as the peer heard both
 # (JACK carries both within the same 1.3 ms cycle; the scheduler's lateness and the peer's polling
 # add a few ms; a beat off would be 500-667 ms)
+TICKS_PER_BEAT = 24  # MIDI clock
 TICKS_PER_BAR = 96  # MIDI clock: 24 a beat, 4 beats a bar (liveimpro's meter)
 CLOCK = 0xF8
 START = 0xFA
@@ -132,27 +133,37 @@ def test_answers_follow_jack_midi_clock_on_bar_lines_and_through_a_tempo_change(
             out, err = peer.communicate(timeout=60)
             assert peer.returncode == 0, err
             received = json.loads(out)["received"]
-            line = status.wait_for("tempo clock", timeout=10)
-            assert line is not None, status.rest()
-            assert abs(int(re.search(r"tempo clock (\d+) bpm", line).group(1)) - bpm) <= 1, line
-
             start = max(i for i, (_, m) in enumerate(received) if m == [START])
             ticks = [t for t, m in received[start:] if m == [CLOCK]]
             bars = ticks[::TICKS_PER_BAR]  # bar lines: every 96th tick from the first after Start
+            assert len(bars) >= 3, f"{len(ticks)} ticks heard"
+            # The dummy driver's timeline falls behind the wall clock by each of its late cycles
+            # (jackd's "XRun" lines: 12-27 ms each on a loaded machine), and jack_midi_clock's ticks
+            # with it: a tempo read from them is the tempo heard, and a bar line comes late by what
+            # the clock lost in the bar. The last of that loss, in the half beat before the line,
+            # no follower can foresee: the answer may fall on the line the clock kept until then.
+            heard = [4 * 60.0 / (ticks[i + TICKS_PER_BAR] - ticks[i])
+                     for i in range(0, len(ticks) - TICKS_PER_BAR, TICKS_PER_BEAT // 2)]
+            line = status.wait_for("tempo clock", timeout=10)
+            assert line is not None, status.rest()
+            read = int(re.search(r"tempo clock (\d+) bpm", line).group(1))
+            assert min(bpm, *heard) - 1 <= read <= max(bpm, *heard) + 1, (line, min(heard), max(heard))
+
             answer, stuck = notes_of([(t, m) for t, m in received if m[0] & 0xF0 in (0x80, 0x90, 0xB0)])
             assert answer and not stuck, received
             call_end = lead_in + beat + 2 * beat
             first = answer[0][0]
-            assert len(bars) >= 3, f"{len(ticks)} ticks heard"
+            kept = ticks[TICKS_PER_BAR - TICKS_PER_BEAT // 2] + beat / 2  # the line as the clock kept it
             # on the first bar line after the call (bar 2), heard a tick apart at most ...
-            assert abs(first - bars[1]) < ON_BAR_LINE, (bpm, first, bars[:3], call_end)
+            assert min(abs(first - bars[1]), abs(first - kept)) < ON_BAR_LINE, (bpm, first, bars[:3], kept, call_end)
             # ... and one bar long at the clock's tempo: over by bar 3's line (measured: -6..+28 ms, the
             # last note's end on the answer's own grid; a quarter beat is 125-167 ms, and a bar at the
             # other tempo 0.67 s longer or shorter)
             last_off = max(off for _, off, _ in answer)
             assert last_off < bars[2] + beat / 4, (bpm, answer, bars[:3])
-            print(f"{bpm} bpm: the answer's first note {1000 * (first - bars[1]):+.1f} ms from bar 2's line, "
-                  f"its last note-off {1000 * (last_off - bars[2]):+.1f} ms from bar 3's")
+            print(f"{bpm} bpm (heard {min(heard):.1f}-{max(heard):.1f}, read {read}): the answer's first note "
+                  f"{1000 * (first - bars[1]):+.1f} ms from bar 2's line ({1000 * (first - kept):+.1f} from the line "
+                  f"kept), its last note-off {1000 * (last_off - bars[2]):+.1f} ms from bar 3's")
             clock.terminate()
             clock.wait(5)
             wait_until(lambda: not [p for p in jack_ports() if p.startswith("jack_midi_clock:")], 10,
