@@ -31,6 +31,7 @@ import time
 import rtmidi
 
 from liveimpro.midi.jack_names import jack_client_name
+from liveimpro.midi.jackwatch import JackWatch
 from liveimpro.midi.ports import close_client
 
 
@@ -41,53 +42,19 @@ def find(ports, name):
     raise SystemExit(f"peer: no port containing {name!r} in {ports}")
 
 
-class Look:
-    """The peer's eyes on the JACK server: one JACK-Client client without ports, open from the
-    peer's start until its connections are made. It hears clients come and go (`wait_quiet`) and
-    lists connections (`wait_for_connections`) without a `jack_lsp` per look: each would be a client
-    coming and going on the server while duet (or the peer itself) opens its own, and a client
-    opened just as another closes may never be served (liveimpro.midi.reconnect says why)."""
-
-    QUIET = 0.1  # s without a client coming or going before the peer opens its second client
-    QUIET_MAX = 1.0
-
-    def __init__(self):
-        import jack
-        self.jack = jack
-        self.client = jack.Client(jack_client_name("peer-look"), no_start_server=True)
-        self.client_event = time.monotonic()
-        self.client.set_client_registration_callback(self._on_client)  # (in JACK's notification thread)
-        self.client.activate()
-
-    def _on_client(self, _name, _registered) -> None:
-        self.client_event = time.monotonic()
-
-    def wait_quiet(self) -> None:
-        """Until no client has come or gone for QUIET s (QUIET_MAX s at most)."""
-        deadline = time.monotonic() + self.QUIET_MAX
-        while (wait := min(self.client_event + self.QUIET, deadline) - time.monotonic()) > 0:
-            time.sleep(wait)
-
-    def wait_for_connections(self, watched, timeout: float = 3.0) -> None:
-        """Until JACK lists a connection on each watched port (it makes them in its next cycles, and
-        a message sent before that is lost)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            connected = set()
-            for port in self.client.get_ports(is_midi=True):
-                try:
-                    if self.client.get_all_connections(port):
-                        connected.add(port.name)
-                except self.jack.JackError:  # gone since the listing
-                    pass
-            if all(any(w in name for name in connected) for w in watched):
-                return
-            time.sleep(0.05)
-        raise SystemExit(f"peer: JACK did not connect {watched} within {timeout} s")
-
-    def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
+def wait_for_connections(watch: JackWatch, watched, timeout: float = 3.0) -> None:
+    """Until JACK lists a connection on each watched port (it makes them in its next cycles, and a
+    message sent before that is lost). Looked up through the watch's client, not a `jack_lsp` per
+    look: each would be a client coming and going on the server while duet (or the peer itself)
+    opens its own, and a client opened just as another closes may never be served
+    (liveimpro.midi.jackwatch says why)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        connected = [port for port in watch.ports("input") + watch.ports("output") if watch.connections(port)]
+        if all(any(w in name for name in connected) for w in watched):
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"peer: JACK did not connect {watched} within {timeout} s")
 
 
 # "peer-gw0", "peer-listen-gw0" per pytest worker (conftest.py sets the suffix; jack_names says why).
@@ -101,7 +68,11 @@ def main():
     faulthandler.enable()
     faulthandler.dump_traceback_later(script.get("timeout", 3.0) + script.get("listen", 5.0) + 5.0, exit=True)
     api = rtmidi.API_UNIX_JACK
-    look = Look()
+    # the peer's eyes on the server, open until its connections are made: it hears clients come
+    # and go (before the peer opens its second client) and lists connections
+    watch = JackWatch.connect("peer-look")
+    if watch is None:
+        raise SystemExit("peer: no JACK server runs")
     out = rtmidi.MidiOut(api, name=OUT_CLIENT)
     if script.get("source_port"):
         out.open_virtual_port(script["source_port"])
@@ -111,7 +82,7 @@ def main():
     # closes (liveimpro.midi.reconnect): the peer then hears and plays nothing. scripts/bench_e2e.py
     # measured it (10 of 30 starts without a pause between the two clients, 0 of 32 with 0.3 s).
     time.sleep(0.3)
-    look.wait_quiet()
+    watch.wait_clients_quiet()
     midi_in = rtmidi.MidiIn(api, name=IN_CLIENT)
     midi_in.ignore_types(sysex=False, timing=False, active_sense=False)
     if script.get("sink_port"):
@@ -127,13 +98,13 @@ def main():
     # the connections are made (note-offs of notes lost before) is kept too.
     received = []
     try:
-        look.wait_for_connections(script.get("await", connected), script.get("timeout", 3.0))
+        wait_for_connections(watch, script.get("await", connected), script.get("timeout", 3.0))
     finally:
-        look.close()
+        watch.close()
     print("ready", flush=True, file=sys.stderr)
     # The peer is the test's measuring instrument: at real-time priority (as JACK's own threads run),
     # a busy machine does not delay its reading, and so its timestamps, by a scheduler quantum.
-    # Set after the jack_lsp calls above, which would inherit it; where refused, it runs as before.
+    # (This thread only, set once the look at the server is over; where refused, it runs as before.)
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20))
     except (AttributeError, OSError):

@@ -386,7 +386,7 @@ def test_a_port_back_is_connected_only_once_clients_stop_coming_and_going(jack_s
     """A client of ours opened just as another program's closes may never be served by JACK 2
     (liveimpro.midi.reconnect says why): while `jack_lsp` runs again and again, the keyboard that
     came back is not connected; once it stops, it is, `CLIENT_QUIET` s later."""
-    from liveimpro.midi.reconnect import CLIENT_QUIET, CLIENT_QUIET_MAX
+    from liveimpro.midi.jackwatch import CLIENT_QUIET, CLIENT_QUIET_MAX
     said = []
     keyboard = virtual_port(rtmidi.MidiOut, "keyboard", "keys", opened)
     connections = Connections("keys", None, "jack", on_midi=lambda event, _: None, say=said.append,

@@ -8,6 +8,8 @@ comes or goes, as JACK itself reports them.
     watch.ports("input")              # MIDI ports by full name, as rtmidi lists them
     watch.ports_quiet_for()           # s since a port last came or went
     watch.clients_quiet_for()         # s since a client last came or went
+    watch.wait_clients_quiet()        # until no client came or went for CLIENT_QUIET s (below)
+    watch.connections("system:midi_capture_1")  # the ports connected to one, [] when it is gone
     watch.server_stopped.is_set()     # the server died or was stopped
     watch.close()
 
@@ -31,6 +33,18 @@ milliseconds of a client's death.
 libjack keeps one connection per process for all its clients, so after a server restart every
 client of the old server must be closed before a new one is opened, or the new one sees the
 dead server's ports (`liveimpro.midi.reconnect` does that).
+
+Open a client of the process only once no client has come or gone for `CLIENT_QUIET` s
+(`wait_clients_quiet`, at most `CLIENT_QUIET_MAX` s of waiting). libjack keeps one table of the
+clients' wake-up futexes per process, indexed by the server's client number, and each client of the
+process updates it as the server's notifications reach it, in its own thread. A client that opens
+just after another program's client closed (a `jack_lsp` run, a patchbay's probe) may get the closed
+client's number before the process's other clients have handled its removal: libjack then keeps the
+closed client's futex for the new one ("Already connected"), and the server waits on the new client
+for ever (jackd logs "liveimpro-out was not finished" every cycle; seen after a server restart, with
+the reopened output client stuck in its first cycle and the process still mapping the closed
+`jack_lsp`'s futex). The watch hears every client that comes or goes in its own notification
+thread, as the process's other clients do.
 """
 from __future__ import annotations
 
@@ -45,6 +59,8 @@ from .ports import stderr_silenced
 
 CLIENT_NAME = "liveimpro-watch"
 LIST_TRIES = 5  # listings tried while ports keep going as they are listed
+CLIENT_QUIET = 0.1  # s without a client coming or going before a client of the process opens (above)
+CLIENT_QUIET_MAX = 1.0  # s `wait_clients_quiet` waits for that at most: then it opens all the same
 
 
 def _jack_module():
@@ -134,6 +150,16 @@ class JackWatch:
         """Seconds since a client last came or went (since the watch opened, when none did)."""
         return time.monotonic() - self._client_event
 
+    def wait_clients_quiet(self, stop: threading.Event | None = None) -> None:
+        """Until no client has come or gone for `CLIENT_QUIET` s (`CLIENT_QUIET_MAX` s at most), or
+        `stop` is set: call it before opening another JACK client in this process (module docstring)."""
+        deadline = time.monotonic() + CLIENT_QUIET_MAX
+        while (wait := min(CLIENT_QUIET - self.clients_quiet_for(), deadline - time.monotonic())) > 0:
+            if stop is None:
+                time.sleep(wait)
+            elif stop.wait(wait):
+                return
+
     def gone_clients(self) -> set[str]:
         """Names of the clients that left since the last call (JACK renames none: a client started
         again under the same name is a new one)."""
@@ -155,6 +181,13 @@ class JackWatch:
                 problem = exc
         raise PortError(f"JACK: cannot list ports: {problem}")
 
+    def connections(self, port: str) -> list[str]:
+        """Full names of the ports connected to `port` ([] when it is gone or has none)."""
+        try:
+            return [other.name for other in self._client.get_all_connections(port)]
+        except _jack_module().JackError:  # gone since it was named
+            return []
+
     def close(self) -> None:
         """Close the client; after the server's death this takes about a second (libjack's timeout)."""
         if self._client is not None:
@@ -163,4 +196,4 @@ class JackWatch:
             self._client = None
 
 
-__all__ = ["JackWatch"]
+__all__ = ["JackWatch", "CLIENT_QUIET", "CLIENT_QUIET_MAX"]

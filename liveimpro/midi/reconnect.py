@@ -28,16 +28,9 @@ after a program quits or dies), and every `interval` seconds besides; elsewhere 
   FluidSynth's JACK audio: they are closed, and opened again — virtual ports too — when a server
   runs again. Whoever connected the virtual ports (a session manager, the user) connects them again.
 
-On JACK, a client of ours is opened only once no client has come or gone for `CLIENT_QUIET` s (at
-most `CLIENT_QUIET_MAX` s of waiting). libjack keeps one table of the clients' wake-up futexes per
-process, indexed by the server's client number, and each client of the process updates it as the
-server's notifications reach it, in its own thread. A client that opens just after another
-program's client closed (a `jack_lsp` run, a patchbay's probe) may get the closed client's number
-before our other clients have handled its removal: libjack then keeps the closed client's futex
-for the new one ("Already connected"), and the server waits on the new client for ever (jackd logs
-"liveimpro-out was not finished" every cycle; seen after a server restart, with the reopened output
-client stuck in its first cycle and the process still mapping the closed `jack_lsp`'s futex).
-The watch hears every client that comes or goes in its own notification thread, as ours do.
+On JACK, a client of ours is opened only once no client has come or gone for a moment
+(`JackWatch.wait_clients_quiet`; liveimpro.midi.jackwatch says why: a client opened just as another
+program's closes may never be served).
 
 Reconnection follows a port's return, never a connection removed by hand: what the user
 disconnects stays disconnected. Port lists come from the watch's own JACK client on JACK (no
@@ -62,8 +55,6 @@ RETRY_QUIET = 1.0  # s a port that is listed but refuses the connection is retri
 # at the latest MAX_SETTLE s after it was first listed (ports that never stop coming and going).
 SETTLE = 0.1
 MAX_SETTLE = 0.5
-CLIENT_QUIET = 0.1  # s without a client coming or going before a client of ours opens (JACK; above)
-CLIENT_QUIET_MAX = 1.0  # s it waits for that at most: then it opens all the same
 CONNECT_SETTLE = 0.05  # s after connecting before sending: two JACK periods of 1024 frames (sinks.CLOSE_FLUSH)
 
 
@@ -278,14 +269,8 @@ class Connections:
         self._ports[kind] = port
 
     def _wait_for_quiet_clients(self) -> None:
-        """On JACK, until no client has come or gone for `CLIENT_QUIET` s, `CLIENT_QUIET_MAX` s at
-        most (the module's docstring says why)."""
-        if self._watch is None:
-            return
-        deadline = time.monotonic() + CLIENT_QUIET_MAX
-        while (wait := min(CLIENT_QUIET - self._watch.clients_quiet_for(), deadline - time.monotonic())) > 0:
-            if self._stopping.wait(wait):
-                return
+        if self._watch is not None:
+            self._watch.wait_clients_quiet(self._stopping)
 
     def _close_input(self) -> None:
         if self._midi_in is not None:
