@@ -334,7 +334,7 @@ def test_answer_arrives_in_tempo_with_every_note_released(duet, monitor, tmp_pat
     """The answer on the call's grid, both as a JACK client hears them: in JACK's time of their
     frames (as a DAW recording both would place them). The peer's own clock is not the measure:
     it sends when a Python loop wakes, and JACK's time of a cycle wanders from the wall clock on a
-    loaded machine with the dummy driver (liveimpro.live.io_cycle.JackClock)."""
+    loaded machine with the dummy driver (liveimpro.midi.jack_clock.JackClock)."""
     proc, session = duet("--io-process")
     watch = monitor("player", "answer")
     # the call starts 1.5 s after the peer is ready (0.8 s otherwise): time to connect the monitor

@@ -11,7 +11,7 @@ long: a thread blocked on the engine's pipe and a main thread that sleeps. Its c
   engine is not reading, and a blocked real-time thread would stop every JACK client);
 - no logging, no file I/O; its allocations are Python's small objects (tuples, bytes);
 - input is stamped from JACK's frame time: the cycle's first frame (`jack_get_cycle_times`) plus
-  the event's frame offset, mapped to perf_counter seconds (`JackClock`): the same timeline as
+  the event's frame offset, mapped to perf_counter seconds (`liveimpro.midi.jack_clock.JackClock`): the same timeline as
   the output's frames, so the answer lands on the call's grid as every JACK client hears it;
 - each output event is written at the frame offset of its time in the cycle that holds it:
   sample-accurate. An event that arrives after its frame is written at the cycle's first frame
@@ -30,15 +30,13 @@ long: a thread blocked on the engine's pipe and a main thread that sleeps. Its c
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import heapq
 import itertools
 import os
-import time
 from array import array
 from collections import deque
 
+from ..midi.jack_clock import JackClock
 from ..midi.messages import ACTIVE_SENSING, CONTROL_CHANGE, NOTE_ON, SYSEX, is_note_off, message_kind, note_on
 from .io_standby import ArmedStandbys
 from .io_wire import (ANSWER_TAG, BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, MAX_MESSAGE, SCHEDULE, STANDBY,
@@ -49,52 +47,9 @@ from .sinks import SoundingNotes
 LATENESS_HISTORY = 4096  # events whose lateness the stats keep
 
 
-class JackClock:
-    """JACK's microsecond clock mapped onto time.perf_counter() seconds, and the cycle's start.
-    JACK-Client does not expose jack_get_cycle_times nor jack_get_time: they are called through
-    ctypes on the libjack JACK-Client loaded, with preallocated out-parameters."""
-
-    def __init__(self, client):
-        import jack
-        lib = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
-        lib.jack_get_time.restype = ctypes.c_uint64
-        lib.jack_get_cycle_times.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32),
-                                             ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64),
-                                             ctypes.POINTER(ctypes.c_float)]
-        self._lib = lib
-        self._client = ctypes.c_void_p(int(jack._ffi.cast("uintptr_t", client._ptr)))
-        self._frames, self._usecs, self._next, self._period = (ctypes.c_uint32(), ctypes.c_uint64(),
-                                                                ctypes.c_uint64(), ctypes.c_float())
-        self._out = tuple(ctypes.pointer(v) for v in (self._frames, self._usecs, self._next, self._period))
-        self.offset = 0.0
-        self.calibrate()
-
-    def calibrate(self, reads: int = 16) -> None:
-        """perf_counter - JACK time, from the read that took least time (the two clocks tick at
-        the same rate; their origins differ). Called at start and now and then (NTP slews one)."""
-        best = None
-        for _ in range(reads):
-            before = time.perf_counter()
-            usecs = self._lib.jack_get_time()
-            after = time.perf_counter()
-            if best is None or after - before < best[0]:
-                best = (after - before, (before + after) / 2 - usecs * 1e-6)
-        self.offset = best[1]
-
-    def cycle_start(self) -> float:
-        """perf_counter seconds of the current cycle's first frame (from the process callback).
-        JACK's time of a cycle is a smoothed (DLL) estimate, on the audio interface's clock. Input
-        and output both keep to it, never to when a callback happened to run: with no hardware
-        clock (the dummy driver) on a loaded machine it was measured up to 15 ms behind the
-        callbacks and 10 ms ahead of them for seconds after a stall, and a call stamped by one
-        clock and answered by the other came 12-25 ms off its grid (the input stamps were bounded
-        by the callback's run for a while: 1 run in 6 of tests/test_io_process.py's tempo test)."""
-        self._lib.jack_get_cycle_times(self._client, *self._out)
-        return self._usecs.value * 1e-6 + self.offset
-
 class IoCycle:
     def __init__(self, inport, outport, clock: JackClock, rate: int, event_fd: int, barge_in: bool = True,
-                 end_cc: int | None = None):
+                 end_cc: int | None = None, late_after_us: float | None = None):
         self.inport, self.outport, self.clock, self.rate = inport, outport, clock, rate
         self.event_fd = event_fd  # non-blocking: the engine's end
         self.barge_in = barge_in
@@ -107,7 +62,8 @@ class IoCycle:
         self.dropped = 0  # input messages not passed on (the engine's pipe full; sysex; active sensing)
         self.lateness_us = array("f", bytes(4 * LATENESS_HISTORY))
         self.max_late_us = 0.0
-        self.late_after_us = 1e6 / rate  # an event written later than this after its time counts as late
+        # an event written later than this after its time counts as late (default: a frame)
+        self.late_after_us = 1e6 / rate if late_after_us is None else late_after_us
         self.errors = 0  # cycles that raised (each is told once by the main thread)
         self.error = ""  # the first of them
         self.parent_gone = False  # the engine's pipe is closed: release everything and stop
@@ -297,4 +253,4 @@ class IoCycle:
             self.parent_gone = True
 
 
-__all__ = ["IoCycle", "JackClock", "ANSWER_TAG"]
+__all__ = ["IoCycle", "ANSWER_TAG"]

@@ -44,14 +44,14 @@ from ..midi.jack_names import jack_client_name
 from ..midi.ports import CLIENT_NAME as OUR_CLIENTS, AmbiguousPort, find_port, stderr_silenced
 from ..errors import PortError
 from ..machine import stacks_on_request
-from .io_cycle import IoCycle, JackClock
+from ..midi.jack_clock import JackClock
+from .io_cycle import IoCycle
 from .io_wire import INPUT_LOST, READY, RECONNECT_SETTLE, RecordReader, Stats, all_notes_off, pack_event
 
 CLIENT_NAME = "liveimpro"
 PORT_NAMES = ("liveimpro in", "liveimpro out")
 EXIT_NO_SERVER, EXIT_SERVER_GONE, EXIT_PORT = 3, 4, 5
 STATS_INTERVAL = 0.25  # s
-CALIBRATE_INTERVAL = 5.0  # s between JACK clock <-> perf_counter calibrations
 RELEASE_WAIT = 0.02  # s after the release before the client closes: the note-offs' cycles go out
 
 
@@ -100,14 +100,10 @@ def _serve_jack(args, ending: threading.Event) -> int:
         client.deactivate()
         client.close()
         return _fail(str(exc), EXIT_PORT)
-    calibrated = time.monotonic()
 
     def look() -> None:  # every STATS_INTERVAL, in the main thread
-        nonlocal calibrated
         keeper.look()
-        if time.monotonic() - calibrated > CALIBRATE_INTERVAL:
-            cycle.clock.calibrate()
-            calibrated = time.monotonic()
+        cycle.clock.keep_calibrated()
 
     _serve(args, cycle, ending, look, float(client.blocksize), client.samplerate, gone=server_gone.is_set)
     if server_gone.is_set():

@@ -86,10 +86,6 @@ class TimedOutput:
 
 
 class LoopCycle(IoCycle):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.late_after_us = LATE_US
-
     def _written(self, offset: float, t0: float) -> float:
         return self.outport.sent_at  # when it really went: the lateness is the send's, not the plan's
 
@@ -99,7 +95,7 @@ class RtMidiLoop:
         self.clock = PassClock()
         self.input = HeardInput(self.clock)
         self.cycle = LoopCycle(self.input, TimedOutput(sink, self.clock), self.clock, RATE, event_fd,
-                               barge_in=barge_in, end_cc=end_cc)
+                               barge_in=barge_in, end_cc=end_cc, late_after_us=LATE_US)
         self.wake = threading.Event()
         self.stopping = False  # set after the release (the cycle releases on STOP, on the pipe's end)
         self.realtime_problem: str | None = None

@@ -10,6 +10,7 @@
     tick_line   the line through the clock ticks that tempo and bar lines are read from
     tick_changes  telling a tempo change, a phase jump and dropped ticks from jitter
     jackwatch   JackWatch: learns at once when the JACK server, a client or a port comes or goes (JACK-Client callbacks)
+    jack_clock  JackClock: a JACK cycle's start on the perf_counter timeline (the I/O process's stamps)
     reconnect   Connections: duet's named ports, reconnected when they come back
     smf         a bounded Standard MIDI File parser for damaged or hostile files
     files       read_midi / write_midi: Melodies in and out of MIDI files
