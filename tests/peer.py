@@ -57,6 +57,7 @@ def wait_for_connections(watch: JackWatch, watched, timeout: float = 3.0) -> Non
     raise SystemExit(f"peer: JACK did not connect {watched} within {timeout} s")
 
 
+PRIORITY = 4  # SCHED_FIFO of the peer's loop: below JACK's threads and duet's (main() says why)
 # "peer-gw0", "peer-listen-gw0" per pytest worker (conftest.py sets the suffix; jack_names says why).
 OUT_CLIENT, IN_CLIENT = jack_client_name("peer"), jack_client_name("peer-listen")
 
@@ -102,11 +103,15 @@ def main():
     finally:
         watch.close()
     print("ready", flush=True, file=sys.stderr)
-    # The peer is the test's measuring instrument: at real-time priority (as JACK's own threads run),
-    # a busy machine does not delay its reading, and so its timestamps, by a scheduler quantum.
-    # (This thread only, set once the look at the server is over; where refused, it runs as before.)
+    # The peer is the test's measuring instrument: at real-time priority, a busy machine does not
+    # delay its reading, and so its timestamps, by a scheduler quantum. Below every JACK thread
+    # (jackd's 10, its clients' process threads' 5) and duet's (5-7): peers above them (they ran at
+    # 20) busy on both CPUs at once (their JSON, a flood's messages; three test workers share two
+    # CPUs) can hold up jackd's cycle, and the dummy driver's timeline then falls behind the wall
+    # clock (a full run logged XRuns of 27 ms, and a MIDI clock's bar line came 58 ms late). (This
+    # thread only, set once the look at the server is over; where refused, it runs as before.)
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(PRIORITY))
     except (AttributeError, OSError):
         pass
 
