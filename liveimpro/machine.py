@@ -5,6 +5,10 @@ figures (our machines differ: an AMD EPYC and an Intel Xeon gave 2-3x different 
 
 And what it grants a thread: `make_thread_realtime(priority)` (SCHED_FIFO and exact timers, for the
 threads that stamp input and send output; None, or why the system refused).
+
+And how a process is told to end: `stop = set_on_signals(signal.SIGINT, signal.SIGTERM)`, a
+`SignalEvent` (an Event that a signal handler may set; `threading.Event` may not, below) that the
+main thread waits on; `stacks_on_request()` for a process that does not end.
 """
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ import ctypes
 import faulthandler
 import os
 import platform
+import select
 import signal
+import socket
 import sys
 
 _PR_SET_TIMERSLACK = 29  # prctl option (linux/prctl.h)
@@ -66,4 +72,47 @@ def stacks_on_request() -> None:
         pass
 
 
-__all__ = ["machine_info", "cpu_model", "load_average", "make_thread_realtime", "stacks_on_request"]
+class SignalEvent:
+    """An Event that a signal handler may set: `set()` from a handler or any thread, `is_set()`,
+    `wait(timeout)` (True once set). `threading.Event.set` takes the lock that `Event.wait` holds
+    on its way in and out; a handler runs in the main thread between two of its bytecodes, so a
+    handler that sets the Event the main thread is waiting on may find that lock held by the very
+    thread it runs in, and wait for itself for ever (seen: duet ignoring every SIGTERM mid-answer,
+    its main thread's stack in `threading.Event.wait`'s `__exit__`, then in the handler's `set`).
+    Here `set()` only sets a flag and sends a byte through a socket pair, neither of which waits,
+    and `wait()` selects on the other end (a socket: select() takes one on every system)."""
+
+    def __init__(self):
+        self._flag = False
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+
+    def set(self) -> None:
+        self._flag = True
+        try:
+            self._writer.send(b"\0")
+        except OSError:  # its buffer full of earlier sets, or closed: the flag is set all the same
+            pass
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until set (True) or `timeout` s pass (False); a signal meanwhile does not end it early
+        unless its handler sets this."""
+        if not self._flag:
+            select.select([self._reader], [], [], timeout)
+        return self._flag
+
+
+def set_on_signals(*signums: int) -> SignalEvent:
+    """A SignalEvent that each of `signums` sets from now on (call it in the main thread)."""
+    event = SignalEvent()
+    for signum in signums:
+        signal.signal(signum, lambda *_: event.set())
+    return event
+
+
+__all__ = ["machine_info", "cpu_model", "load_average", "make_thread_realtime", "stacks_on_request", "SignalEvent",
+           "set_on_signals"]

@@ -48,7 +48,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -97,14 +96,13 @@ def main() -> int:
     from liveimpro.errors import UserError
     from liveimpro.jackserver import JackServer
     from liveimpro.live.controls import ControlMap, parse_cc_option
+    from liveimpro.machine import set_on_signals
     args.end_cc = (parse_cc_option(args.cc) if args.cc else ControlMap()).end_cc
     # the receive callback runs in JACK's process thread and needs the GIL: while the sender spins,
     # hand it over within 0.2 ms (a late JACK client loses MIDI, see count_xruns)
     sys.setswitchinterval(0.0002)
 
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = set_on_signals(signal.SIGINT, signal.SIGTERM)  # (a threading.Event set by a handler can deadlock)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="liveimpro-soak-"))
     workdir.mkdir(parents=True, exist_ok=True)
     args.session = str(workdir / "session.mid")

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
+from ..machine import SignalEvent, set_on_signals
 from . import config
 from .options import add_answer_arguments
 from .status import io_process_summary, show_status
@@ -102,9 +102,8 @@ def run(args) -> int:
     if args.link:  # a missing aalink is said before the model loads
         _check_aalink()
     # from the start: a signal while the model loads ends the session before any port opens
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    # (a SignalEvent: a threading.Event set by the handler could deadlock the main thread waiting on it)
+    stop = set_on_signals(signal.SIGINT, signal.SIGTERM)
     controls = parse_cc_option(args.cc) if args.cc else ControlMap()
     responder = build_responder(args)
     if stop.is_set():
@@ -158,7 +157,7 @@ def run(args) -> int:
     return 0
 
 
-def _run_io_process(args, responder, controls, meter, stop: threading.Event) -> int:
+def _run_io_process(args, responder, controls, meter, stop: SignalEvent) -> int:
     """duet with its ports in the real-time I/O process (liveimpro.live.io_link)."""
     from ..errors import PortError, UserError
     from ..live.engine import Engine, EngineConfig

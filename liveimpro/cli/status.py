@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
 import time
 
 STATUS_INTERVAL = 0.25  # s between refreshes of the terminal status line
@@ -21,7 +20,7 @@ LINK_NEWS = {
 }
 
 
-def show_status(engine, stop: threading.Event, link=None, say=print) -> None:
+def show_status(engine, stop, link=None, say=print) -> None:
     """A live status line on a terminal; elsewhere (a log) one line per answered phrase. With
     Link, a line through `say` when following it stops or starts again (LINK_NEWS)."""
     tty, phrases, link_state = sys.stdout.isatty(), 0, "running"
@@ -61,15 +60,17 @@ def io_process_summary(engine, io) -> str:
     """duet's last line with the real-time I/O process (liveimpro.live.io_link.IoProcess `io`):
     messages, lateness of the writes, and the footswitch's standby notes, the presses that played
     none by why (liveimpro.live.standby)."""
+    from ..live.io_link import POST_WAIT
+
     standby, stats = engine.standby, io.stats
     missed = "".join(f", {count} missed ({why})" for why, count in sorted(standby.missed.items()))
     return (f"liveimpro duet: {engine.phrases} phrases answered; {engine.received} messages heard, "
             f"{engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped; I/O process: "
             f"{stats.sent} events written (late p99 {stats.p99_us / 1e3:.3f} ms, worst {stats.max_us / 1e3:.3f} "
             f"ms), {stats.late_writes} after their {'frame' if io.sample_rate else 'time'}, {stats.dropped} "
-            f"input dropped; footswitch: {standby.rehearsals} standby notes rehearsed, {standby.fired} "
-            f"played at the press, {standby.fired_late} armed after it and played then, "
-            f"{engine.answer.corrected} replaced by the answer's own first note{missed}")
+            f"input dropped, {io.dropped_commands} records to it dropped (it read none for {POST_WAIT:g} s); "
+            f"footswitch: {standby.rehearsals} standby notes rehearsed, {standby.fired} played at the press, "
+            f"{standby.fired_late} armed after it and played then, {engine.answer.corrected} replaced by the answer's own first note{missed}")
 
 
 def footswitch_of(text: str) -> str | None:

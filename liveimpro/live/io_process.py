@@ -43,7 +43,7 @@ import time
 from ..midi.jack_names import jack_client_name
 from ..midi.ports import CLIENT_NAME as OUR_CLIENTS, AmbiguousPort, find_port, stderr_silenced
 from ..errors import PortError
-from ..machine import stacks_on_request
+from ..machine import SignalEvent, set_on_signals, stacks_on_request
 from ..midi.jack_clock import JackClock
 from .io_cycle import IoCycle
 from .io_wire import INPUT_LOST, READY, RECONNECT_SETTLE, RecordReader, Stats, all_notes_off, pack_event
@@ -68,14 +68,13 @@ def main(argv=None) -> int:
                         help="ports through python-rtmidi's API (alsa, coremidi, winmm, jack), not JACK-Client")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    ending = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: ending.set())
+    ending = set_on_signals(signal.SIGTERM)  # (set by JACK's shutdown callback too)
     stacks_on_request()  # `kill -USR2 PID`: every thread's stack on stderr (a hang report)
     os.set_blocking(args.events, False)
     return (_serve_rtmidi if args.rtmidi else _serve_jack)(args, ending)
 
 
-def _serve_jack(args, ending: threading.Event) -> int:
+def _serve_jack(args, ending: SignalEvent) -> int:
     try:
         import jack
     except (ImportError, OSError) as exc:
@@ -113,7 +112,7 @@ def _serve_jack(args, ending: threading.Event) -> int:
     return 0
 
 
-def _serve_rtmidi(args, ending: threading.Event) -> int:
+def _serve_rtmidi(args, ending: SignalEvent) -> int:
     from ..midi.ports import choose_api
     from ..midi.reconnect import Connections
     from .io_rtmidi import RtMidiLoop
@@ -143,7 +142,7 @@ def _serve_rtmidi(args, ending: threading.Event) -> int:
     return 0
 
 
-def _serve(args, cycle, ending: threading.Event, look, period: float, rate: int, wake=None, gone=lambda: False) -> None:
+def _serve(args, cycle, ending: SignalEvent, look, period: float, rate: int, wake=None, gone=lambda: False) -> None:
     """READY, then the stats every STATS_INTERVAL and `look()` until the end; every note released."""
     threading.Thread(target=_read_commands, args=(args.commands, cycle, wake), name="liveimpro-io-commands",
                      daemon=True).start()
