@@ -35,6 +35,9 @@ except ImportError:  # Windows: no JACK command-line tools to keep apart
 from .errors import UserError
 
 
+_UNSET = object()  # JackServer._previous_env while it keeps none
+
+
 class JackServer:
     def __init__(self, name: str, sample_rate: int = 48000, period: int = 64, realtime: bool = True,
                  sync: bool = True):
@@ -53,7 +56,10 @@ class JackServer:
         self.sample_rate = sample_rate
         self.period = period  # frames per period: 64 at 48 kHz is 1.33 ms
         self._process: subprocess.Popen | None = None
-        self._previous_env: str | None = None
+        # JACK_DEFAULT_SERVER before the first start(), put back by stop(); _UNSET while none is kept.
+        # Kept from the first start only: a server started again after kill() (a fault test) would
+        # otherwise keep its own name, or a later server's, and stop() leave that in the environment.
+        self._previous_env: str | None | object = _UNSET
         self._log = None  # jackd's output
         self._claim = None  # for_purpose's lock on the name, kept until stop()
 
@@ -96,7 +102,8 @@ class JackServer:
             [jackd, "--realtime" if self.realtime else "--no-realtime", *(["--sync"] if self.sync else []), "-n", self.name, "-d", "dummy",
              "-r", str(self.sample_rate), "-p", str(self.period)],
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        self._previous_env = os.environ.get("JACK_DEFAULT_SERVER")
+        if self._previous_env is _UNSET:
+            self._previous_env = os.environ.get("JACK_DEFAULT_SERVER")
         os.environ["JACK_DEFAULT_SERVER"] = self.name
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -145,10 +152,13 @@ class JackServer:
         self._restore_env()
 
     def _restore_env(self) -> None:
-        if self._previous_env is None:
+        previous, self._previous_env = self._previous_env, _UNSET
+        if previous is _UNSET:
+            return  # never started, or put back already
+        if previous is None:
             os.environ.pop("JACK_DEFAULT_SERVER", None)
         else:
-            os.environ["JACK_DEFAULT_SERVER"] = self._previous_env
+            os.environ["JACK_DEFAULT_SERVER"] = previous
 
     def __enter__(self) -> "JackServer":
         return self if self._process is not None else self.start()  # for_purpose() has started it

@@ -2,6 +2,7 @@
 of 8 servers, and a second server of the same purpose at once takes the next numbered name."""
 from __future__ import annotations
 
+import os
 import re
 
 from liveimpro.jackserver import REGISTRY, JackServer, is_running
@@ -35,6 +36,7 @@ def test_two_servers_of_one_purpose_at_once_get_two_names():
 def test_a_name_stays_its_owners_while_its_server_is_down():
     """A fault test kills its server and starts it again: another process (here another caller)
     asking for a server of the same purpose meanwhile gets the next name, not the one that is down."""
+    before = os.environ.get("JACK_DEFAULT_SERVER")
     first = JackServer.for_purpose("hold")
     try:
         first.kill()
@@ -44,3 +46,6 @@ def test_a_name_stays_its_owners_while_its_server_is_down():
             assert is_running(first.name) and is_running(second.name)
     finally:
         first.stop()
+    # and the default server is the one before them (first.start() once took "liveimpro-hold-2" for
+    # it, and left it to every later test of the worker)
+    assert os.environ.get("JACK_DEFAULT_SERVER") == before
