@@ -658,3 +658,35 @@ def test_no_midi_out_without_a_synth_on_the_io_process_is_one_line(duet):
     assert proc.returncode != 0 and err.strip().splitlines() == [
         "liveimpro duet: error: nothing to play to: drop --no-midi-out or add --synth"], err
 
+
+
+def test_a_stuck_io_process_holds_up_neither_the_engine_nor_the_end(async_jack):
+    """The commands pipe is bounded both ways (liveimpro.live.io_link): with the I/O process stuck
+    (SIGSTOP: it reads nothing), a post of twice what the pipe holds returns within POST_WAIT,
+    counting the records it dropped, and close() still ends it (killed after 2 s). A post that
+    waited for room for ever held the pipe's lock, so close() and duet's end waited too."""
+    import threading
+
+    from liveimpro.live.io_link import POST_WAIT, IoProcess
+    from liveimpro.live.io_wire import RECORD_SIZE, SCHEDULE, pack_event
+
+    io = IoProcess(on_midi=lambda *_: None, say=lambda _: None).start()
+    pid = io._proc.pid
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        pipe_holds = 65536 // RECORD_SIZE  # Linux's pipe: 64 KiB
+        record = pack_event(SCHEDULE, time.perf_counter() + 60.0, bytes((0x90, 60, 1)), 1, 1)
+        poster = threading.Thread(target=io.post, args=(record * 2 * pipe_holds,), daemon=True)
+        poster.start()
+        poster.join(POST_WAIT + 5.0)
+        assert not poster.is_alive(), "post() waited for ever on a stuck I/O process"
+        assert pipe_holds <= io.dropped_commands < 2 * pipe_holds, io.dropped_commands  # the pipe took its fill
+        closer = threading.Thread(target=io.close, daemon=True)
+        closer.start()
+        closer.join(POST_WAIT + 2.0 + 5.0)
+        assert not closer.is_alive(), "close() waited for ever on a stuck I/O process"
+        assert io._proc.poll() is not None
+    finally:
+        if io._proc.poll() is None:
+            os.kill(pid, signal.SIGKILL)
+            io._proc.wait()

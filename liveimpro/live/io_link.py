@@ -10,7 +10,10 @@ does each JACK cycle) with two pipes: records (`liveimpro.live.io_wire`) go down
 engine's events and come up with the input, stamped from JACK's frame time. A thread of ours
 reads the input pipe and hands each message to `on_midi` with its time: the input's bounded queue
 is the engine's (`Engine.on_midi`), the pipe between is the I/O process's (dropped and counted when
-full, never blocking its cycle).
+full, never blocking its cycle). The commands pipe is bounded the other way: a post waits at most
+`POST_WAIT` s for room (the I/O process reads it at once unless it is stuck), then its records are
+dropped and counted in `dropped_commands`, so a stuck I/O process never stops the engine, nor a
+SIGTERM ending duet (close() kills it after 2 s).
 
 `io.scheduler()` is the engine's scheduler for this path (`liveimpro.live.io_scheduler`: the same
 calls as `liveimpro.live.scheduler.Scheduler`, carried out by the I/O process).
@@ -24,6 +27,7 @@ dies, the I/O process sees its pipe close and releases every note.
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -37,6 +41,8 @@ from .io_wire import (BARGED, FIRED, FIRST_SENT, INPUT, INPUT_LOST, READY, RECOR
 START_TIMEOUT = 10.0  # s for the I/O process to open its ports
 RESTART_INTERVAL = 0.5  # s between tries to start it again after it ended
 EXIT_NO_SERVER, EXIT_SERVER_GONE = 3, 4  # liveimpro.live.io_process's exit codes
+POST_WAIT = 0.5  # s a post waits for room in the commands pipe before its records are dropped
+POST_CHUNK = select.PIPE_BUF // RECORD_SIZE * RECORD_SIZE  # whole records, written all or nothing
 
 
 class IoProcess:
@@ -67,6 +73,7 @@ class IoProcess:
         self._thread: threading.Thread | None = None
         self._restarting = False  # tries to start it again are under way
         self._relayed: str | None = None  # the last line of its stderr passed on
+        self.dropped_commands = 0  # records not posted: the I/O process read none for POST_WAIT s
 
     def start(self) -> "IoProcess":
         """Start the I/O process and wait for its ports; PortError with its one line if it cannot."""
@@ -84,6 +91,7 @@ class IoProcess:
                                 pass_fds=(commands_read, events_write), stderr=subprocess.PIPE, text=True)
         os.close(commands_read)
         os.close(events_write)
+        os.set_blocking(commands_write, False)  # post() waits for room itself, POST_WAIT s at most
         self._ready.clear()
         with self._lock:
             self._proc, self._commands = proc, commands_write
@@ -158,14 +166,24 @@ class IoProcess:
                 return
 
     def post(self, records: bytes) -> None:
-        """Records down to the I/O process; nothing (the events are lost) while none runs."""
+        """Records down to the I/O process; nothing (the events are lost) while none runs, and what
+        finds no room within POST_WAIT s is dropped and counted (the module docstring says why).
+        Written in whole records of at most PIPE_BUF bytes, which a pipe takes all or nothing, so a
+        drop never leaves part of a record in the pipe."""
         with self._lock:
             if self._commands is None:
                 return
-            try:
-                os.write(self._commands, records)
-            except OSError:  # it ended; the reader thread starts a new one
-                pass
+            view, deadline = memoryview(records), time.monotonic() + POST_WAIT
+            while view:
+                try:
+                    view = view[os.write(self._commands, view[:POST_CHUNK]):]
+                except BlockingIOError:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not select.select([], [self._commands], [], left)[1]:
+                        self.dropped_commands += len(view) // RECORD_SIZE
+                        return
+                except OSError:  # it ended; the reader thread starts a new one
+                    return
 
     def scheduler(self, timer=None) -> "IoScheduler":
         """The engine's scheduler; `timer` (liveimpro.live.answer.ReactionTimer) hears when an
