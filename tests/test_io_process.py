@@ -89,7 +89,7 @@ MONITOR = r"""
 # offset, [bytes]]: `cycle frame` and `cycle usecs` are jack_get_cycle_times' first frame of the cycle the
 # event came in and JACK's time of it (the I/O process places its events on the same clock). At
 # SIGTERM it prints what is left and "end", then closes its client and exits.
-import ctypes, ctypes.util, json, signal, sys, threading, time
+import ctypes, ctypes.util, json, signal, sys, time
 import jack
 
 client = jack.Client(sys.argv[1], no_start_server=True)
@@ -106,8 +106,8 @@ def process(n):
         heard.extend((i, frames.value, usecs.value, offset, message) for i, offset, message in events)
 
 client.set_process_callback(process)
-done = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: done.set())
+from liveimpro.machine import set_on_signals
+done = set_on_signals(signal.SIGTERM)  # not a threading.Event: its set() in a handler can deadlock the wait
 printed = 0
 # JACK 2 may never serve a client activated right after another one (jack2 issue #156; the I/O
 # process's was, in CI: "io-monitor was not finished" every cycle): 0.3 s apart, as ours are
@@ -202,7 +202,7 @@ AUDIO_MONITOR = r"""
 # python -c AUDIO_MONITOR CLIENT: a JACK client with the audio inputs "left" and "right". It prints its
 # sample rate once active; at SIGTERM, a JSON list of [usecs, peak] for each cycle in which either input
 # peaked above 1e-4 (usecs: JACK's time of the cycle's first frame, as MONITOR's), then "end".
-import ctypes, ctypes.util, json, signal, sys, threading, time
+import ctypes, ctypes.util, json, signal, sys, time
 import jack, numpy as np
 
 client = jack.Client(sys.argv[1], no_start_server=True)
@@ -216,8 +216,8 @@ def process(n):
         loud.append((usecs.value, peak))
 
 client.set_process_callback(process)
-done = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: done.set())
+from liveimpro.machine import set_on_signals
+done = set_on_signals(signal.SIGTERM)  # not a threading.Event: its set() in a handler can deadlock the wait
 time.sleep(0.3)  # apart from the last activation (MONITOR says why)
 with client:
     print(json.dumps(client.samplerate), flush=True)
