@@ -21,7 +21,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ[SUFFIX_VARIABLE] = "-" + os.environ["PYTEST_XDIST_WORKER"]
 
 # (before duet_harness, whose peer names are made when it is imported)
-from duet_harness import end_spawned, hung_stacks, jackd_said, start_duet, wait_for_empty_graph  # noqa: E402
+from duet_harness import (  # noqa: E402
+    end_spawned,
+    hung_stacks,
+    jackd_said,
+    longest_stall,
+    start_duet,
+    wait_for_empty_graph,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -138,6 +145,15 @@ def no_process_left(request):
         ports = wait_for_empty_graph()
         assert not ports, f"ports left on the JACK server after the test: {ports}"
     assert not left, f"processes left running by the test (ended now): {left}"
+
+
+@pytest.fixture
+def server_stall(jack_server):
+    """How long the shared server has fallen behind since the test began, at its worst, in seconds
+    (duet_harness.longest_stall): a timing test allows a message that much on top of its bound,
+    since the wire itself delivered it late. 0 while jackd kept its cycles, and the bound is as strict."""
+    logged = len(jack_server.log_text())
+    return lambda: longest_stall(jack_server.log_text()[logged:])
 
 
 @pytest.fixture

@@ -173,6 +173,14 @@ def jackd_said(log: str) -> str:
     return "\n".join(line if n == 1 else f"{line}  (x{n})" for line, n in counts.items())
 
 
+def longest_stall(log: str) -> float:
+    """The longest the server fell behind in `log`, in seconds: the dummy driver's "XRun = N usec"
+    lines, each a cycle that began N µs late. Every message in flight then arrives that late, whoever
+    sent it; a VM's vCPU held up by its host stalls even jackd's SCHED_FIFO thread (CI23 logged
+    17 ms, with one answer note 18 ms late and the rest within 2 ms)."""
+    return max((int(us) for us in re.findall(r"XRun = (\d+) usec", log)), default=0) / 1e6
+
+
 def wait_for_empty_graph(timeout: float = 5.0) -> list[str]:
     """Until no port but the driver's is left on the server (a client's ports go a moment after its
     process ends); the ports still there after `timeout` s."""

@@ -26,7 +26,7 @@ from duet_harness import (
 UNTIL_QUIET = {"listen": 60.0, "quiet_after": 3.5}
 
 
-def test_answer_arrives_in_tempo_with_every_note_released(duet, tmp_path):
+def test_answer_arrives_in_tempo_with_every_note_released(duet, tmp_path, server_stall):
     proc, session = duet()
     result = run_peer(tmp_path, {"events": call_events(), **UNTIL_QUIET})
     notes, stuck = notes_of(result["received"])
@@ -35,11 +35,12 @@ def test_answer_arrives_in_tempo_with_every_note_released(duet, tmp_path):
     # the call fills two bars and ends on a bar line (4.3 s); its end is known a beat of silence
     # later, so the answer comes in on the next bar line, as long as the call (2 bars)
     next_bar = 0.3 + 12 * BEAT
-    assert abs(notes[0][0] - next_bar) < 0.03
+    stall = server_stall()  # a note the server delivered late is not the engine's (0 most runs)
+    assert abs(notes[0][0] - next_bar) < 0.03 + stall
     assert notes[-1][1] < next_bar + 8 * BEAT + 0.1
     # in tempo: onsets fall on the call's grid of sixteenths and triplets (1/12 beat), from its first beat
     positions = np.array([(on - 0.3) / BEAT for on, _, _ in notes]) * 12
-    assert np.all(np.abs(positions - np.round(positions)) * BEAT / 12 < 0.012), positions / 12
+    assert np.all(np.abs(positions - np.round(positions)) * BEAT / 12 < 0.012 + stall), (positions / 12, stall)
     if len(notes) >= 3:  # the answer's beat against the call's: the slope of its onsets over their grid points
         slope = np.polyfit(np.round(positions), positions, 1)[0]
         print(f"the answer's beat is {100 * (slope - 1):+.2f} % of the call's over {len(notes)} notes")
@@ -67,7 +68,7 @@ def test_a_calls_pickup_lies_before_a_bar_line_of_the_session_file(duet, tmp_pat
     assert abs(onsets[1] - onsets[0] - 1) < 0.02, onsets  # the pickup a beat before it
 
 
-def test_player_barging_in_stops_the_answer_at_once(duet, tmp_path):
+def test_player_barging_in_stops_the_answer_at_once(duet, tmp_path, server_stall):
     proc, session = duet("--length-ratio", "2")
     result = run_peer(tmp_path, {"events": call_events(), "barge_in_after": 0.3, **UNTIL_QUIET})
     notes, stuck = notes_of(result["received"])
@@ -75,7 +76,7 @@ def test_player_barging_in_stops_the_answer_at_once(duet, tmp_path):
     assert barge is not None, f"no answer to barge in on: {result['received']}"
     assert not [s for s in stuck if s[0] < barge + 0.35]  # (the answer to the barge-in may still sound)
     before = [n for n in notes if n[0] < barge]
-    assert before and all(off < barge + 0.015 for _, off, _ in before)  # released at once
+    assert before and all(off < barge + 0.015 + server_stall() for _, off, _ in before)  # released at once
     assert not [n for n in notes if barge < n[0] < barge + 0.35]  # nothing new until the barge-in phrase ends
     code, err = stop(proc)
     assert code == 0, err
@@ -94,7 +95,7 @@ def test_control_change_ends_the_phrase(duet, tmp_path):
     assert stop(proc)[0] == 0
 
 
-def test_answers_follow_the_daws_midi_clock(duet, tmp_path):
+def test_answers_follow_the_daws_midi_clock(duet, tmp_path, server_stall):
     proc, _ = duet("--bars", "1", "--silence-beats", "8")
     bpm, start = 100.0, 0.3
     bar = 4 * 60.0 / bpm
@@ -106,7 +107,7 @@ def test_answers_follow_the_daws_midi_clock(duet, tmp_path):
     answer, stuck = notes_of(result["received"])
     assert not stuck and answer
     first = answer[0][0]
-    assert abs(first - (start + bar)) < 0.02, (first - start) / bar  # on the next bar line, after one bar
+    assert abs(first - (start + bar)) < 0.02 + server_stall(), (first - start) / bar  # on the next bar line, after one bar
     ticks = (np.array([on for on, _, _ in answer]) - start) / (60.0 / bpm / 24)  # in clock ticks (1/24 beat)
     assert np.all(np.abs(ticks - np.round(ticks)) < 0.5)
     assert stop(proc)[0] == 0
