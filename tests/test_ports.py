@@ -67,8 +67,12 @@ def second_client(midi_class, target: str, opened):
 
 
 def send_and_receive(send, received: queue.Queue, timeout: float = 2.0) -> list[list[int]]:
-    """Sends a note-on and its note-off once, right after connecting (JACK 2 connects synchronously,
-    so the first message after connecting must not be lost), and returns what arrived."""
+    """Sends a note-on and its note-off once, as soon as the test's one connection is in JACK's
+    graph, and returns what arrived. Not before: `jack_connect` returns once the server has taken
+    the connection, but the graph that carries it is switched in at the start of a later cycle, and
+    a message a client writes in the cycle before is lost (CI28: sent at once, neither arrived, in a
+    test during which the server ran 5.8 ms late). JACK 2 lists connections from the graph in use."""
+    wait_for(lambda: any(line.startswith(" ") for line in jack_connections()), timeout, "the connection")
     send(NOTE_ON)
     send(NOTE_OFF)
     try:
@@ -95,6 +99,11 @@ def virtual_port(midi_class, client: str, port: str, opened):
 def jack_ports() -> list[str]:
     """Every port on the session's JACK server, as `jack_lsp` (what QjackCtl and a DAW show) lists it."""
     return run_jack_tool(["jack_lsp"], capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+def jack_connections() -> list[str]:
+    """`jack_lsp -c`: each port, then (indented) the ports connected to it."""
+    return run_jack_tool(["jack_lsp", "-c"], capture_output=True, text=True, check=True).stdout.splitlines()
 
 
 def wait_for(condition, timeout: float = 10.0, what: str = "") -> None:

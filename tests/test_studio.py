@@ -315,11 +315,12 @@ def test_fluidsynth_gets_every_note_and_is_reconnected_when_restarted_at_once(as
 
 # --- 3. a keyboard unplugged and plugged back in at once -----------------------------------------
 
-def test_a_keyboard_back_at_once_is_reconnected_and_its_loss_told_within_half_a_second(async_jack, duet, tmp_path):
+@pytest.mark.parametrize("path", [("--io-process", "none"), ("--io-process", "jack")], ids=["threads", "io"])
+def test_a_keyboard_back_at_once_is_reconnected_and_its_loss_told_within_half_a_second(async_jack, duet, tmp_path, path):
     keyboard = run_peer(tmp_path, {"source_port": "keys", "sink_port": "unused", "await": [], "listen": 120.0},
                         background=True)
     assert keyboard.stderr.readline().strip() == "ready"
-    proc, _ = duet("--in", "keys")  # listening: connected to the peer's "keys"
+    proc, _ = duet(*path, "--in", "keys")  # listening: connected to the peer's "keys"
     said, status = Lines(proc.stderr), Lines(proc.stdout)
     killed = time.perf_counter()
     keyboard.kill()

@@ -45,11 +45,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", dest="output", metavar="PORT", default=None,
                         help="MIDI output for the answers (part of its name); default: a virtual port 'liveimpro out'")
     parser.add_argument("--no-midi-out", action="store_true", help="no MIDI output (use with --synth)")
-    parser.add_argument("--io-process", nargs="?", const="auto", choices=("auto", "jack", "rtmidi"), default=None,
+    parser.add_argument("--io-process", nargs="?", const="auto", choices=("auto", "jack", "rtmidi", "none"),
+                        default="none",
                         help="the MIDI ports in a real-time process of their own (barge-in and the footswitch there): "
                              "'jack' (JACK-Client: input stamped from JACK's frame time, answers written at their "
                              "frame), 'rtmidi' (python-rtmidi on --api: a sender that sleeps until each event and "
-                             "spins the rest); default: jack when --api is jack, or unset and a JACK server runs")
+                             "spins the rest); bare or 'auto': jack when --api is jack, or unset and a JACK server "
+                             "runs, else rtmidi; 'none' (the default): on threads of duet's own process")
     parser.add_argument("--synth", action="store_true", help="also play the answers through FluidSynth")
     parser.add_argument("--soundfont", type=Path, default=None, help="General MIDI .sf2 for --synth")
     parser.add_argument("--program", type=int, default=0, help="GM program 0..127 for --synth (default 0: piano)")
@@ -108,7 +110,7 @@ def run(args) -> int:
     responder = build_responder(args)
     if stop.is_set():
         return 130
-    if args.io_process:
+    if args.io_process != "none":
         return _run_io_process(args, responder, controls, meter, stop)
     api = choose_api(args.api)
     port_sink = None if args.no_midi_out else MidiPortSink.open(args.output, api=api)

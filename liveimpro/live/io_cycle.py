@@ -152,6 +152,15 @@ class IoCycle:
         for message in note_ons:
             heapq.heappush(self._heap, (self._t0, 1, next(self._sequence), message, ANSWER_TAG, group))
 
+    def sounding_notes(self) -> list[tuple[int, int]]:
+        """(channel, pitch) of every note sounding at the output, for the port keeper's thread: a
+        snapshot of the cycle's sets, taken again if the cycle changed one meanwhile."""
+        while True:
+            try:
+                return sorted({note for sounding in list(self._sounding.values()) for note in sounding.notes()})
+            except RuntimeError:  # a set changed size while it was read
+                continue
+
     def _answer_live(self, writes: list, offset: int) -> bool:
         sounding = self._sounding.get(ANSWER_TAG)
         return bool((sounding is not None and len(sounding)) or any(e[4] == ANSWER_TAG for e in self._heap)

@@ -41,12 +41,13 @@ import threading
 import time
 
 from ..midi.jack_names import jack_client_name
-from ..midi.ports import CLIENT_NAME as OUR_CLIENTS, AmbiguousPort, find_port, stderr_silenced
+from ..midi.ports import stderr_silenced
 from ..errors import PortError
 from ..machine import SignalEvent, set_on_signals, stacks_on_request
 from ..midi.jack_clock import JackClock
 from .io_cycle import IoCycle
-from .io_wire import INPUT_LOST, READY, RECONNECT_SETTLE, RecordReader, Stats, all_notes_off, pack_event
+from .io_ports import PortKeeper
+from .io_wire import INPUT_LOST, READY, RecordReader, Stats, pack_event
 
 CLIENT_NAME = "liveimpro"
 PORT_NAMES = ("liveimpro in", "liveimpro out")
@@ -90,9 +91,10 @@ def _serve_jack(args, ending: SignalEvent) -> int:
     cycle = IoCycle(inport, outport, JackClock(client), client.samplerate, args.events,
                     barge_in=not args.no_barge_in, end_cc=args.end_cc)
     client.set_process_callback(cycle.process)
-    client.activate()
     keeper = PortKeeper(client, {"input": args.input, "output": args.output, "synth": args.synth}, inport, outport,
-                        args.events, cycle)
+                        args.events, cycle, say=_say)
+    client.set_client_registration_callback(keeper.on_client)  # before activate(), as JACK requires
+    client.activate()
     try:
         keeper.look(first=True)
     except PortError as exc:
@@ -211,67 +213,6 @@ def _send_stats(cycle: IoCycle, fd: int) -> None:
 def _fail(message: str, code: int) -> int:
     print(f"liveimpro: {message}", file=sys.stderr, flush=True)
     return code
-
-
-class PortKeeper:
-    """Keeps our ports connected to the ports named by --in / --out: connected at start (a
-    `PortError` when none or several match), connected again when the port comes back (the user
-    is told both ways); an input that goes tells the engine (INPUT_LOST: its held keys count as
-    released); an output that comes back gets All Notes Off on each channel played on, for what it
-    was left sounding when it went (a synth that was only unplugged still holds those notes). A
-    connection the user removes by hand stays removed while the port stays. "synth" is our output's
-    second destination, duet's own synth (`liveimpro.live.jack_synth`), named by its full name."""
-
-    def __init__(self, client, names: dict, inport, outport, event_fd: int, cycle: IoCycle):
-        self.client, self.names, self.event_fd, self.cycle = client, names, event_fd, cycle
-        self.ours = {"input": inport, "output": outport, "synth": outport}
-        self.connected: dict[str, str | None] = dict.fromkeys(names)
-        self._said: dict[str, str] = dict.fromkeys(names, "")
-
-    def look(self, first: bool = False) -> None:
-        for kind, name in self.names.items():
-            if name is None:
-                continue
-            listing = [p.name for p in self.client.get_ports(is_midi=True, is_output=kind == "input",
-                                                             is_input=kind != "input")]
-            port = self.connected[kind]
-            if port is not None:
-                if port in listing:
-                    continue
-                self.connected[kind] = None
-                _say(f"{kind} port {name!r} is gone; waiting for it to come back")
-                if kind == "input":
-                    os.write(self.event_fd, pack_event(INPUT_LOST))
-            try:
-                # our synth's port is one of ours, which find_port leaves out unless told no client is ours
-                found = listing[find_port(name, listing, kind, None if kind == "synth" else OUR_CLIENTS)]
-            except AmbiguousPort as exc:
-                if first:
-                    raise
-                if str(exc) != self._said[kind]:
-                    self._said[kind] = str(exc)
-                    _say(str(exc))
-                continue
-            except PortError:
-                if first:
-                    raise
-                continue
-            ours = self.ours[kind]
-            try:
-                if kind == "input":
-                    self.client.connect(found, ours)
-                else:
-                    self.client.connect(ours, found)
-            except Exception as exc:  # noqa: BLE001 - jack.JackError: not yet accepting connections
-                if first:
-                    raise PortError(f"cannot connect to {found!r}: {exc}") from None
-                continue
-            self.connected[kind] = found
-            if not first:
-                _say(f"{kind} port {name!r} is back; reconnected")
-            if not first and kind != "input":  # whole records, appended at once: the cycle reads them whole
-                played = [channel for channel in range(16) if self.cycle.played[channel]]
-                self.cycle.inbox.extend(all_notes_off(played, time.perf_counter() + RECONNECT_SETTLE))
 
 
 def _say(message: str) -> None:

@@ -1,0 +1,107 @@
+"""The I/O process's named ports kept connected (`duet --io-process --in PORT --out PORT`).
+
+    keeper = PortKeeper(client, {"input": "keys", "output": "synth", "synth": None}, inport, outport,
+                        event_fd, cycle, say=print)
+    client.set_client_registration_callback(keeper.on_client)   # before client.activate()
+    keeper.look(first=True)     # connect now: a PortError when a name matches no port, or several
+    keeper.look()               # then every STATS_INTERVAL s, in the I/O process's main thread
+
+The JACK-Client counterpart of duet's in-process `liveimpro.midi.reconnect.Connections`, and its
+rules: a port is gone when it leaves the listing or its client leaves the server (a program killed
+and started again between two looks lists its port again, unconnected, under the same name); it
+is connected again when a port of its name is back.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import time
+
+from ..errors import PortError
+from ..midi.ports import CLIENT_NAME as OUR_CLIENTS, AmbiguousPort, find_port
+from .io_cycle import IoCycle
+from .io_wire import INPUT_LOST, RECONNECT_SETTLE, all_notes_off, pack_event
+
+
+class PortKeeper:
+    """Keeps our ports connected to the ports named by --in / --out: connected at start (a
+    `PortError` when none or several match), connected again when the port comes back (the user
+    is told both ways); an input that goes tells the engine (INPUT_LOST: its held keys count as
+    released); an output that comes back gets All Notes Off on each channel played on, for what it
+    was left sounding when it went (a synth that was only unplugged still holds those notes). A
+    connection the user removes by hand stays removed while the port stays. "synth" is our output's
+    second destination, duet's own synth (`liveimpro.live.jack_synth`), named by its full name."""
+
+    def __init__(self, client, names: dict, inport, outport, event_fd: int, cycle: IoCycle, say):
+        self.client, self.names, self.event_fd, self.cycle, self.say = client, names, event_fd, cycle, say
+        self.ours = {"input": inport, "output": outport, "synth": outport}
+        self.connected: dict[str, str | None] = dict.fromkeys(names)
+        self._said: dict[str, str] = dict.fromkeys(names, "")
+        self._departed: collections.deque[str] = collections.deque()  # clients that left, from JACK's thread
+
+    def on_client(self, name: str, registered: bool) -> None:
+        """JACK's client-registration callback (its notification thread): a client that left is
+        queued, nothing else. A keyboard's program killed and started again between two looks lists
+        its port under the same name, unconnected: only its client's leaving tells the keeper."""
+        if not registered:
+            self._departed.append(name)  # deque.append is atomic: no lock shared with JACK's thread
+
+    def look(self, first: bool = False) -> None:
+        departed = set()
+        while self._departed:
+            departed.add(self._departed.popleft())
+        for kind, name in self.names.items():
+            if name is None:
+                continue
+            listing = [p.name for p in self.client.get_ports(is_midi=True, is_output=kind == "input",
+                                                             is_input=kind != "input")]
+            port = self.connected[kind]
+            if port is not None:
+                if port in listing and port.partition(":")[0] not in departed:
+                    continue
+                self.connected[kind] = None
+                self.say(f"{kind} port {name!r} is gone; waiting for it to come back" + self._left_sounding(kind))
+                if kind == "input":
+                    os.write(self.event_fd, pack_event(INPUT_LOST))
+            try:
+                # our synth's port is one of ours, which find_port leaves out unless told no client is ours
+                found = listing[find_port(name, listing, kind, None if kind == "synth" else OUR_CLIENTS)]
+            except AmbiguousPort as exc:
+                if first:
+                    raise
+                if str(exc) != self._said[kind]:
+                    self._said[kind] = str(exc)
+                    self.say(str(exc))
+                continue
+            except PortError:
+                if first:
+                    raise
+                continue
+            ours = self.ours[kind]
+            try:
+                if kind == "input":
+                    self.client.connect(found, ours)
+                else:
+                    self.client.connect(ours, found)
+            except Exception as exc:  # noqa: BLE001 - jack.JackError: not yet accepting connections
+                if first:
+                    raise PortError(f"cannot connect to {found!r}: {exc}") from None
+                continue
+            self.connected[kind] = found
+            if not first:
+                self.say(f"{kind} port {name!r} is back; reconnected")
+            if not first and kind != "input":  # whole records, appended at once: the cycle reads them whole
+                played = [channel for channel in range(16) if self.cycle.played[channel]]
+                self.cycle.inbox.extend(all_notes_off(played, time.perf_counter() + RECONNECT_SETTLE))
+
+    def _left_sounding(self, kind: str) -> str:
+        """For an output gone, what it held, as duet's in-process sink says it (liveimpro.live.sinks):
+        no note-off reaches it now; All Notes Off follows when it comes back."""
+        if kind == "input":
+            return ""
+        notes = self.cycle.sounding_notes()
+        return f"; {len(notes)} note(s) may be left sounding: " + (", ".join(f"ch{c + 1}:{p}" for c, p in notes)
+                                                                   or "none")
+
+
+__all__ = ["PortKeeper"]
