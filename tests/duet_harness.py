@@ -173,6 +173,11 @@ def jackd_said(log: str) -> str:
     return "\n".join(line if n == 1 else f"{line}  (x{n})" for line, n in counts.items())
 
 
+# duet's two paths: its ports on threads beside the engine (liveimpro.midi.reconnect), or in the
+# real-time I/O process (liveimpro.live.io_ports), each with a JACK client of its own name
+BOTH_PATHS = pytest.mark.parametrize("path", [("--io-process", "none"), ("--io-process", "jack")], ids=["threads", "io"])
+
+
 def longest_stall(log: str) -> float:
     """The longest the server fell behind in `log`, in seconds: the dummy driver's "XRun = N usec"
     lines, each a cycle that began N µs late. Every message in flight then arrives that late, whoever

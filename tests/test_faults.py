@@ -12,6 +12,7 @@ import time
 
 import pytest
 from duet_harness import (
+    BOTH_PATHS,
     Lines,
     assert_valid_session,
     call_events,
@@ -47,12 +48,7 @@ def answered(peer, *duet_said: Lines, required: bool = True) -> list:
     return notes
 
 
-# duet's two paths: its ports on threads beside the engine (liveimpro.midi.reconnect), or in the
-# real-time I/O process (liveimpro.live.io_ports), each with a JACK client of its own name
-PATHS = pytest.mark.parametrize("path", [("--io-process", "none"), ("--io-process", "jack")], ids=["threads", "io"])
-
-
-@PATHS
+@BOTH_PATHS
 def test_named_ports_that_vanish_are_reconnected_when_they_come_back(async_jack, duet, tmp_path, path):
     first = device(tmp_path, listen=30.0, leave_after_answer=0.6, events=call_events())  # it leaves mid-answer
     proc, session = duet(*path, "--in", "keys", "--out", "synth", "--length-ratio", "2")

@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from duet_harness import PEER_IN, Lines, call_events, notes_of, run_peer
+from duet_harness import BOTH_PATHS, PEER_IN, Lines, call_events, notes_of, run_peer
 
 from liveimpro.jackserver import run_jack_tool
 from liveimpro.midi.jack_names import jack_client_name
@@ -315,7 +315,7 @@ def test_fluidsynth_gets_every_note_and_is_reconnected_when_restarted_at_once(as
 
 # --- 3. a keyboard unplugged and plugged back in at once -----------------------------------------
 
-@pytest.mark.parametrize("path", [("--io-process", "none"), ("--io-process", "jack")], ids=["threads", "io"])
+@BOTH_PATHS
 def test_a_keyboard_back_at_once_is_reconnected_and_its_loss_told_within_half_a_second(async_jack, duet, tmp_path, path):
     keyboard = run_peer(tmp_path, {"source_port": "keys", "sink_port": "unused", "await": [], "listen": 120.0},
                         background=True)

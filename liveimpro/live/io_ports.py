@@ -21,6 +21,7 @@ from ..errors import PortError
 from ..midi.ports import CLIENT_NAME as OUR_CLIENTS, AmbiguousPort, find_port
 from .io_cycle import IoCycle
 from .io_wire import INPUT_LOST, RECONNECT_SETTLE, all_notes_off, pack_event
+from .sinks import left_sounding
 
 
 class PortKeeper:
@@ -99,9 +100,7 @@ class PortKeeper:
         no note-off reaches it now; All Notes Off follows when it comes back."""
         if kind == "input":
             return ""
-        notes = self.cycle.sounding_notes()
-        return f"; {len(notes)} note(s) may be left sounding: " + (", ".join(f"ch{c + 1}:{p}" for c, p in notes)
-                                                                   or "none")
+        return "; " + left_sounding(self.cycle.sounding_notes())
 
 
 __all__ = ["PortKeeper"]

@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 CLOSE_FLUSH = 0.05  # seconds between the last message and closing a port: two JACK periods of 1024 frames
 
 
+def left_sounding(notes) -> str:
+    """What a port gone may still be sounding, as duet says it: "2 note(s) may be left sounding: ch1:60, ch1:64"."""
+    return f"{len(notes)} note(s) may be left sounding: " + (", ".join(f"ch{c + 1}:{p}" for c, p in notes) or "none")
+
+
 class SoundingNotes:
     """Note-ons sent and not yet released, per (channel, pitch), counted; not thread-safe
     (its owner holds a lock). A note-off for a key that is not sounding is ignored."""
@@ -147,8 +152,7 @@ class Sink:
         self.gone = True
         self.lost_notes = self.sounding.notes()
         self.sounding.release()
-        log.warning("%s is gone (%s); %d note(s) may be left sounding: %s", self.name, reason,
-                    len(self.lost_notes), ", ".join(f"ch{c + 1}:{p}" for c, p in self.lost_notes) or "none")
+        log.warning("%s is gone (%s); %s", self.name, reason, left_sounding(self.lost_notes))
 
     def _write(self, message: bytes) -> None:
         raise NotImplementedError
@@ -258,4 +262,4 @@ class MemorySink(Sink):
         self.messages.append((self.clock(), message))
 
 
-__all__ = ["Sink", "MidiPortSink", "FanoutSink", "MemorySink", "SoundingNotes"]
+__all__ = ["Sink", "MidiPortSink", "FanoutSink", "MemorySink", "SoundingNotes", "left_sounding"]
