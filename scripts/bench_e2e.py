@@ -15,9 +15,11 @@ its input - the pedal press handed to JACK, both perf_counter in this process.
 Subjects, each in its own process:
 - floor: scripts/e2e/floor.py, a python-rtmidi JACK client that sends a note-on as soon as it reads
   the pedal: two JACK hops and two polls, the least any answer can take on this server;
-- liveimpro: `python -m liveimpro duet --api jack --cc end=64 --seed 1` (its session file and output
-  in a temporary folder; an empty config folder, so a developer's config.toml changes nothing);
-- liveimpro-io: the same with `--io-process`: its JACK ports in the real-time I/O process;
+- liveimpro: `python -m liveimpro duet --api jack --cc end=64 --seed 1 --io-process none`, its ports
+  on threads of duet's own process (its session file and output in a temporary folder; an empty
+  config folder, so a developer's config.toml changes nothing);
+- liveimpro-io: the same with `--io-process jack` (duet's default on JACK): its JACK ports in the
+  real-time I/O process;
 - liveimpro-rtmidi: the same with `--io-process rtmidi`: the I/O process on python-rtmidi's JACK
   ports, its events sent by a loop that sleeps and spins (the path for ALSA, CoreMIDI, Windows MM).
 Conditions, each run for both subjects: quiet; flood (a second output of the player sends

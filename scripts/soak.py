@@ -1,7 +1,7 @@
 """Soak: minutes of continuous call-and-response with random calls against `liveimpro duet` on real JACK ports.
 
     .venv/bin/python scripts/soak.py [--minutes 10] [--seed 0] [--server NAME] [--json PATH] [--mode answer]
-                                     [--io-process [jack|rtmidi]]
+                                     [--io-process [jack|rtmidi|none]]
 
 The product runs as a musician meets it: `python -m liveimpro duet --api jack --record SESSION` in
 its own process (JACK_DEFAULT_SERVER names the server: a private one with the dummy driver, or
@@ -84,9 +84,10 @@ def main() -> int:
     parser.add_argument("--silence-beats", type=float, default=1.0, help="duet --silence-beats (default 1)")
     parser.add_argument("--length-ratio", type=float, default=1.0, help="duet --length-ratio (default 1)")
     parser.add_argument("--model", default=None, help="duet --model")
-    parser.add_argument("--io-process", nargs="?", const="jack", choices=("jack", "rtmidi"), default=None,
-                        help="duet --io-process [jack|rtmidi]: its ports in the real-time I/O process "
-                             "(liveimpro.live.io_process; rtmidi: python-rtmidi's ports, liveimpro.live.io_rtmidi)")
+    parser.add_argument("--io-process", nargs="?", const="jack", choices=("jack", "rtmidi", "none"), default=None,
+                        help="duet --io-process [jack|rtmidi|none]: its ports in the real-time I/O process "
+                             "(liveimpro.live.io_process; rtmidi: python-rtmidi's ports, liveimpro.live.io_rtmidi) "
+                             "or, none, on threads of duet's own process; default: duet's default (jack on JACK)")
     args = parser.parse_args()
     if args.max_notes < 2:
         parser.error("--max-notes must be at least 2")

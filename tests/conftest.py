@@ -149,11 +149,14 @@ def no_process_left(request):
 
 @pytest.fixture
 def server_stall(jack_server):
-    """How long the shared server has fallen behind since the test began, at its worst, in seconds
-    (duet_harness.longest_stall): a timing test allows a message that much on top of its bound,
-    since the wire itself delivered it late. 0 while jackd kept its cycles, and the bound is as strict."""
+    """How far the shared server's stalls may have moved a time a test measures, in seconds: twice
+    the longest since the test began (duet_harness.longest_stall). A message in flight arrives that
+    much late, and the I/O process (duet's default on JACK) stamps and places by JACK's own time of
+    a cycle, a smoothed estimate that lags a stall and then overshoots it (a call's pickup read 37
+    ms off in a test with an 18.9 ms XRun): a timing test allows this on top of its bound. 0 while
+    jackd kept its cycles, and the bound is as strict."""
     logged = len(jack_server.log_text())
-    return lambda: longest_stall(jack_server.log_text()[logged:])
+    return lambda: 2 * longest_stall(jack_server.log_text()[logged:])
 
 
 @pytest.fixture

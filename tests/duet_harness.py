@@ -48,8 +48,9 @@ def call_events(start: float = 0.3, beat: float = BEAT, notes=CALL, channel: int
 
 def start_duet(tmp_path, *args: str, env: dict | None = None, wait_for_ports: bool = True):
     """Start `liveimpro duet --api jack --record tmp_path/session.mid --seed 1 ARGS` and wait until it
-    says it is listening (its ports exist and its input reaches the engine), on the server `env`
-    names, else the session's."""
+    says it is listening (its ports exist and its input reaches the engine; the line is kept as
+    `proc.listening`), on the server `env` names, else the session's. Without --io-process in ARGS
+    it takes duet's default path: on JACK, the real-time I/O process."""
     session = tmp_path / "session.mid"
     proc = subprocess.Popen([sys.executable, "-m", "liveimpro", "duet", "--api", "jack", "--record", str(session),
                              "--seed", "1", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -60,6 +61,7 @@ def start_duet(tmp_path, *args: str, env: dict | None = None, wait_for_ports: bo
     deadline, said = time.monotonic() + 60.0, []
     while (left := deadline - time.monotonic()) > 0 and (line := read_raw_line(proc.stdout, timeout=left)):
         if line.startswith("liveimpro duet: listening"):
+            proc.listening = line  # which path it took, among other things
             return proc, session
         said.append(line)  # a library's chatter before it: not ours to fail on, shown if it never comes
     proc.kill()

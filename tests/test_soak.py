@@ -20,7 +20,8 @@ def test_short_soak_answers_and_leaves_no_note_sounding(jack_server, tmp_path):
     f = json.loads(figures_path.read_text())
     assert f["stuck_notes"] == 0 and f["stuck"] == []
     assert f["calls"] >= 2 and f["answered"] >= 2, proc.stdout  # a round takes 4..12 s
-    assert f["reaction_ms"]["n"] >= 2 and 0 < f["reaction_ms"]["p50"] <= f["reaction_ms"]["max"]
+    # 0: a standby note the I/O process (duet's default on JACK) played at the footswitch's own frame
+    assert f["reaction_ms"]["n"] >= 2 and 0 <= f["reaction_ms"]["p50"] <= f["reaction_ms"]["max"]
     assert f["answer_after_last_note_off_ms"]["n"] + f["answer_after_end_cc_ms"]["n"] >= 2
     assert f["messages"]["player_sent"] > 0 and f["messages"]["dropped"] == 0
     assert f["rss_mb"]["start"] > 0 and f["rss_mb"]["end"] > 0

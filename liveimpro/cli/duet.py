@@ -14,17 +14,20 @@ the tempo and the bar lines from it instead of MIDI clock: answers start on Link
 beat) at Link's tempo, `--bars N` counts Link's bars; the quantum is the meter's bar. Alone on the
 network it is a session of its own at 120 bpm that other apps can join.
 
-`--io-process` (JACK) puts the MIDI ports in a real-time process of their own
-(`liveimpro.live.io_process`): input stamped from JACK's frame time, answers written at their
-frames, barge-in and the footswitch's standby note handled there (with --link too). With --synth,
-FluidSynth is a JACK client of its own that the I/O process feeds (`liveimpro.live.jack_synth`);
---no-midi-out then leaves "liveimpro out" unconnected.
+On JACK (a JACK server runs, and --api is jack or unset) the MIDI ports live in a real-time
+process of their own by default (`liveimpro.live.io_process`): input stamped from JACK's frame
+time, answers written at their frames, barge-in and the footswitch's standby note handled there
+(with --link too). With --synth, FluidSynth is a JACK client of its own that the I/O process feeds
+(`liveimpro.live.jack_synth`); --no-midi-out then leaves "liveimpro out" unconnected. Elsewhere the
+ports are on threads of duet's own process unless `--io-process rtmidi` asks for python-rtmidi's
+I/O process; `--io-process none` keeps them on threads anywhere.
 
 Its options' defaults can come from a config file (`liveimpro.cli.config`); `--print-config` prints
 the settings in effect as such a file and exits.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -32,7 +35,7 @@ from pathlib import Path
 
 from ..machine import SignalEvent, set_on_signals
 from . import config
-from .options import add_answer_arguments
+from .options import add_answer_arguments, meter_of
 from .status import io_process_summary, show_status
 
 
@@ -46,12 +49,13 @@ def add_arguments(parser) -> None:
                         help="MIDI output for the answers (part of its name); default: a virtual port 'liveimpro out'")
     parser.add_argument("--no-midi-out", action="store_true", help="no MIDI output (use with --synth)")
     parser.add_argument("--io-process", nargs="?", const="auto", choices=("auto", "jack", "rtmidi", "none"),
-                        default="none",
-                        help="the MIDI ports in a real-time process of their own (barge-in and the footswitch there): "
-                             "'jack' (JACK-Client: input stamped from JACK's frame time, answers written at their "
-                             "frame), 'rtmidi' (python-rtmidi on --api: a sender that sleeps until each event and "
-                             "spins the rest); bare or 'auto': jack when --api is jack, or unset and a JACK server "
-                             "runs, else rtmidi; 'none' (the default): on threads of duet's own process")
+                        default=None,
+                        help="where the MIDI ports live (barge-in and the footswitch with them): 'jack' (a real-time "
+                             "process on JACK-Client: input stamped from JACK's frame time, answers written at their "
+                             "frame), 'rtmidi' (a real-time process on python-rtmidi's --api: a sender that sleeps "
+                             "until each event and spins the rest), 'none' (threads of duet's own process); bare or "
+                             "'auto': jack on JACK, else rtmidi; default: jack when a JACK server runs and --api is "
+                             "jack or unset, else none")
     parser.add_argument("--synth", action="store_true", help="also play the answers through FluidSynth")
     parser.add_argument("--soundfont", type=Path, default=None, help="General MIDI .sf2 for --synth")
     parser.add_argument("--program", type=int, default=0, help="GM program 0..127 for --synth (default 0: piano)")
@@ -110,8 +114,9 @@ def run(args) -> int:
     responder = build_responder(args)
     if stop.is_set():
         return 130
-    if args.io_process != "none":
-        return _run_io_process(args, responder, controls, meter, stop)
+    backend = _io_backend(args)
+    if backend != "none":
+        return _run_io_process(args, backend, responder, controls, meter, stop)
     api = choose_api(args.api)
     port_sink = None if args.no_midi_out else MidiPortSink.open(args.output, api=api)
     sinks = [] if port_sink is None else [port_sink]
@@ -159,7 +164,7 @@ def run(args) -> int:
     return 0
 
 
-def _run_io_process(args, responder, controls, meter, stop: SignalEvent) -> int:
+def _run_io_process(args, backend: str, responder, controls, meter, stop: SignalEvent) -> int:
     """duet with its ports in the real-time I/O process (liveimpro.live.io_link)."""
     from ..errors import PortError, UserError
     from ..live.engine import Engine, EngineConfig
@@ -167,7 +172,6 @@ def _run_io_process(args, responder, controls, meter, stop: SignalEvent) -> int:
     from ..live.recorder import SessionRecorder
     from ..midi.ports import choose_api
 
-    backend = _io_backend(args)
     if args.synth and backend == "rtmidi":
         raise UserError("--synth with --io-process rtmidi: not yet (FluidSynth on this path is a JACK client); "
                         "use --io-process jack, or drop --io-process")
@@ -212,20 +216,24 @@ def _run_io_process(args, responder, controls, meter, stop: SignalEvent) -> int:
 
 
 def _io_backend(args) -> str:
-    """"jack" or "rtmidi": what --io-process names, or for "auto" what --api and the machine give."""
+    """"jack", "rtmidi" or "none": what --io-process names; for bare or "auto", jack on JACK (--api jack,
+    or no MIDI API asked for and a JACK server runs), else rtmidi; unset: jack on a running JACK
+    server (--api jack or unset), else none."""
     from ..errors import UserError
     from ..midi.jackwatch import JackWatch
+    from ..midi.ports import ENV_VAR
 
     if args.io_process == "jack" and args.api not in (None, "jack"):
         raise UserError(f"--io-process jack with --api {args.api}: drop one (--io-process rtmidi uses --api)")
-    if args.io_process != "auto":
+    api = args.api or os.environ.get(ENV_VAR) or None
+    if args.io_process in ("jack", "rtmidi", "none"):
         return args.io_process
-    if args.api is None:
-        watch = JackWatch.connect("liveimpro-probe")  # a JACK server runs: its own MIDI, as before
+    if api in (None, "jack"):
+        watch = JackWatch.connect("liveimpro-probe")  # does a JACK server run? (it does not start one)
         if watch is not None:
             watch.close()
-        return "jack" if watch is not None else "rtmidi"
-    return "jack" if args.api == "jack" else "rtmidi"
+            return "jack"
+    return "rtmidi" if args.io_process == "auto" else "none"
 
 
 def _io_synth(args):
@@ -241,17 +249,6 @@ def _io_synth(args):
             raise
         _say(f"warning: {exc}; playing to MIDI only")
         return None
-
-
-def meter_of(text: str) -> tuple[int, int]:
-    """--meter's (numerator, denominator); a UserError of one line when it is not N/D."""
-    from ..errors import UserError
-    from ..midi.meter import parse_meter
-
-    try:
-        return parse_meter(text)
-    except ValueError as exc:
-        raise UserError(f"--meter: {exc}") from None
 
 
 def _check_aalink() -> None:

@@ -96,3 +96,14 @@ def _load_vae(args):
             raise
         logging.getLogger(__name__).warning("%s; the vary and morph modes are off", exc)
         return None
+
+
+def meter_of(text: str) -> tuple[int, int]:
+    """--meter's (numerator, denominator); a UserError of one line when it is not N/D."""
+    from ..errors import UserError
+    from ..midi.meter import parse_meter
+
+    try:
+        return parse_meter(text)
+    except ValueError as exc:
+        raise UserError(f"--meter: {exc}") from None

@@ -42,8 +42,7 @@ def run(args) -> int:
     from ..errors import UserError
     from ..midi.files import write_midi
     from ..music.offline import respond
-    from .duet import meter_of
-    from .options import build_responder
+    from .options import build_responder, meter_of
 
     config.raise_config_error(args)  # first: the file's problem before anything else's
     call = read_any(args.call)[0]  # the first tune with notes (read_any raises when there is none)

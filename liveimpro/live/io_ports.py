@@ -18,9 +18,10 @@ import os
 import time
 
 from ..errors import PortError
+from ..midi.messages import note_off
 from ..midi.ports import CLIENT_NAME as OUR_CLIENTS, AmbiguousPort, find_port
 from .io_cycle import IoCycle
-from .io_wire import INPUT_LOST, RECONNECT_SETTLE, all_notes_off, pack_event
+from .io_wire import INPUT_LOST, RECONNECT_SETTLE, RELEASE_TAG, SCHEDULE, pack_event
 from .sinks import left_sounding
 
 
@@ -28,8 +29,8 @@ class PortKeeper:
     """Keeps our ports connected to the ports named by --in / --out: connected at start (a
     `PortError` when none or several match), connected again when the port comes back (the user
     is told both ways); an input that goes tells the engine (INPUT_LOST: its held keys count as
-    released); an output that comes back gets All Notes Off on each channel played on, for what it
-    was left sounding when it went (a synth that was only unplugged still holds those notes). A
+    released); an output that comes back gets a note-off for each note it was left sounding when it
+    went (a synth that was only unplugged still holds those notes). A
     connection the user removes by hand stays removed while the port stays. "synth" is our output's
     second destination, duet's own synth (`liveimpro.live.jack_synth`), named by its full name."""
 
@@ -39,6 +40,7 @@ class PortKeeper:
         self.connected: dict[str, str | None] = dict.fromkeys(names)
         self._said: dict[str, str] = dict.fromkeys(names, "")
         self._departed: collections.deque[str] = collections.deque()  # clients that left, from JACK's thread
+        self._lost: dict[str, list[tuple[int, int]]] = {}  # (channel, pitch) an output held when it went
 
     def on_client(self, name: str, registered: bool) -> None:
         """JACK's client-registration callback (its notification thread): a client that left is
@@ -61,6 +63,8 @@ class PortKeeper:
                 if port in listing and port.partition(":")[0] not in departed:
                     continue
                 self.connected[kind] = None
+                if kind != "input":
+                    self._lost[kind] = self.cycle.sounding_notes()
                 self.say(f"{kind} port {name!r} is gone; waiting for it to come back" + self._left_sounding(kind))
                 if kind == "input":
                     os.write(self.event_fd, pack_event(INPUT_LOST))
@@ -92,12 +96,20 @@ class PortKeeper:
             if not first:
                 self.say(f"{kind} port {name!r} is back; reconnected")
             if not first and kind != "input":  # whole records, appended at once: the cycle reads them whole
-                played = [channel for channel in range(16) if self.cycle.played[channel]]
-                self.cycle.inbox.extend(all_notes_off(played, time.perf_counter() + RECONNECT_SETTLE))
+                self.cycle.inbox.extend(self._release_lost(kind))
+
+    def _release_lost(self, kind: str) -> list[bytes]:
+        """SCHEDULE records of a note-off for each note the output was left holding when it went,
+        once the connection is in JACK's graph (RECONNECT_SETTLE), one by one as duet's in-process
+        sink does: All Notes Off would also cut the answer notes written since it came back. A note
+        the cycle holds again now is left to it: its own note-off comes at its end."""
+        holding = set(self.cycle.sounding_notes())
+        return [pack_event(SCHEDULE, time.perf_counter() + RECONNECT_SETTLE, note_off(channel, pitch), RELEASE_TAG)
+                for channel, pitch in self._lost.pop(kind, ()) if (channel, pitch) not in holding]
 
     def _left_sounding(self, kind: str) -> str:
         """For an output gone, what it held, as duet's in-process sink says it (liveimpro.live.sinks):
-        no note-off reaches it now; All Notes Off follows when it comes back."""
+        no note-off reaches it now; they follow when it comes back."""
         if kind == "input":
             return ""
         return "; " + left_sounding(self.cycle.sounding_notes())

@@ -52,7 +52,7 @@ SCHEDULE, CANCEL, CANCEL_ALL, STOP, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STANDBY
 STANDBY_AFTER, STANDBY_UNTIL = 9, 10
 READY, INPUT, FIRST_SENT, BARGED, INPUT_LOST, STATS, FIRED = 16, 17, 18, 19, 20, 21, 22
 ANSWER_TAG = 1  # the wire's tag of the answer's events (liveimpro.live.answer.ANSWER); any other tag: 0
-RELEASE_TAG = 2  # All Notes Off to a synth connected again (`all_notes_off`): a tag never cancelled
+RELEASE_TAG = 2  # what a port connected again is sent (`all_notes_off`, io_ports' note-offs): a tag never cancelled
 MAX_MESSAGE = 3  # bytes: channel and system messages; sysex stays in the I/O process (counted, dropped)
 
 

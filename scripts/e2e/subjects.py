@@ -40,10 +40,10 @@ class Subject:
         else:  # the product as a musician starts it; the session file goes to the work folder, not here
             argv = [sys.executable, "-m", "liveimpro", "duet", "--api", "jack", "--cc", "end=64", "--seed", str(seed),
                     "--record", str(workdir / f"session-{name}-{tag}.mid")]
-            if name == "liveimpro-io":  # its ports in the real-time I/O process (liveimpro.live.io_process)
-                argv.append("--io-process")
-            elif name == "liveimpro-rtmidi":  # the same on python-rtmidi's ports (liveimpro.live.io_rtmidi)
-                argv += ["--io-process", "rtmidi"]
+            # each subject names its path: duet's default on JACK is the I/O process
+            argv += ["--io-process", {"liveimpro": "none",  # its ports on threads of duet's own process
+                                      "liveimpro-io": "jack",  # the real-time I/O process (liveimpro.live.io_process)
+                                      "liveimpro-rtmidi": "rtmidi"}[name]]  # on python-rtmidi's ports (io_rtmidi)
         self.argv = argv
         with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
             self.proc = _spawn(argv, env, out, err)
