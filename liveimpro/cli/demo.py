@@ -1,7 +1,8 @@
 """`liveimpro demo`: the whole live path with no hardware, in well under a minute.
 
-It starts a private JACK server (dummy driver), opens the engine's real ports, and a built-in
-player plays two calls into "liveimpro in" while a listener records "liveimpro out". It writes
+It starts a private JACK server (dummy driver), opens the engine's real ports in the real-time
+I/O process (`liveimpro.live.io_link`, as duet does on JACK), and a built-in player plays two
+calls into "liveimpro in" while a listener records "liveimpro out". It writes
 into the current folder (or -o DIR) the session MIDI file, a WAV of it rendered by FluidSynth
 and a piano roll of calls and answers, and prints the timing figures it measured.
 """
@@ -36,8 +37,8 @@ def run(args) -> int:
     from ..errors import UserError
     from ..jackserver import JackServer
     from ..live.engine import Engine
+    from ..live.io_link import IoProcess
     from ..live.recorder import SessionRecorder
-    from ..live.sinks import MidiPortSink
     from ..midi.ports import close_client, open_input, open_output
     from ..midi.reader import PortReader
     from .options import build_responder
@@ -48,27 +49,32 @@ def run(args) -> int:
     session_path = out_dir / "liveimpro-demo.mid"
     responder = build_responder(args)
     with JackServer.for_purpose("demo") as jack:
-        sink = MidiPortSink.open(None, api="jack")
+        # the engine's ports as duet's default on JACK has them: in the real-time I/O process
+        io = IoProcess(on_midi=None, say=lambda message: print(f"liveimpro demo: {message}"))
         recorder = SessionRecorder(session_path)
-        engine = Engine(responder, sink, recorder=recorder).start()
-        midi_in = open_input(None, api="jack")
-        player = open_output("liveimpro in", api="jack", client_name="demo-player")
-        listener = open_input("liveimpro out", api="jack", client_name="demo-listener")
-        arrivals: list[tuple[float, list[int]]] = []
-        readers = [PortReader(midi_in, engine.on_midi).start(),
-                   PortReader(listener, lambda event, _: arrivals.append((time.perf_counter(), event[0]))).start()]
+        engine = Engine(responder, io, recorder=recorder)
+        io.on_midi, io.on_input_lost = engine.on_midi, engine.release_all_keys
+        engine.start()
+        reader, ports = None, []
         try:
+            io.start()
+            player = open_output("liveimpro in", api="jack", client_name="demo-player")
+            ports.append(player)
+            listener = open_input("liveimpro out", api="jack", client_name="demo-listener")
+            ports.append(listener)
+            arrivals: list[tuple[float, list[int]]] = []
+            reader = PortReader(listener, lambda event, _: arrivals.append((time.perf_counter(), event[0]))).start()
             for call in CALLS:
                 answered = engine.phrases
                 _play(player, call)
                 _wait_for_answer(engine, answered)
         finally:
-            for reader in readers:
+            if reader is not None:
                 reader.stop()  # before the ports go
-            for port in (midi_in, player, listener):
+            for port in ports:
                 close_client(port)
-            engine.stop()
-            sink.close()
+            engine.stop()  # the answer in progress recorded, its notes released...
+            io.close()  # ...by the I/O process, which then exits
         period_ms = jack.period_ms
     if engine.error is not None:
         raise UserError(f"the engine stopped: {type(engine.error).__name__}: {engine.error}")
@@ -129,8 +135,8 @@ def _report(engine, arrivals, period_ms: float, files) -> None:
     if reactions.size:
         print(f"reaction (phrase end decided -> first answer note sent): "
               f"{', '.join(f'{r:.2f}' for r in reactions)} ms")
-    print(f"answer notes sent vs scheduled: median {late['median_ms']:.3f} ms, p99 {late['p99_ms']:.3f} ms "
-          f"late ({late['count']} messages); JACK period {period_ms:.2f} ms")
+    print(f"answer notes written vs scheduled, at their JACK frames: median {late['median_ms']:.3f} ms, "
+          f"p99 {late['p99_ms']:.3f} ms late ({late['count']} messages); JACK period {period_ms:.2f} ms")
     print(f"received by a separate client on the JACK port: {len(arrivals)} messages")
     for path in files:
         print(f"wrote {path}")

@@ -20,6 +20,7 @@ import time
 from ..errors import PortError
 from ..midi.messages import note_off
 from ..midi.ports import CLIENT_NAME as OUR_CLIENTS, AmbiguousPort, find_port
+from ..midi.reconnect import still_there
 from .io_cycle import IoCycle
 from .io_wire import INPUT_LOST, RECONNECT_SETTLE, RELEASE_TAG, SCHEDULE, pack_event
 from .sinks import left_sounding
@@ -60,7 +61,7 @@ class PortKeeper:
                                                              is_input=kind != "input")]
             port = self.connected[kind]
             if port is not None:
-                if port in listing and port.partition(":")[0] not in departed:
+                if still_there(port, listing, departed):
                     continue
                 self.connected[kind] = None
                 if kind != "input":

@@ -58,6 +58,13 @@ MAX_SETTLE = 0.5
 CONNECT_SETTLE = 0.05  # s after connecting before sending: two JACK periods of 1024 frames (sinks.CLOSE_FLUSH)
 
 
+def still_there(port: str, listing, departed_clients) -> bool:
+    """Whether a port we connected to is still the one we connected to: listed, and its client has
+    not left the server since the last look (a program killed and started again between two looks
+    lists its port again under the same name, unconnected). The I/O process keeps to this too."""
+    return port in listing and port.partition(":")[0] not in departed_clients
+
+
 class Connections:
     def __init__(self, input_name: str | None, output_name: str | None, api: str, on_midi, sink=None,
                  audio=(), on_input_lost=None, say=log.warning, interval: float = INTERVAL):
@@ -146,7 +153,7 @@ class Connections:
             listing = self._listing(kind)
             if self._connected[kind]:
                 port = self._ports[kind]
-                if port in listing and port.partition(":")[0] not in gone_clients:
+                if still_there(port, listing, gone_clients):
                     continue
                 message = f"{kind} port {name!r} is gone; waiting for it to come back"
                 self.say(message)
@@ -279,4 +286,4 @@ class Connections:
             self._midi_in = None
 
 
-__all__ = ["Connections", "INTERVAL"]
+__all__ = ["Connections", "INTERVAL", "still_there"]
