@@ -30,6 +30,7 @@ scale = "D dorian"
 silence_beats = 2
 record = "sessions"
 adapt = false
+io_process = "none"
 
 [cc]
 temperature = 21
@@ -73,6 +74,7 @@ def test_the_file_gives_the_defaults(xdg):
     assert (args.silence_beats, args.adapt, args.channel, args.sync) == (2.0, False, 1, "bar")  # the rest: defaults
     assert args.record == xdg.parent / "sessions"  # a relative path is the file's folder's
     assert args.cc == "temperature=21,end=85"
+    assert args.io_process == "none"  # the ports on duet's threads even on JACK
 
 
 def test_flags_override_the_file(xdg):
@@ -82,6 +84,7 @@ def test_flags_override_the_file(xdg):
     assert (args.input, args.temperature, args.adapt, args.record, args.cc, args.scale) == \
         ("Other", 0.9, True, False, "end=64", "free")  # 0.9 is the built-in default, and still wins
     assert args.output == "Synth"
+    assert parse("duet", "--io-process").io_process == "auto"  # bare, as on the command line
 
 
 def test_the_settings_are_built_from_the_file_in_the_one_place(xdg):
@@ -118,7 +121,8 @@ def test_a_missing_explicit_file_is_an_error_and_a_missing_default_one_is_not(xd
     ('temperature = "hot"\n', 'temperature must be a number, got "hot"'),
     ("tempo = 120\n", 'unknown key "tempo"; the keys are in, out, api, lstm, vae, soundfont, program, channel, '
                       "temperature, top_p, length_mode, length_ratio, mode, amount, scale, silence_beats, meter, "
-                      "bars, sync, link, record, adapt, cc"),
+                      "bars, sync, link, io_process, record, adapt, cc"),
+    ('io_process = "alsa"\n', 'io_process must be one of "auto", "jack", "rtmidi", "none", got "alsa"'),
     ("top-p = 0.9\n", 'unknown key "top-p" (did you mean top_p?)'),
     ("channel = 17\n", "channel must be a whole number 1..16, got 17"),
     ("bars = 2.5\n", "bars must be a whole number >= 1, got 2.5"),
@@ -194,6 +198,7 @@ def test_print_config_round_trips(xdg, tmp_path, capsys):
 def test_print_config_names_what_is_not_set_and_false_for_no_recording(xdg, capsys):
     out = print_config(capsys, "--no-record", "--no-adapt")
     assert '# in = "Keystation"  # not set: a virtual port "liveimpro in"\n' in out
+    assert '# io_process = "none"  # not set: the real-time I/O process when a JACK server runs' in out
     assert "\nrecord = false\n" in out and "\nadapt = false\n" in out
     assert "\n\n[cc]\ntemperature = 1\n" in out
 

@@ -43,7 +43,9 @@ KEYS = {
     "mode": ("mode", read.choice(*MODES)), "amount": ("amount", read.number()), "scale": ("scale", read.text),
     "silence_beats": ("silence_beats", read.number(0.0, "a number > 0")), "meter": ("meter", read.meter),
     "bars": ("bars", read.whole(1)),
-    "sync": ("sync", read.choice("bar", "beat")), "link": ("link", read.boolean), "record": ("record", read.record), "adapt": ("adapt", read.boolean),
+    "sync": ("sync", read.choice("bar", "beat")), "link": ("link", read.boolean),
+    "io_process": ("io_process", read.choice("auto", "jack", "rtmidi", "none")),
+    "record": ("record", read.record), "adapt": ("adapt", read.boolean),
     "cc": ("cc", read.cc),
 }
 ANSWER_KEYS = ("lstm", "vae", "channel", "temperature", "top_p", "length_mode", "length_ratio", "mode", "amount",
@@ -58,6 +60,7 @@ UNSET = {
     "soundfont": ('"/usr/share/sounds/sf2/FluidR3_GM.sf2"', "the first General MIDI soundfont found"),
     "scale": ('"D dorian"', 'the key estimated from the calls; "free": no key'),
     "bars": ("4", "a phrase ends on silence or the end CC"),
+    "io_process": ('"none"', "the real-time I/O process when a JACK server runs and api is jack or unset, else none"),
     "record": ('"~/liveimpro-sessions"', "liveimpro-session-DATE-TIME.mid in the current folder; false: none"),
 }
 
