@@ -198,7 +198,7 @@ def test_print_config_round_trips(xdg, tmp_path, capsys):
 def test_print_config_names_what_is_not_set_and_false_for_no_recording(xdg, capsys):
     out = print_config(capsys, "--no-record", "--no-adapt")
     assert '# in = "Keystation"  # not set: a virtual port "liveimpro in"\n' in out
-    assert '# io_process = "none"  # not set: the real-time I/O process when a JACK server runs' in out
+    assert '# io_process = "none"  # not set: the real-time I/O process (on JACK when a server runs' in out
     assert "\nrecord = false\n" in out and "\nadapt = false\n" in out
     assert "\n\n[cc]\ntemperature = 1\n" in out
 

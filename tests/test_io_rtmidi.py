@@ -1,9 +1,10 @@
 """`liveimpro duet --io-process rtmidi`: the real-time I/O process on python-rtmidi's ports, its
 events sent by a loop that sleeps until each one and spins the rest (liveimpro/live/io_rtmidi.py),
-the path for ALSA, CoreMIDI and Windows MM. Tested here on RtMidi's JACK API (no ALSA sequencer on
-these machines), with tests/peer.py in a third process: the peer's clock and RtMidi's input
-timestamps are the measure, no JACK frames (the loop knows none). The footswitch's standby note on
-this path: tests/test_standby.py.
+duet's default on ALSA and CoreMIDI. Tested here on RtMidi's JACK API (no ALSA sequencer on these
+machines), with tests/peer.py in a third process: the peer's clock and RtMidi's input timestamps
+are the measure, no JACK frames (the loop knows none). The footswitch's standby note on this path:
+tests/test_standby.py. Which path duet takes by default, with a JACK server, without, and on
+Windows: the last tests here.
 """
 from __future__ import annotations
 
@@ -97,3 +98,58 @@ def test_what_the_rtmidi_path_cannot_do_is_one_line(duet, args, said):
     proc, _ = duet(*args, wait_for_ports=False)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and err.strip().splitlines() == [said], err
+
+
+@pytest.mark.parametrize("argv, backend", [
+    ((), "rtmidi"),  # ALSA or CoreMIDI: python-rtmidi's ports in the I/O process
+    (("--synth",), "none"),  # FluidSynth is a JACK client on the I/O process's path: threads
+    (("--api", "alsa"), "rtmidi"),
+    (("--io-process", "none"), "none"),
+    (("--io-process",), "rtmidi"),  # bare: rtmidi off JACK
+], ids=["plain", "synth", "alsa", "none", "bare"])
+def test_with_no_jack_server_duets_ports_are_in_the_rtmidi_io_process(monkeypatch, argv, backend):
+    """Where duet puts its ports when no JACK server runs (what these machines can check of it: they
+    have no ALSA sequencer to open the ports on)."""
+    from liveimpro.cli import build_parser
+    from liveimpro.cli.duet import _io_backend
+
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "liveimpro-no-such-server")
+    monkeypatch.delenv("LIVEIMPRO_MIDI_API", raising=False)
+    assert _io_backend(build_parser().parse_args(["duet", *argv])) == backend
+
+
+@pytest.mark.parametrize("argv, env_api, backend", [
+    ((), None, "jack"), ((), "jack", "jack"), (("--synth",), None, "jack"),  # FluidSynth fed by the I/O process
+    (("--api", "alsa"), None, "rtmidi"), ((), "alsa", "rtmidi"),  # another MIDI system asked for, on a JACK machine
+    (("--io-process", "none"), None, "none"),
+], ids=["plain", "env jack", "synth", "alsa", "env alsa", "none"])
+def test_with_a_jack_server_duets_ports_are_in_the_jack_io_process(jack_server, monkeypatch, argv, env_api, backend):
+    from liveimpro.cli import build_parser
+    from liveimpro.cli.duet import _io_backend
+
+    if env_api is None:
+        monkeypatch.delenv("LIVEIMPRO_MIDI_API", raising=False)
+    else:
+        monkeypatch.setenv("LIVEIMPRO_MIDI_API", env_api)
+    assert _io_backend(build_parser().parse_args(["duet", *argv])) == backend
+
+
+def test_on_windows_the_io_process_is_off_and_asking_for_it_is_one_line(monkeypatch):
+    """No POSIX pipes there (pass_fds, non-blocking pipe ends): duet's ports stay on its threads."""
+    import os
+
+    import jack  # noqa: F401 - imported while os.name is still the machine's
+
+    from liveimpro.cli import build_parser
+    from liveimpro.cli.duet import _io_backend
+    from liveimpro.errors import UserError
+
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "liveimpro-no-such-server")
+    monkeypatch.delenv("LIVEIMPRO_MIDI_API", raising=False)
+    plain, asked = (build_parser().parse_args(["duet", *argv]) for argv in ((), ("--io-process", "rtmidi")))
+    monkeypatch.setattr(os, "name", "nt")
+    assert _io_backend(plain) == "none"
+    with pytest.raises(UserError) as raised:
+        _io_backend(asked)
+    assert str(raised.value) == ("--io-process rtmidi: not on Windows yet (the I/O process talks through POSIX pipes); "
+                                 "use --io-process none")

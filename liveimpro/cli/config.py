@@ -60,7 +60,8 @@ UNSET = {
     "soundfont": ('"/usr/share/sounds/sf2/FluidR3_GM.sf2"', "the first General MIDI soundfont found"),
     "scale": ('"D dorian"', 'the key estimated from the calls; "free": no key'),
     "bars": ("4", "a phrase ends on silence or the end CC"),
-    "io_process": ('"none"', "the real-time I/O process when a JACK server runs and api is jack or unset, else none"),
+    "io_process": ('"none"', "the real-time I/O process (on JACK when a server runs and api is jack or unset, else "
+                             "on python-rtmidi's ports); none with synth off JACK, and on Windows"),
     "record": ('"~/liveimpro-sessions"', "liveimpro-session-DATE-TIME.mid in the current folder; false: none"),
 }
 

@@ -14,13 +14,14 @@ the tempo and the bar lines from it instead of MIDI clock: answers start on Link
 beat) at Link's tempo, `--bars N` counts Link's bars; the quantum is the meter's bar. Alone on the
 network it is a session of its own at 120 bpm that other apps can join.
 
-On JACK (a JACK server runs, and --api is jack or unset) the MIDI ports live in a real-time
-process of their own by default (`liveimpro.live.io_process`): input stamped from JACK's frame
-time, answers written at their frames, barge-in and the footswitch's standby note handled there
-(with --link too). With --synth, FluidSynth is a JACK client of its own that the I/O process feeds
-(`liveimpro.live.jack_synth`); --no-midi-out then leaves "liveimpro out" unconnected. Elsewhere the
-ports are on threads of duet's own process unless `--io-process rtmidi` asks for python-rtmidi's
-I/O process; `--io-process none` keeps them on threads anywhere.
+The MIDI ports live in a real-time process of their own by default (`liveimpro.live.io_process`),
+barge-in and the footswitch's standby note handled there (with --link too). On JACK (a JACK server
+runs, and --api is jack or unset) it is a JACK client: input stamped from JACK's frame time,
+answers written at their frames; with --synth, FluidSynth is a JACK client of its own that the
+I/O process feeds (`liveimpro.live.jack_synth`), and --no-midi-out leaves "liveimpro out"
+unconnected. Elsewhere (ALSA, CoreMIDI) its ports are python-rtmidi's, sent by a loop that sleeps
+and spins (`liveimpro.live.io_rtmidi`); with --synth there, and on Windows, the ports stay on
+threads of duet's own process, as `--io-process none` keeps them anywhere.
 
 Its options' defaults can come from a config file (`liveimpro.cli.config`); `--print-config` prints
 the settings in effect as such a file and exits.
@@ -55,7 +56,7 @@ def add_arguments(parser) -> None:
                              "frame), 'rtmidi' (a real-time process on python-rtmidi's --api: a sender that sleeps "
                              "until each event and spins the rest), 'none' (threads of duet's own process); bare or "
                              "'auto': jack on JACK, else rtmidi; default: jack when a JACK server runs and --api is "
-                             "jack or unset, else none")
+                             "jack or unset, else rtmidi (none with --synth, and on Windows)")
     parser.add_argument("--synth", action="store_true", help="also play the answers through FluidSynth")
     parser.add_argument("--soundfont", type=Path, default=None, help="General MIDI .sf2 for --synth")
     parser.add_argument("--program", type=int, default=0, help="GM program 0..127 for --synth (default 0: piano)")
@@ -216,24 +217,29 @@ def _run_io_process(args, backend: str, responder, controls, meter, stop: Signal
 
 
 def _io_backend(args) -> str:
-    """"jack", "rtmidi" or "none": what --io-process names; for bare or "auto", jack on JACK (--api jack,
-    or no MIDI API asked for and a JACK server runs), else rtmidi; unset: jack on a running JACK
-    server (--api jack or unset), else none."""
+    """"jack", "rtmidi" or "none": where the ports live. Unset: jack when a JACK server runs and
+    --api (or $LIVEIMPRO_MIDI_API) is jack or unset; else rtmidi (python-rtmidi's ports in the I/O
+    process), unless --synth asks for FluidSynth (a JACK client on that path) or there are no POSIX
+    pipes to talk to it through (Windows): none. Bare or "auto": jack on JACK, else rtmidi."""
     from ..errors import UserError
     from ..midi.jackwatch import JackWatch
     from ..midi.ports import ENV_VAR
 
     if args.io_process == "jack" and args.api not in (None, "jack"):
         raise UserError(f"--io-process jack with --api {args.api}: drop one (--io-process rtmidi uses --api)")
-    api = args.api or os.environ.get(ENV_VAR) or None
+    if args.io_process not in (None, "none") and os.name != "posix":
+        raise UserError(f"--io-process {args.io_process}: not on Windows yet (the I/O process talks through POSIX "
+                        "pipes); use --io-process none")
     if args.io_process in ("jack", "rtmidi", "none"):
         return args.io_process
-    if api in (None, "jack"):
+    if (args.api or os.environ.get(ENV_VAR) or "jack") == "jack":
         watch = JackWatch.connect("liveimpro-probe")  # does a JACK server run? (it does not start one)
         if watch is not None:
             watch.close()
             return "jack"
-    return "rtmidi" if args.io_process == "auto" else "none"
+    if args.io_process == "auto":
+        return "rtmidi"
+    return "rtmidi" if os.name == "posix" and not args.synth else "none"
 
 
 def _io_synth(args):

@@ -10,10 +10,11 @@ events pipe; the engine's timed events come through the commands pipe and are wr
 frame (see `liveimpro.live.io_cycle`). The model, torch and the engine live in the other process,
 so no model step, garbage collection or GIL hand-over there can delay a cycle here.
 
-With `--rtmidi API` (ALSA, CoreMIDI, Windows MM, or JACK through RtMidi) the ports are RtMidi's,
-named and kept connected as duet's in-process ones (`liveimpro.midi.reconnect`), and `IoCycle`
-runs in the passes of a loop of its own, a sender that sleeps until the next event and spins the
-rest (`liveimpro.live.io_rtmidi`); the rest below holds for both.
+With `--rtmidi API` (ALSA, CoreMIDI, or JACK through RtMidi; not Windows: its pipes are POSIX
+ones) the ports are RtMidi's, named and kept connected as duet's in-process ones
+(`liveimpro.midi.reconnect`), and `IoCycle` runs in the passes of a loop of its own, a sender that
+sleeps until the next event and spins the rest (`liveimpro.live.io_rtmidi`); the rest below holds
+for both.
 
 Threads: JACK's process thread (the callback); a thread blocked on the commands pipe, which only
 appends whole records to the cycle's inbox; the main thread, which sends the stats every

@@ -1,4 +1,4 @@
-"""The real-time I/O process on python-rtmidi (ALSA, CoreMIDI, Windows MM; JACK through RtMidi too):
+"""The real-time I/O process on python-rtmidi (ALSA, CoreMIDI; JACK through RtMidi too):
 a sender that sleeps until the next event and spins the last fraction of a millisecond.
 
     loop = RtMidiLoop(port_sink, event_fd, barge_in=True, end_cc=64)
