@@ -186,7 +186,9 @@ def test_duet_meter_sets_the_clocks_bars_and_the_session_files_time_signature(tm
     monkeypatch.setattr(reconnect, "Connections", NoConnections)
     monkeypatch.setattr(duet_cli, "show_status", lambda engine, stop, link=None, say=None: engines.append(engine))
     path = tmp_path / "session.mid"
-    assert main(["duet", "--meter", meter, "--bars", "2", "--record", str(path), "--seed", "1"]) == 0
+    # the threads' path, whose ports the stand-ins replace (duet's default would start the I/O process)
+    assert main(["duet", "--io-process", "none", "--meter", meter, "--bars", "2", "--record", str(path),
+                 "--seed", "1"]) == 0
     (engine,) = engines
     num, den = (int(part) for part in meter.split("/"))
     assert engine.config.meter == engine.clock.time_signature == (num, den)
