@@ -15,7 +15,7 @@ from duet_harness import assert_valid_session, notes_of, run_peer, stop
 from liveimpro.cli.options import DEFAULT_LSTM
 from liveimpro.live.input import LiveInput
 from liveimpro.live.io_standby import ArmedStandbys
-from liveimpro.live.standby import why_missed
+from liveimpro.live.standby import HELD_LEAD, why_missed
 from liveimpro.lstm.improviser import Improviser
 from liveimpro.music.responder import Responder
 from liveimpro.music.settings import LiveSettings
@@ -183,7 +183,7 @@ PRESSES = {"pressed after the release": 0.05, "pressed at the release": 0.0, "pr
 # the rtmidi loop runs IoCycle's standby as JACK's cycles do: its one case is the hardest one
 @pytest.mark.parametrize("backend, delay", [("jack", d) for d in PRESSES.values()] + [("rtmidi", 0.0)],
                          ids=[f"jack, {name}" for name in PRESSES] + ["rtmidi, pressed at the release"])
-def test_the_footswitch_answer_starts_at_the_press(duet, tmp_path, delay, backend):
+def test_the_footswitch_answer_starts_at_the_press(duet, tmp_path, delay, backend, server_stall):
     proc, session = duet("--io-process", backend, "--silence-beats", "8")  # only the footswitch ends the phrase
     result = run_peer(tmp_path, {"events": footswitch_call(delay), "listen": 30.0, "quiet_after": 3.5})
     notes, stuck = notes_of(result["received"])
@@ -197,6 +197,15 @@ def test_the_footswitch_answer_starts_at_the_press(duet, tmp_path, delay, backen
     # yet: what is left is the peer's two hops and its polls. The rtmidi loop's ports are RtMidi's
     # JACK clients: a hop more each way, and the input's poll (0.5 ms). duet's last line says why
     # a press played no standby (liveimpro.live.standby's `missed`)
-    assert 0 < reaction < (0.004 if backend == "jack" else 0.006), (reaction, err.splitlines()[-1:])
-    assert "1 played at the press" in err, err
+    # unless the server stalled: a held key's next span is rehearsed HELD_LEAD before it opens by the
+    # engine's clock, and JACK's time of a cycle, which stamps the release, can wander from it by
+    # about twice the stall (conftest's server_stall); the press then finds no span armed for the
+    # release and the answer starts the usual way (CI37: 5.1 ms, "no span held the release", in a
+    # test with a 9.3 ms XRun)
+    stall = server_stall()
+    if stall >= HELD_LEAD - 0.003 and "1 missed (no span held the release)" in err:
+        assert 0 < reaction < 0.010 + stall, (reaction, stall, err.splitlines()[-1:])
+    else:
+        assert 0 < reaction < (0.004 if backend == "jack" else 0.006), (reaction, err.splitlines()[-1:])
+        assert "1 played at the press" in err, err
     assert_valid_session(session)
