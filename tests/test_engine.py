@@ -113,7 +113,7 @@ def test_answers_follow_the_daws_midi_clock(duet, tmp_path, server_stall):
     assert stop(proc)[0] == 0
 
 
-def test_an_answer_follows_the_clocks_tempo_change_while_it_plays(duet, tmp_path):
+def test_an_answer_follows_the_clocks_tempo_change_while_it_plays(duet, tmp_path, server_stall):
     proc, _ = duet("--bars", "1", "--silence-beats", "8", "--length-ratio", "4")
     bpm, start = 100.0, 0.3
     bar = 4 * 60.0 / bpm
@@ -133,9 +133,16 @@ def test_an_answer_follows_the_clocks_tempo_change_while_it_plays(duet, tmp_path
     # the lateness the I/O process removes) is not a note placed at the wrong tempo
     later = [on for on, _, _ in answer if on > change + 1.0]
     assert len(later) >= 6, (change, answer)
-    off_ms = [round(float(np.abs(ticks - on).min()) * 1e3, 1) for on in later]
+    signed = np.array([on - ticks[np.abs(ticks - on).argmin()] for on in later])
+    # After a server stall the I/O process's timeline (JACK's smoothed time of a cycle) runs a few ms
+    # off the peer's clock for a while (conftest's server_stall says why; CI: three onsets in a row
+    # 3.0-3.7 ms off, in a test with a 17.6 ms XRun). Then each onset is measured from the answer's
+    # own median offset, which moves the whole answer, not one note, and leaves notes placed at the
+    # old tempo as spread across the grid as before. With no stall, from the ticks themselves
+    reference = float(np.median(signed)) if server_stall() else 0.0
+    off_ms = [round(abs(float(s) - reference) * 1e3, 1) for s in signed]
     near = sum(off < 3.0 for off in off_ms) / len(off_ms)
-    assert near >= 0.8, f"answer onsets after the change, ms from the nearest tick: {off_ms}"
+    assert near >= 0.8, f"answer onsets after the change, ms from the nearest tick less {reference}: {off_ms}"
     assert stop(proc)[0] == 0
 
 
