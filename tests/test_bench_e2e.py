@@ -18,7 +18,7 @@ def test_bench_e2e_answers_every_call_of_every_subject(jack_server, tmp_path):
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     f = json.loads(figures_path.read_text())
-    for field in ("machine", "command", "date", "server", "calls", "flood_rate", "results",
+    for field in ("machine", "command", "date", "server", "calls", "flood_rate", "hog_cores", "results",
                   "ratio_to_floor", "failed"):
         assert field in f, field
     assert f["server"] == jack_server.name and f["failed"] is None
@@ -33,5 +33,5 @@ def test_bench_e2e_answers_every_call_of_every_subject(jack_server, tmp_path):
     for subject in ("liveimpro", "liveimpro-io"):
         assert len(f["results"]["quiet"][subject]["engine_reaction_ms"]) == 3  # duet's status line per answer
         assert set(f["ratio_to_floor"]["quiet"][subject]) == {"median_ms", "p99_ms", "p99_above_floor_ms"}
-    for label in ("machine:", "command:", "date:", "ratio liveimpro/floor", "ratio liveimpro-io/floor"):
+    for label in ("machine:", "command:", "date:", "conditions:", "ratio liveimpro/floor", "ratio liveimpro-io/floor"):
         assert label in proc.stdout

@@ -53,7 +53,9 @@ from duet_harness import (
 )
 
 from liveimpro.jackserver import run_jack_tool
+from liveimpro.live.io_wire import ANSWER_TAG, RELEASE_TAG
 from liveimpro.midi.jack_names import jack_client_name
+from liveimpro.midi.messages import note_off, note_on
 
 UNTIL_QUIET = {"listen": 60.0, "quiet_after": 3.5}
 # Where a note left sounding is the failure looked for, the peer must not wait for quiet until 60 s:
@@ -621,6 +623,51 @@ def test_a_synth_gone_and_back_gets_the_lost_notes_released_by_the_io_process(as
     code, _ = stop(proc)
     assert code == 0, said.rest()
     assert_valid_session(session)
+
+
+CYCLE_ALONE = r"""
+# python -c CYCLE_ALONE CLIENT DESTINATION: the I/O process's IoCycle as the process callback of a JACK
+# client of its own, its output connected to DESTINATION; the records of the test's script are put in
+# its inbox as the port keeper and the engine put them (times from now, in seconds), and it runs 0.6 s
+import json, os, sys, time
+import jack
+from liveimpro.live.io_cycle import IoCycle
+from liveimpro.live.io_wire import SCHEDULE, pack_event
+from liveimpro.midi.jack_clock import JackClock
+client = jack.Client(sys.argv[1], no_start_server=True)
+inport, outport = client.midi_inports.register("in"), client.midi_outports.register("out")
+read_end, write_end = os.pipe()
+os.set_blocking(write_end, False)
+cycle = IoCycle(inport, outport, JackClock(client), client.samplerate, write_end)
+client.set_process_callback(cycle.process)
+time.sleep(0.3)  # apart from the monitor's activation (liveimpro.midi.jack_activation says why)
+with client:
+    client.connect(outport, sys.argv[2])
+    time.sleep(0.3)  # the connection in JACK's graph
+    now = time.perf_counter()
+    cycle.inbox.extend(pack_event(SCHEDULE, now + t, bytes(m), tag, group) for t, m, tag, group in json.loads(sys.argv[3]))
+    time.sleep(0.6)
+print(json.dumps([cycle.errors, cycle.error]), flush=True)
+"""
+
+
+def test_a_lost_notes_note_off_spares_the_pitch_struck_again(jack_server, monitor):
+    """The port keeper's note-off for a note an output held when it went is written RECONNECT_SETTLE
+    after the port is back (liveimpro.live.io_ports). An answer that strikes that pitch again in
+    between keeps its note: the keeper's note-off is left out and the answer's own ends it; a lost
+    note not struck again gets its note-off."""
+    watch = monitor("synth")
+    records = [(0.10, note_on(0, 60, 100), ANSWER_TAG, 1),  # the answer strikes 60 again...
+               (0.15, note_off(0, 60), RELEASE_TAG, 0),  # ...before the keeper's note-offs for 60 and 62
+               (0.15, note_off(0, 62), RELEASE_TAG, 0),
+               (0.40, note_off(0, 60), ANSWER_TAG, 1)]  # the answer's own
+    alone = subprocess.run([sys.executable, "-c", CYCLE_ALONE, jack_client_name("cycle-alone"), f"{Monitor.name}:synth",
+                            json.dumps([(t, list(m), tag, group) for t, m, tag, group in records])],
+                           capture_output=True, text=True, timeout=30)
+    assert alone.returncode == 0 and json.loads(alone.stdout) == [0, ""], alone.stdout + alone.stderr
+    heard = [(event["time"], event["message"]) for event in watch.stop()]
+    assert [m for _, m in heard] == [list(note_on(0, 60, 100)), list(note_off(0, 62)), list(note_off(0, 60))], heard
+    assert heard[2][0] - heard[0][0] == pytest.approx(0.3, abs=0.02), heard  # the answer's note-off, not the keeper's
 
 
 def test_the_synth_plays_the_answer_fed_by_the_io_process(duet, monitor, tmp_path):

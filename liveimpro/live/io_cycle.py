@@ -39,9 +39,9 @@ from collections import deque
 from ..midi.jack_clock import JackClock
 from ..midi.messages import ACTIVE_SENSING, CONTROL_CHANGE, NOTE_ON, SYSEX, is_note_off, message_kind, note_on
 from .io_standby import ArmedStandbys
-from .io_wire import (ANSWER_TAG, BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, MAX_MESSAGE, SCHEDULE, STANDBY,
-                      STANDBY_AFTER, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE, STANDBY_UNTIL, STOP, pack_event,
-                      unpack_event)
+from .io_wire import (ANSWER_TAG, BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, MAX_MESSAGE, RELEASE_TAG,
+                      SCHEDULE, STANDBY, STANDBY_AFTER, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE, STANDBY_UNTIL, STOP,
+                      pack_event, unpack_event)
 from .sinks import SoundingNotes
 
 LATENESS_HISTORY = 4096  # events whose lateness the stats keep
@@ -183,6 +183,8 @@ class IoCycle:
         self._emit(pack_event(BARGED, t, b"", ANSWER_TAG, group))
 
     def _write(self, offset: int, message: bytes, tag: int, group: int, due: float, t0: float) -> None:
+        if tag == RELEASE_TAG and self._struck_again(message):
+            return
         try:
             self.outport.write_midi_event(offset, message)
         except Exception:  # noqa: BLE001 - a full buffer (JACK-Client raises JackError): counted as dropped
@@ -207,6 +209,16 @@ class IoCycle:
         if (message_kind(message[0]) == NOTE_ON and message[2] > 0 and (tag, group) not in self._first_sent):
             self._first_sent.add((tag, group))
             self._emit(pack_event(FIRST_SENT, written, b"", tag, group))
+
+    def _struck_again(self, message: bytes) -> bool:
+        """A port keeper's note-off for a note an output held when it went (liveimpro.live.io_ports),
+        queued to go once the port is back, whose pitch another tag (an answer, a standby) has struck
+        again since: written, it would cut that new note. Left out, the new note's own note-off ends
+        both (a synth releases every voice of a key at its note-off)."""
+        if not is_note_off(message):
+            return False
+        note = (message[0] & 15, message[1])
+        return any(note in sounding for tag, sounding in self._sounding.items() if tag != RELEASE_TAG)
 
     def _written(self, offset: int, t0: float) -> float:
         return t0 + offset / self.rate  # its frame (liveimpro.live.io_rtmidi: when it was sent)

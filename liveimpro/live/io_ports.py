@@ -103,7 +103,8 @@ class PortKeeper:
         """SCHEDULE records of a note-off for each note the output was left holding when it went,
         once the connection is in JACK's graph (RECONNECT_SETTLE), one by one as duet's in-process
         sink does: All Notes Off would also cut the answer notes written since it came back. A note
-        the cycle holds again now is left to it: its own note-off comes at its end."""
+        the cycle holds again now is left to it: its own note-off comes at its end; one it strikes
+        again before the note-off's time keeps it too (IoCycle leaves the note-off out then)."""
         holding = set(self.cycle.sounding_notes())
         return [pack_event(SCHEDULE, time.perf_counter() + RECONNECT_SETTLE, note_off(channel, pitch), RELEASE_TAG)
                 for channel, pitch in self._lost.pop(kind, ()) if (channel, pitch) not in holding]

@@ -69,6 +69,10 @@ class SoundingNotes:
     def __len__(self) -> int:
         return sum(self._counts.values())
 
+    def __contains__(self, note: tuple[int, int]) -> bool:
+        """Whether (channel, pitch) is sounding."""
+        return note in self._counts
+
     def notes(self) -> list[tuple[int, int]]:
         """(channel, pitch) of every sounding note, sorted."""
         return sorted(self._counts)
