@@ -766,3 +766,24 @@ def test_a_stuck_io_process_holds_up_neither_the_engine_nor_the_end(async_jack):
             proc.kill()
             proc.wait()
     assert not closer.is_alive(), "close() waited for ever on a stuck I/O process"
+
+
+def test_the_io_process_reports_how_far_its_timeline_runs_ahead(jack_server, server_stall):
+    """With its stats (every STATS_INTERVAL), the I/O process tells how far JACK's time of a cycle,
+    which stamps the player's notes, ran ahead of the machine's clock (io_wire's CLOCK_LEAD): the
+    engine's footswitch standby places a held key's spans by it. On a server that keeps its cycles
+    it is the callback's wake-up, well under a period; a stall moves it by about twice the stall."""
+    from liveimpro.live.io_link import IoProcess
+    from liveimpro.live.io_process import STATS_INTERVAL
+
+    io = IoProcess(on_midi=lambda *_: None, say=lambda _: None).start()
+    try:
+        deadline = time.monotonic() + 10 * STATS_INTERVAL
+        while io.timeline_lead == 0.0:
+            assert time.monotonic() < deadline, "no CLOCK_LEAD from the I/O process"
+            time.sleep(0.05)
+        lead = io.timeline_lead
+        assert abs(lead) < 0.002 + server_stall(), lead
+        assert io.scheduler().timeline_lead == io.timeline_lead
+    finally:
+        io.close()

@@ -15,7 +15,7 @@ from duet_harness import assert_valid_session, notes_of, run_peer, stop
 from liveimpro.cli.options import DEFAULT_LSTM
 from liveimpro.live.input import LiveInput
 from liveimpro.live.io_standby import ArmedStandbys
-from liveimpro.live.standby import HELD_LEAD, why_missed
+from liveimpro.live.standby import HELD_LEAD, Standby, why_missed
 from liveimpro.lstm.improviser import Improviser
 from liveimpro.music.responder import Responder
 from liveimpro.music.settings import LiveSettings
@@ -114,6 +114,37 @@ def test_a_held_rehearsal_needs_every_onset_heard(folder):
     assert responder.rehearse_first(live.notes, 2.1, release=2.1) is None
 
 
+class Told:
+    """What the engine's Standby tells its IoScheduler, kept; `timeline_lead` as the I/O process
+    last reported it. (What the I/O process does with it: the tests of ArmedStandbys below.)"""
+    standby_ready = True
+
+    def __init__(self, lead: float):
+        self.timeline_lead, self.spans = lead, []
+
+    def standby(self, messages, tag, onset, ident, span) -> None:
+        self.spans.append(span)
+
+
+@pytest.mark.parametrize("lead", [0.0, 0.02, -0.02])
+def test_a_held_keys_spans_are_placed_on_the_io_processs_timeline(folder, lead):
+    """The player's notes are stamped by JACK's time of a cycle, which runs ahead of the engine's
+    clock or behind it for seconds after a server stall: the spans of a held key, and when each is
+    rehearsed, follow the player's timeline (the lead the I/O process reports), not the engine's."""
+    responder, live = held(folder, 0)
+    onset = CALL[-1][1]
+    told = Told(lead)
+    standby = Standby(responder, told)
+    standby.note_on(onset)
+    assert standby.wake_time(1) == pytest.approx(onset - lead)  # the perf_counter time of the first rehearsal
+    assert not standby.wants(onset - lead - 0.001, 1) and standby.wants(onset - lead, 1)
+    now = onset - lead + 0.1  # 0.1 s into the held note on the player's timeline
+    standby.rehearse(live.notes, 1, now)
+    (after, until), = told.spans
+    assert after < onset + 0.1 + HELD_LEAD < until, (after - onset, until - onset)
+    assert standby.wake_time(1) == pytest.approx(until + 1e-6 - HELD_LEAD - lead)  # the next span's, HELD_LEAD early
+
+
 def armed(*spans, onset=1.0):
     standbys = ArmedStandbys()
     standbys.heard(bytes((0x90, 60, 90)), onset)
@@ -197,11 +228,12 @@ def test_the_footswitch_answer_starts_at_the_press(duet, tmp_path, delay, backen
     # yet: what is left is the peer's two hops and its polls. The rtmidi loop's ports are RtMidi's
     # JACK clients: a hop more each way, and the input's poll (0.5 ms). duet's last line says why
     # a press played no standby (liveimpro.live.standby's `missed`)
-    # unless the server stalled: a held key's next span is rehearsed HELD_LEAD before it opens by the
-    # engine's clock, and JACK's time of a cycle, which stamps the release, can wander from it by
-    # about twice the stall (conftest's server_stall); the press then finds no span armed for the
-    # release and the answer starts the usual way (CI37: 5.1 ms, "no span held the release", in a
-    # test with a 9.3 ms XRun)
+    # unless the server stalled: JACK's time of a cycle, which stamps the release, can wander from
+    # the engine's clock by about twice the stall (conftest's server_stall). The engine places a held
+    # key's spans on JACK's time by the lead the I/O process reports with its stats, every 0.25 s;
+    # a stall between two reports can still outrun HELD_LEAD, and the press then finds no span armed
+    # for the release and the answer starts the usual way (CI37, before the lead was reported: 5.1
+    # ms, "no span held the release", in a test with a 9.3 ms XRun)
     stall = server_stall()
     if stall >= HELD_LEAD - 0.003 and "1 missed (no span held the release)" in err:
         assert 0 < reaction < 0.010 + stall, (reaction, stall, err.splitlines()[-1:])

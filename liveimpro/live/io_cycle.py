@@ -35,6 +35,7 @@ import itertools
 import os
 from array import array
 from collections import deque
+from time import perf_counter
 
 from ..midi.jack_clock import JackClock
 from ..midi.messages import ACTIVE_SENSING, CONTROL_CHANGE, NOTE_ON, SYSEX, is_note_off, message_kind, note_on
@@ -78,6 +79,7 @@ class IoCycle:
         self._release_now = False
         self._t0 = 0.0  # the current cycle's start
         self.played = [False] * 16  # the channels a note-on went out on (read by the port keeper)
+        self.lead = float("-inf")  # the most a cycle's start ran ahead of perf_counter (reset by the stats)
 
     # --- JACK's real-time thread ------------------------------------------------------------------
     def process(self, frames: int) -> None:
@@ -89,6 +91,9 @@ class IoCycle:
 
     def _cycle(self, frames: int) -> None:
         t0 = self._t0 = self.clock.cycle_start()
+        lead = t0 - perf_counter()  # JACK's time of the cycle against the machine's (io_wire's CLOCK_LEAD)
+        if lead > self.lead:
+            self.lead = lead
         inbox = self.inbox
         while inbox:
             self._command(inbox.popleft())

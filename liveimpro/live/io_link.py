@@ -35,12 +35,13 @@ import time
 
 from ..errors import PortError
 from .io_scheduler import IoScheduler
-from .io_wire import (BARGED, FIRED, FIRST_SENT, INPUT, INPUT_LOST, READY, RECORD_SIZE, STATS, STOP, RecordReader, Stats,
-                      pack_event, unpack_event)
+from .io_wire import (BARGED, CLOCK_LEAD, FIRED, FIRST_SENT, INPUT, INPUT_LOST, READY, RECORD_SIZE, STATS, STOP,
+                      RecordReader, Stats, pack_event, unpack_event)
 
 START_TIMEOUT = 10.0  # s for the I/O process to open its ports
 RESTART_INTERVAL = 0.5  # s between tries to start it again after it ended
 EXIT_NO_SERVER, EXIT_SERVER_GONE = 3, 4  # liveimpro.live.io_process's exit codes
+MAX_LEAD = 1.0  # s: a lead beyond this is no smoothing's (a clock read wrong): taken as 0
 POST_WAIT = 0.5  # s a post waits for room in the commands pipe before its records are dropped
 POST_CHUNK = select.PIPE_BUF // RECORD_SIZE * RECORD_SIZE  # whole records, written all or nothing
 
@@ -61,6 +62,7 @@ class IoProcess:
         self.synth = synth  # its port is read at each start: a new client after a server restart
         self.fired: tuple[float, int, int] | None = None  # (time, group, id) of the standby the footswitch played
         self.stats = Stats()
+        self.timeline_lead = 0.0  # s the I/O process's timeline runs ahead of perf_counter (io_wire's CLOCK_LEAD)
         self.sample_rate = self.period = 0
         self.restarts = 0  # I/O processes started after the first ended
         self.on_first_sent = None  # called with (perf_counter time) when an answer's first note-on was written
@@ -129,6 +131,9 @@ class IoProcess:
                         on_midi((list(message), 0.0), t)
                     elif kind == STATS:
                         self.stats = Stats.unpack(record)
+                    elif kind == CLOCK_LEAD:
+                        lead = unpack_event(record)[1]
+                        self.timeline_lead = lead if abs(lead) < MAX_LEAD else 0.0
                     elif kind == FIRED:  # before the footswitch's INPUT record: set before the engine hears it
                         _, t, ident, _, group = unpack_event(record)
                         self.fired = (t, group, ident[0] if ident else 0)

@@ -57,6 +57,11 @@ class IoScheduler:
     def start(self) -> "IoScheduler":
         return self
 
+    @property
+    def timeline_lead(self) -> float:
+        """s the I/O process's timeline, which stamps the player's notes, runs ahead of perf_counter."""
+        return self.io.timeline_lead
+
     def _tag(self, tag) -> tuple[int, int]:
         wire = TAGS.get(tag, 0)
         return wire, self._groups.get(wire, 0)

@@ -33,7 +33,12 @@ I/O process -> engine:
 - FIRED (time, group, id): the footswitch pressed at `time` played standby `id` there; sent just
   before the footswitch's own INPUT record, so the engine knows it when it ends the phrase;
 - INPUT_LOST: the named input port went away (its held keys count as released);
-- STATS: events sent, lateness median, p99 and max (µs), input dropped, late writes (see `Stats`).
+- STATS: events sent, lateness median, p99 and max (µs), input dropped, late writes (see `Stats`);
+- CLOCK_LEAD (time): how far the I/O process's timeline ran ahead of perf_counter since the last
+  one (the most a cycle's start, in JACK's time of it, was ahead of perf_counter read in its
+  callback; negative: behind). JACK's time of a cycle is a smoothed estimate that wanders off the
+  machine's clock for seconds after a server stall; the engine compares its own clock with the
+  player's stamps through it (`liveimpro.live.standby`). Sent with STATS.
 
 Times are `time.perf_counter()` seconds in both processes (CLOCK_MONOTONIC, shared by the
 processes of one machine); the I/O process maps JACK's clock onto it.
@@ -50,7 +55,7 @@ assert STATS_RECORD.size == RECORD_SIZE
 
 SCHEDULE, CANCEL, CANCEL_ALL, STOP, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE = 1, 2, 3, 4, 5, 6, 7, 8
 STANDBY_AFTER, STANDBY_UNTIL = 9, 10
-READY, INPUT, FIRST_SENT, BARGED, INPUT_LOST, STATS, FIRED = 16, 17, 18, 19, 20, 21, 22
+READY, INPUT, FIRST_SENT, BARGED, INPUT_LOST, STATS, FIRED, CLOCK_LEAD = 16, 17, 18, 19, 20, 21, 22, 23
 ANSWER_TAG = 1  # the wire's tag of the answer's events (liveimpro.live.answer.ANSWER); any other tag: 0
 RELEASE_TAG = 2  # what a port connected again is sent (`all_notes_off`, io_ports' note-offs): a tag never cancelled
 MAX_MESSAGE = 3  # bytes: channel and system messages; sysex stays in the I/O process (counted, dropped)
@@ -114,4 +119,4 @@ class RecordReader:
 
 __all__ = ["RECONNECT_SETTLE", "all_notes_off", "ANSWER_TAG", "RELEASE_TAG", "RECORD", "RECORD_SIZE", "STATS_RECORD", "Stats", "RecordReader", "pack_event", "unpack_event",
            "SCHEDULE", "CANCEL", "CANCEL_ALL", "STOP", "STANDBY", "STANDBY_ARM", "STANDBY_CLEAR", "STANDBY_FIRE", "STANDBY_AFTER", "STANDBY_UNTIL", "FIRED", "READY", "INPUT", "FIRST_SENT", "BARGED", "INPUT_LOST",
-           "STATS", "MAX_MESSAGE"]
+           "STATS", "CLOCK_LEAD", "MAX_MESSAGE"]

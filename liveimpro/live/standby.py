@@ -106,18 +106,29 @@ class Standby:
         else:
             self.due = True
 
+    def lead(self) -> float:
+        """s the I/O process's timeline runs ahead of this process's perf_counter. The player's
+        notes are stamped on it (JACK's smoothed time of a cycle, which wanders off the machine's
+        clock for seconds after a server stall); the spans of a held key are placed on it, so the
+        engine's own times are moved onto it first (else a 10 ms wander outran HELD_LEAD and the
+        span that held the release was rehearsed after it: "no span held the release")."""
+        return getattr(self.scheduler, "timeline_lead", 0.0) if self.ready else 0.0
+
     def wake_time(self, keys_held: int) -> float | None:
-        return self.held_due if keys_held and self.ready else None
+        """perf_counter s of the next held span's rehearsal, if one is due."""
+        return self.held_due - self.lead() if keys_held and self.ready and self.held_due is not None else None
 
     def wants(self, now: float, keys_held: int) -> bool:
         if not self.ready:
             return False
-        return self.held_due is not None and now >= self.held_due if keys_held else self.due
+        return self.held_due is not None and now + self.lead() >= self.held_due if keys_held else self.due
 
     # --- rehearsing ------------------------------------------------------------------------------
     def rehearse(self, notes, keys_held: int, now: float, allowed: bool = True) -> None:
         """Rehearse and arm the first note for the phrase's `notes` (see the module docstring);
-        `allowed`: the footswitch would end the phrase now and start an answer (else nothing)."""
+        `allowed`: the footswitch would end the phrase now and start an answer (else nothing).
+        `now`: perf_counter s, moved onto the notes' timeline here (`lead`)."""
+        now += self.lead()
         if keys_held:
             self.held_due = None
             if allowed:
@@ -151,7 +162,7 @@ class Standby:
         if len(self._pitches) > REMEMBERED:
             del self._pitches[next(iter(self._pitches))]
         self.rehearsals += 1
-        self._armed.append((*(span or (-math.inf, math.inf)), time.perf_counter()))
+        self._armed.append((*(span or (-math.inf, math.inf)), time.perf_counter() + self.lead()))  # as the press
         del self._armed[:-ARMED_LOG]
         return ident
 
