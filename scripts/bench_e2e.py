@@ -31,8 +31,10 @@ Figures before 2026-12-04 were taken with a 2,000 msg/s flood and one hogged cor
 
 Printed: the machine, the command, the date; per condition and subject the calls answered, the
 reaction's median, p99 and max (ms), and each duet's ratio to the floor of median and p99 with its
-p99 less the floor's (duet's own
-reaction, decision -> note handed to its port, from its status lines, in the JSON). --json PATH
+p99 less the floor's (duet's own reaction, decision -> note handed to its port, from its status
+lines, in the JSON). Under an I/O process's row: its footswitch counts, and the answer's timing at
+the port from its last line (each event's frame written against the frame meant on JACK, its send
+against its time on the rtmidi loop: p99, worst, and how many came after). --json PATH
 writes every raw figure. Every process started is ended, and the private server stopped, on any
 exit (Ctrl-C or SIGTERM included). Exit status 1 when a subject failed, 2 with no JACK server,
 130 when interrupted.
@@ -85,7 +87,8 @@ def run_subject(name: str, condition: str, args, env: dict, workdir: Path) -> di
     return {"played": len(calls), "answered": len(reactions), "unanswered": len(calls) - len(reactions),
             "reaction_ms": reactions, "calls": calls, "flood_sent": player.flood_sent, "heard": player.heard,
             "player_sched_fifo": granted, "engine_reaction_ms": subject.engine_reactions_ms(),
-            "exit_status": status, "footswitch": subject.footswitch_summary(), **stats(reactions)}
+            "exit_status": status, "footswitch": subject.footswitch_summary(), "writes": subject.writes(),
+            **stats(reactions)}
 
 
 def stats(x: list[float]) -> dict:
@@ -106,6 +109,12 @@ def ratio_row(condition: str, name: str, floor: dict, product: dict) -> tuple[st
     text = "  ".join(f"{k[:-3]} {'-' if v is None else format(v, '.1f') + 'x'}" for k, v in ratios.items())
     text += f"  p99 - floor p99 {'-' if above is None else format(above, '+.2f') + ' ms'}"
     return f"{condition:10}{'ratio ' + name + '/floor:':26}{text}", {**ratios, "p99_above_floor_ms": above}
+
+
+def writes_line(w: dict) -> str:
+    """The answer's timing at the port, as duet's I/O process measured it (written against meant)."""
+    return (f"answer events at the port: {w['events']} written, late p99 {w['late_p99_ms']:.3f} ms, worst "
+            f"{w['worst_ms']:.3f} ms, {w['late']} after their {w['after']}")
 
 
 def interrupt(*_) -> None:
@@ -192,6 +201,8 @@ def main() -> int:
                 print(row(condition, name, r), flush=True)
                 if r["footswitch"]:
                     print(f"{'':22}footswitch: {r['footswitch']}", flush=True)
+                if r["writes"]:
+                    print(f"{'':22}{writes_line(r['writes'])}", flush=True)
             for hog in hogs:
                 end(hog)
             for name in args.subjects:

@@ -30,6 +30,10 @@ def test_bench_e2e_answers_every_call_of_every_subject(jack_server, tmp_path):
         assert 0 < r["median_ms"] <= r["p99_ms"] <= r["max_ms"]
         assert all(c["answer_notes"] >= 1 for c in r["calls"])
         assert r["exit_status"] == 0
+    assert f["results"]["quiet"]["liveimpro"]["writes"] is None  # the threads' path: no I/O process's line
+    writes = f["results"]["quiet"]["liveimpro-io"]["writes"]  # the I/O process's last line: the answers' writes
+    assert writes["after"] == "frame" and writes["events"] >= 6 and 0 <= writes["late_p99_ms"] <= writes["worst_ms"]
+    assert "answer events at the port:" in proc.stdout
     for subject in ("liveimpro", "liveimpro-io"):
         assert len(f["results"]["quiet"][subject]["engine_reaction_ms"]) == 3  # duet's status line per answer
         assert set(f["ratio_to_floor"]["quiet"][subject]) == {"median_ms", "p99_ms", "p99_above_floor_ms"}

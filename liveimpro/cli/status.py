@@ -80,8 +80,23 @@ def footswitch_of(text: str) -> str | None:
     return found[-1] if found else None
 
 
+WRITES = re.compile(r"I/O process: (\d+) events written \(late p99 ([\d.]+) ms, worst ([\d.]+) ms\), (\d+) after "
+                    r"their (frame|time)")
+
+
+def writes_of(text: str) -> dict | None:
+    """The answer's writes in the last `io_process_summary` line in `text` (duet's stderr): events
+    written, their lateness's p99 and worst (ms), how many came after their frame (or time, on the
+    rtmidi loop); None when there is none (duet without the I/O process)."""
+    found = WRITES.findall(text)
+    if not found:
+        return None
+    sent, p99, worst, late, unit = found[-1]
+    return {"events": int(sent), "late_p99_ms": float(p99), "worst_ms": float(worst), "late": int(late), "after": unit}
+
+
 def _fmt(value, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
-__all__ = ["show_status", "status_line", "io_process_summary", "footswitch_of", "LINK_NEWS"]
+__all__ = ["show_status", "status_line", "io_process_summary", "footswitch_of", "writes_of", "LINK_NEWS"]

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from liveimpro.cli.status import footswitch_of
+from liveimpro.cli.status import footswitch_of, writes_of
 from liveimpro.jackserver import run_jack_tool
 
 FLOOR = Path(__file__).with_name("floor.py")
@@ -75,6 +75,11 @@ class Subject:
         """What duet --io-process said of the footswitch at its end (its last line, from
         "footswitch:" on: standby notes rehearsed, played at the press, missed and why)."""
         return None if self.name == "floor" else footswitch_of(self.stderr_path.read_text(errors="replace"))
+
+    def writes(self) -> dict | None:
+        """What duet's last line said of the answer's writes at its port (status.writes_of): their
+        lateness against the frame (JACK) or time (the rtmidi loop) each was meant for."""
+        return None if self.name == "floor" else writes_of(self.stderr_path.read_text(errors="replace"))
 
     def end(self) -> int | None:
         return end(self.proc, grace=20.0)
