@@ -146,7 +146,7 @@ def test_an_answer_follows_the_clocks_tempo_change_while_it_plays(duet, tmp_path
     assert stop(proc)[0] == 0
 
 
-def test_answers_to_a_clock_keep_to_the_bars_of_meter(duet, tmp_path):
+def test_answers_to_a_clock_keep_to_the_bars_of_meter(duet, tmp_path, server_stall):
     """--meter 5/4: the clock's bars are 5 beats. Read from the call alone (two bars of 5/4), its
     bars would be 4/4 after a pickup of two beats and the answer 8 beats long, its cadence on beat 6;
     in the clock's bars it is two bars of 5/4 from the bar line, its cadence on the last bar line."""
@@ -160,9 +160,12 @@ def test_answers_to_a_clock_keep_to_the_bars_of_meter(duet, tmp_path):
     answer, stuck = notes_of(result["received"])
     assert not stuck and answer
     onsets = [round((on - start) / beat, 2) for on, _, _ in answer]
-    assert abs(onsets[0] - 10) < 0.04, onsets  # on the bar line after the call's two bars
-    assert abs(onsets[-1] - 15) < 0.04, onsets  # the cadence on the last bar line (read from the call: 16)
-    assert (answer[-1][1] - start) / beat < 20 + 0.04, onsets  # two bars: over by the next bar line
+    # a stall moves the clock's ticks as the I/O process stamps them, and the answer placed on them
+    # (conftest's server_stall; CI44: the cadence 30 ms early in a test with eight XRuns, up to 5.9 ms)
+    near = 0.04 + server_stall() / beat
+    assert abs(onsets[0] - 10) < near, onsets  # on the bar line after the call's two bars
+    assert abs(onsets[-1] - 15) < near, onsets  # the cadence on the last bar line (read from the call: 16)
+    assert (answer[-1][1] - start) / beat < 20 + near, onsets  # two bars: over by the next bar line
     assert stop(proc)[0] == 0
 
 

@@ -455,7 +455,11 @@ def test_the_engine_dying_mid_answer_leaves_no_note_sounding(async_jack, duet, m
         received = json.loads(out)["received"]
         notes, stuck = notes_of(received)
         assert not stuck, f"left sounding: {stuck}; received {received}"
-        assert [n for n in notes if n[0] < killed < n[1]], f"no note sounded at the kill ({killed:.3f} s): {notes}"
+        # the note the monitor heard begin before the kill; the peer stamps it when its loop polls it
+        # (every 0.2 ms, at a lower priority than JACK's), which can come after the test's own stamp
+        # of the kill (CI44: 0.1-0.4 ms after it)
+        sounding = [n for n in notes if n[0] < killed + 0.005 and killed < n[1]]
+        assert sounding, f"no note sounded at the kill ({killed:.4f} s): {notes}"
         # released at once by the I/O process, and nothing new played (a few ms into a note, the engine
         # has sent the I/O process that note's note-off and the next note-on: dropped, not played)
         assert all(off < killed + 0.1 for _, off, _ in notes), (killed, notes)
