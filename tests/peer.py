@@ -30,6 +30,7 @@ import time
 
 import rtmidi
 
+from liveimpro.midi.jack_activation import paced_graph_change
 from liveimpro.midi.jack_names import jack_client_name
 from liveimpro.midi.jackwatch import JackWatch
 from liveimpro.midi.ports import close_client
@@ -69,27 +70,32 @@ def main():
     faulthandler.enable()
     faulthandler.dump_traceback_later(script.get("timeout", 3.0) + script.get("listen", 5.0) + 5.0, exit=True)
     api = rtmidi.API_UNIX_JACK
-    # the peer's eyes on the server, open until its connections are made: it hears clients come
-    # and go (before the peer opens its second client) and lists connections
+    # the peer's eyes on the server: it hears clients come and go (before the peer opens its second
+    # client), lists connections, and hears the graph settle before each client of the peer closes
     watch = JackWatch.connect("peer-look")
     if watch is None:
         raise SystemExit("peer: no JACK server runs")
-    out = rtmidi.MidiOut(api, name=OUT_CLIENT)
-    if script.get("source_port"):
-        out.open_virtual_port(script["source_port"])
-    elif script.get("events") or script.get("clock"):
-        out.open_port(find(out.get_ports(), "liveimpro in"))
+    # each client and each port once the graph has settled after the last (jack_activation)
+    with paced_graph_change():
+        out = rtmidi.MidiOut(api, name=OUT_CLIENT)
+    with paced_graph_change():
+        if script.get("source_port"):
+            out.open_virtual_port(script["source_port"])
+        elif script.get("events") or script.get("clock"):
+            out.open_port(find(out.get_ports(), "liveimpro in"))
     # JACK 2 may never serve a client that a process opens just as another program's client
     # closes (liveimpro.midi.reconnect): the peer then hears and plays nothing. scripts/bench_e2e.py
     # measured it (10 of 30 starts without a pause between the two clients, 0 of 32 with 0.3 s).
     time.sleep(0.3)
     watch.wait_clients_quiet()
-    midi_in = rtmidi.MidiIn(api, name=IN_CLIENT)
+    with paced_graph_change():
+        midi_in = rtmidi.MidiIn(api, name=IN_CLIENT)
     midi_in.ignore_types(sysex=False, timing=False, active_sense=False)
-    if script.get("sink_port"):
-        midi_in.open_virtual_port(script["sink_port"])
-    else:
-        midi_in.open_port(find(midi_in.get_ports(), "liveimpro out"))
+    with paced_graph_change():
+        if script.get("sink_port"):
+            midi_in.open_virtual_port(script["sink_port"])
+        else:
+            midi_in.open_port(find(midi_in.get_ports(), "liveimpro out"))
     if script.get("say_open"):
         print("open", flush=True, file=sys.stderr)
     connected = (["liveimpro in"] if out.is_port_open() and not script.get("source_port") else []) + (
@@ -100,8 +106,9 @@ def main():
     received = []
     try:
         wait_for_connections(watch, script.get("await", connected), script.get("timeout", 3.0))
-    finally:
+    except BaseException:
         watch.close()
+        raise
     print("ready", flush=True, file=sys.stderr)
     # The peer is the test's measuring instrument: at real-time priority, a busy machine does not
     # delay its reading, and so its timestamps, by a scheduler quantum. Below every JACK thread
@@ -172,8 +179,9 @@ def main():
     sys.stdout.flush()
     # closed here, not by the interpreter's teardown, so that a close JACK never answers shows in the dump
     print("peer: closing its JACK clients", file=sys.stderr, flush=True)
-    close_client(midi_in)
+    close_client(midi_in)  # each once the graph has settled, as the watch hears it (jack_activation)
     close_client(out)
+    watch.close()
     print("peer: closed", file=sys.stderr, flush=True)
 
 

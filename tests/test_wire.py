@@ -45,7 +45,9 @@ import liveimpro.live.engine
 from liveimpro.jackserver import run_jack_tool
 from liveimpro.live.engine import Engine, EngineConfig
 from liveimpro.live.sinks import MidiPortSink
+from liveimpro.midi.jack_activation import paced_activation, paced_graph_change
 from liveimpro.midi.jack_names import jack_client_name
+from liveimpro.midi.jackwatch import JackWatch
 from liveimpro.midi.messages import control_change
 from liveimpro.midi.ports import close_client, open_input
 from liveimpro.midi.reader import DROPPED, PortReader
@@ -58,6 +60,17 @@ BURST = 100  # messages sent back to back, then one JACK period of rest (~65,000
 PERIOD = 0.0015  # s: a little more than the test server's period (64 frames at 48 kHz)
 CALL = [(60, 0.0), (64, 0.09), (67, 0.18), (72, 0.27)]  # (pitch, onset s): a short valid call
 NOTE_LENGTH = 0.07  # s
+
+
+@pytest.fixture(scope="module", autouse=True)
+def graph_watch(jack_server):
+    """A watch on the module's server: every JACK client of the rig is then opened and
+    closed once the graph has settled after the last change (liveimpro.midi.jack_activation: closes
+    paced by time alone segfaulted a worker here, in CI)."""
+    watch = JackWatch.connect("wire-watch")
+    assert watch is not None, "no JACK server to watch"
+    yield watch
+    watch.close()
 
 
 @pytest.fixture(scope="module")
@@ -140,12 +153,18 @@ class Wire:
         # the recorder is read the same way: a JACK client whose process thread waits for the GIL also
         # deadlocks deleting another client (python-rtmidi holds the GIL in delete(), JACK waits for
         # every client's cycle to end)
-        self.recorder = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=jack_client_name("wire-recorder"), queue_size_limit=1 << 16)
+        # each client activated apart from the last, its port once the graph has settled (jack_activation)
+        with paced_activation():
+            self.recorder = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=jack_client_name("wire-recorder"),
+                                          queue_size_limit=1 << 16)
         self.recorder.ignore_types(sysex=False, timing=False, active_sense=False)
-        self.recorder.open_port(_find(self.recorder.get_ports(), "liveimpro out"))
+        with paced_graph_change():
+            self.recorder.open_port(_find(self.recorder.get_ports(), "liveimpro out"))
         self.recorder_reader = PortReader(self.recorder, self._record, drop=frozenset()).start()
-        self.out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=jack_client_name("wire-sender"))
-        self.out.open_port(_find(self.out.get_ports(), "liveimpro in"))
+        with paced_activation():
+            self.out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=jack_client_name("wire-sender"))
+        with paced_graph_change():
+            self.out.open_port(_find(self.out.get_ports(), "liveimpro in"))
         self.rejected: list[list[int]] = []  # messages python-rtmidi refused to send
         self.ignore_sysex = ignore_sysex
         self.expected = 0  # messages sent that the input port should deliver

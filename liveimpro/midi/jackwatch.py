@@ -11,6 +11,7 @@ comes or goes, as JACK itself reports them.
     watch.wait_clients_quiet()        # until no client came or went for CLIENT_QUIET s (below)
     watch.connections("system:midi_capture_1")  # the ports connected to one, [] when it is gone
     watch.server_stopped.is_set()     # the server died or was stopped
+    watch.graph_reorders              # reorders JACK announced (after every client's latency pass)
     watch.close()
 
 python-rtmidi's JACK clients do not notice the server's death (sends go into a ring buffer that
@@ -24,6 +25,8 @@ waits for the GIL holds up no other client. Ours only set events, note the time 
 names of clients that left; they never call into JACK (JACK-Client's own wrapper of the port
 callback looks the port up by its id: a read of libjack's shared memory, no request to the server).
 The client has no ports and no process callback: activating it adds no work to JACK's cycle.
+It also counts the graph's reorders, and while it is open the process's JACK clients are activated
+and closed only once the graph has settled (`liveimpro.midi.jack_activation` says why).
 
 Why the names of clients that left: a synth or a DAW that quits and starts again within a moment
 has ports of the same names again by the time anyone looks, and only the client's departure tells
@@ -53,7 +56,7 @@ import threading
 import time
 
 from ..errors import PortError
-from .jack_activation import paced_activation
+from .jack_activation import forget_graph, observe_graph, paced_activation
 from .jack_names import jack_client_name
 from .ports import stderr_silenced
 
@@ -84,6 +87,8 @@ class JackWatch:
         self._gone = collections.deque()  # names of clients that left, appended in JACK's thread
         self._port_event = time.monotonic()  # when a port last came or went
         self._client_event = time.monotonic()  # when a client last came or went
+        self.graph_reorders = 0  # reorders heard (an int's += in JACK's thread: the GIL keeps it whole)
+        self._graph_event = time.monotonic()  # when the last was heard
         self._client = client
         # JACK-Client keeps the callback objects referenced for as long as the client lives. With
         # only_available=False it passes None for a port already gone instead of skipping the call:
@@ -91,8 +96,10 @@ class JackWatch:
         client.set_shutdown_callback(self._on_shutdown)
         client.set_client_registration_callback(self._on_client)
         client.set_port_registration_callback(self._on_port, only_available=False)
+        client.set_graph_order_callback(self._on_graph_order)
         with paced_activation():  # apart from the last client activated (jack_activation)
             client.activate()
+        observe_graph(self)
 
     @classmethod
     def connect(cls, client_name: str = CLIENT_NAME) -> "JackWatch | None":
@@ -128,6 +135,10 @@ class JackWatch:
         self._port_event = time.monotonic()
         self.changed.set()
 
+    def _on_graph_order(self) -> None:
+        self._graph_event = time.monotonic()
+        self.graph_reorders += 1
+
     # --- the watcher's side ------------------------------------------------------------------------
 
     def wait(self, timeout: float) -> bool:
@@ -145,6 +156,10 @@ class JackWatch:
     def ports_quiet_for(self) -> float:
         """Seconds since a port last came or went (since the watch opened, when none did)."""
         return time.monotonic() - self._port_event
+
+    def graph_quiet_for(self) -> float:
+        """Seconds since JACK last announced a reorder (since the watch opened, when it did not)."""
+        return time.monotonic() - self._graph_event
 
     def clients_quiet_for(self) -> float:
         """Seconds since a client last came or went (since the watch opened, when none did)."""
@@ -190,6 +205,7 @@ class JackWatch:
 
     def close(self) -> None:
         """Close the client; after the server's death this takes about a second (libjack's timeout)."""
+        forget_graph(self)
         if self._client is not None:
             with stderr_silenced():
                 self._client.close()

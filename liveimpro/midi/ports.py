@@ -44,7 +44,7 @@ import sys
 import rtmidi
 
 from ..errors import PortError
-from .jack_activation import paced_activation, paced_close
+from .jack_activation import paced_activation, paced_close, paced_graph_change
 from .jack_names import client_suffix, jack_client_name
 
 ENV_VAR = "LIVEIMPRO_MIDI_API"
@@ -195,7 +195,9 @@ def find_port(name: str, ports: list[str], kind: str = "port", client_name: str 
 
 def _open(midi_class, kind: str, name: str | None, api: str | None, client_name: str, port_name: str):
     api = choose_api(api)
-    midi = _create_client(midi_class, api, client_name_for(kind, api, client_name))
+    # rtmidi activates its JACK client as it creates it: apart from the last (jack_activation)
+    with paced_activation() if api == "jack" else contextlib.nullcontext():
+        midi = _create_client(midi_class, api, client_name_for(kind, api, client_name))
     try:
         _connect(midi, kind, name, api, port_name, client_name)
     except BaseException:
@@ -205,8 +207,8 @@ def _open(midi_class, kind: str, name: str | None, api: str | None, client_name:
 
 
 def _connect(midi, kind: str, name: str | None, api: str, port_name: str, client_name: str = CLIENT_NAME) -> None:
-    # rtmidi activates its JACK client as it opens the port: apart from the last (jack_activation)
-    paced = paced_activation() if api == "jack" else contextlib.nullcontext()
+    # the port once the graph has settled after the client's activation (jack_activation)
+    paced = paced_graph_change() if api == "jack" else contextlib.nullcontext()
     try:
         with paced:
             if name is None:
