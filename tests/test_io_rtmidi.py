@@ -59,10 +59,12 @@ def test_the_answer_comes_on_the_bar_with_every_note_released(duet, tmp_path, se
     assert_valid_session(session)
 
 
-def test_barging_in_cuts_the_answer_at_once(duet, tmp_path):
+def test_barging_in_cuts_the_answer_at_once(duet, tmp_path, server_stall):
     proc, session = duet(*RTMIDI, "--length-ratio", "2")
     result = run_peer(tmp_path, {"events": call_events(), "barge_in_after": 0.2, "listen": 25.0, "quiet_after": 2.0})
-    assert_cut_at_the_barge_in(result)  # by the I/O process itself: the in-process path allows 15 ms
+    # by the I/O process itself (the in-process path allows 15 ms), within 3 ms and what a stall of
+    # the server may hold the barge-in and the release in JACK (CI45: 3.04 ms, XRuns up to 5 ms)
+    assert_cut_at_the_barge_in(result, within=0.003 + server_stall())
     code, err = stop(proc)
     assert code == 0, err
     assert_valid_session(session)
