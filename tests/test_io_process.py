@@ -451,6 +451,28 @@ def test_the_answer_is_written_to_the_frame(duet, monitor, tmp_path):
     assert np.all(np.abs(off_grid) <= 1.0), report
 
 
+def test_input_of_no_use_to_the_engine_stays_in_the_io_process(duet, tmp_path):
+    """Aftertouch, pitch bend and program changes, well-formed, are counted by the I/O process and go
+    no further (liveimpro.live.io_cycle.UNUSED_KINDS: a flood of them kept duet's process busy
+    reading and skipping them); a malformed one goes on, and the engine counts it so. duet's last
+    line says how many were kept back."""
+    proc, _ = duet("--io-process")
+    kinds = ([0xE0, 0, 64], [0xD0, 0], [0xA0, 60, 0], [0xC0, 0])
+    noise = [(0.3 + i * 0.005, [kinds[i % 4][0] | i % 16] + [i % 128] * (len(kinds[i % 4]) - 1)) for i in range(600)]
+    call = call_events()
+    result = run_peer(tmp_path, {"events": call + noise + [(0.5, [0xE0, 1])], **UNTIL_QUIET})  # a byte short
+    notes, stuck = notes_of(result["received"])
+    assert notes and not stuck, result["received"]
+    code, err = stop(proc)
+    assert code == 0, err
+    kept = re.findall(r"(\d+) of no use kept back", err)
+    heard = re.findall(r"(\d+) messages heard", err)
+    assert kept and heard, err
+    # (JACK may lose a message now and then on a loaded machine: tests/test_wire.py)
+    assert 0.99 * len(noise) <= int(kept[-1]) <= len(noise), err
+    assert 0.99 * (len(call) + 1) <= int(heard[-1]) <= len(call) + 1, err  # the call and the malformed one
+
+
 def test_the_engine_dying_mid_answer_leaves_no_note_sounding(async_jack, duet, monitor, tmp_path):
     proc, _ = duet("--io-process", *LONG_ANSWER)
     child = io_child(proc)

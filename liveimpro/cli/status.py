@@ -68,7 +68,8 @@ def io_process_summary(engine, io) -> str:
             f"{engine.dropped} dropped, {sum(vars(engine.live.skipped).values())} skipped; I/O process: "
             f"{stats.sent} events written (late p99 {stats.p99_us / 1e3:.3f} ms, worst {stats.max_us / 1e3:.3f} "
             f"ms), {stats.late_writes} after their {'frame' if io.sample_rate else 'time'}, {stats.dropped} "
-            f"input dropped, {io.dropped_commands} records to it dropped (it read none for {POST_WAIT:g} s); "
+            f"input dropped, {io.unused_input} of no use kept back (aftertouch, pitch bend, program change), "
+            f"{io.dropped_commands} records to it dropped (it read none for {POST_WAIT:g} s); "
             f"footswitch: {standby.rehearsals} standby notes rehearsed, {standby.fired} played at the press, "
             f"{standby.fired_late} armed after it and played then, {engine.answer.corrected} replaced by the answer's own first note{missed}")
 

@@ -35,8 +35,8 @@ import time
 
 from ..errors import PortError
 from .io_scheduler import IoScheduler
-from .io_wire import (BARGED, CLOCK_LEAD, FIRED, FIRST_SENT, INPUT, INPUT_LOST, READY, RECORD_SIZE, STATS, STOP,
-                      RecordReader, Stats, pack_event, unpack_event)
+from .io_wire import (BARGED, CLOCK_LEAD, FIRED, FIRST_SENT, INPUT, INPUT_LOST, INPUT_UNUSED, READY, RECORD_SIZE,
+                      STATS, STOP, RecordReader, Stats, pack_event, unpack_event)
 
 START_TIMEOUT = 10.0  # s for the I/O process to open its ports
 RESTART_INTERVAL = 0.5  # s between tries to start it again after it ended
@@ -63,6 +63,7 @@ class IoProcess:
         self.fired: tuple[float, int, int] | None = None  # (time, group, id) of the standby the footswitch played
         self.stats = Stats()
         self.timeline_lead = 0.0  # s the I/O process's timeline runs ahead of perf_counter (io_wire's CLOCK_LEAD)
+        self.unused_input = 0  # messages of no use here that the I/O process heard and kept (INPUT_UNUSED)
         self.sample_rate = self.period = 0
         self.restarts = 0  # I/O processes started after the first ended
         self.on_first_sent = None  # called with (perf_counter time) when an answer's first note-on was written
@@ -134,6 +135,8 @@ class IoProcess:
                     elif kind == CLOCK_LEAD:
                         lead = unpack_event(record)[1]
                         self.timeline_lead = lead if abs(lead) < MAX_LEAD else 0.0
+                    elif kind == INPUT_UNUSED:  # a count since the I/O process started
+                        self.unused_input = int(unpack_event(record)[1])
                     elif kind == FIRED:  # before the footswitch's INPUT record: set before the engine hears it
                         _, t, ident, _, group = unpack_event(record)
                         self.fired = (t, group, ident[0] if ident else 0)

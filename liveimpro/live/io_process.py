@@ -49,7 +49,7 @@ from ..machine import SignalEvent, set_on_signals, stacks_on_request
 from ..midi.jack_clock import JackClock
 from .io_cycle import IoCycle
 from .io_ports import PortKeeper
-from .io_wire import CLOCK_LEAD, INPUT_LOST, READY, RecordReader, Stats, pack_event
+from .io_wire import CLOCK_LEAD, INPUT_LOST, INPUT_UNUSED, READY, RecordReader, Stats, pack_event
 
 CLIENT_NAME = "liveimpro"
 PORT_NAMES = ("liveimpro in", "liveimpro out")
@@ -208,6 +208,7 @@ def _send_stats(cycle: IoCycle, fd: int) -> None:
     median = late[count // 2] if count else 0.0
     lead, cycle.lead = cycle.lead, float("-inf")  # a cycle's max between the two lines is lost: the next one counts
     clock = pack_event(CLOCK_LEAD, lead) if math.isfinite(lead) else b""
+    clock += pack_event(INPUT_UNUSED, float(cycle.unused))
     try:
         os.write(fd, Stats(cycle.sent, median, p99, cycle.max_late_us, cycle.dropped, cycle.late_writes).pack() + clock)
     except OSError:

@@ -39,6 +39,9 @@ I/O process -> engine:
   callback; negative: behind). JACK's time of a cycle is a smoothed estimate that wanders off the
   machine's clock for seconds after a server stall; the engine compares its own clock with the
   player's stamps through it (`liveimpro.live.standby`). Sent with STATS.
+- INPUT_UNUSED (time): as a float, how many well-formed messages of no use to the engine the
+  I/O process has heard since it started (aftertouch, pitch bend, program change: they go no
+  further; `liveimpro.live.io_cycle.UNUSED_KINDS`). Sent with STATS.
 
 Times are `time.perf_counter()` seconds in both processes (CLOCK_MONOTONIC, shared by the
 processes of one machine); the I/O process maps JACK's clock onto it.
@@ -55,7 +58,7 @@ assert STATS_RECORD.size == RECORD_SIZE
 
 SCHEDULE, CANCEL, CANCEL_ALL, STOP, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE = 1, 2, 3, 4, 5, 6, 7, 8
 STANDBY_AFTER, STANDBY_UNTIL = 9, 10
-READY, INPUT, FIRST_SENT, BARGED, INPUT_LOST, STATS, FIRED, CLOCK_LEAD = 16, 17, 18, 19, 20, 21, 22, 23
+READY, INPUT, FIRST_SENT, BARGED, INPUT_LOST, STATS, FIRED, CLOCK_LEAD, INPUT_UNUSED = 16, 17, 18, 19, 20, 21, 22, 23, 24
 ANSWER_TAG = 1  # the wire's tag of the answer's events (liveimpro.live.answer.ANSWER); any other tag: 0
 RELEASE_TAG = 2  # what a port connected again is sent (`all_notes_off`, io_ports' note-offs): a tag never cancelled
 MAX_MESSAGE = 3  # bytes: channel and system messages; sysex stays in the I/O process (counted, dropped)
@@ -119,4 +122,4 @@ class RecordReader:
 
 __all__ = ["RECONNECT_SETTLE", "all_notes_off", "ANSWER_TAG", "RELEASE_TAG", "RECORD", "RECORD_SIZE", "STATS_RECORD", "Stats", "RecordReader", "pack_event", "unpack_event",
            "SCHEDULE", "CANCEL", "CANCEL_ALL", "STOP", "STANDBY", "STANDBY_ARM", "STANDBY_CLEAR", "STANDBY_FIRE", "STANDBY_AFTER", "STANDBY_UNTIL", "FIRED", "READY", "INPUT", "FIRST_SENT", "BARGED", "INPUT_LOST",
-           "STATS", "CLOCK_LEAD", "MAX_MESSAGE"]
+           "STATS", "CLOCK_LEAD", "INPUT_UNUSED", "MAX_MESSAGE"]
