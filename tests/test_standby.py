@@ -238,6 +238,7 @@ def test_the_footswitch_answer_starts_at_the_press(duet, tmp_path, delay, backen
     if stall >= HELD_LEAD - 0.003 and "1 missed (no span held the release)" in err:
         assert 0 < reaction < 0.010 + stall, (reaction, stall, err.splitlines()[-1:])
     else:
-        assert 0 < reaction < (0.004 if backend == "jack" else 0.006), (reaction, err.splitlines()[-1:])
+        # (and what a stall held the press and the note in JACK: CI47, rtmidi, 6.63 ms with XRuns of 26 ms)
+        assert 0 < reaction < (0.004 if backend == "jack" else 0.006) + stall, (reaction, stall, err.splitlines()[-1:])
         assert "1 played at the press" in err, err
     assert_valid_session(session)
