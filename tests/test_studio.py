@@ -106,7 +106,7 @@ def programs(jack_server):
 SHORT_CALL = [(60, 0, 0.5), (62, 0.5, 0.5), (64, 1, 0.5), (67, 1.5, 0.5)]  # two beats
 
 
-def test_answers_follow_jack_midi_clock_on_bar_lines_and_through_a_tempo_change(duet, tmp_path, programs):
+def test_answers_follow_jack_midi_clock_on_bar_lines_and_through_a_tempo_change(duet, tmp_path, programs, server_stall):
     proc, _ = duet("--bars", "1", "--sync", "bar", "--silence-beats", "8")  # the bars rule ends the phrase
     status = Lines(proc.stdout)
     ours = port_ending(":liveimpro in")
