@@ -337,7 +337,7 @@ def answered(peer, said: Lines | None = None) -> list:
 FRAMES_LOST = 0.01  # of the call's time: JACK's frames ran this much off the wall clock as it came
 
 
-def test_answer_arrives_in_tempo_with_every_note_released(duet, monitor, tmp_path):
+def test_answer_arrives_in_tempo_with_every_note_released(duet, monitor, tmp_path, server_stall):  # a timing test (conftest)
     """The answer on the call's grid, both as a JACK client hears them: in JACK's time of their
     frames (as a DAW recording both would place them). The peer's own clock is not the measure:
     it sends when a Python loop wakes, and JACK's time of a cycle wanders from the wall clock on a
@@ -382,7 +382,7 @@ def test_answer_arrives_in_tempo_with_every_note_released(duet, monitor, tmp_pat
     assert_valid_session(session)
 
 
-def test_barging_in_cuts_the_answer_in_the_same_cycle(duet, monitor, tmp_path):
+def test_barging_in_cuts_the_answer_in_the_same_cycle(duet, monitor, tmp_path, server_stall):  # a timing test (conftest)
     proc, session = duet("--io-process", *LONG_ANSWER)
     watch = monitor("player", "answer")
     peer, _ = peer_started(tmp_path, {"events": call_events(), "barge_in_after": 0.2, **UNTIL_QUIET_SHORT})
@@ -425,7 +425,7 @@ def test_barging_in_cuts_the_answer_in_the_same_cycle(duet, monitor, tmp_path):
     assert_valid_session(session)
 
 
-def test_the_answer_is_written_to_the_frame(duet, monitor, tmp_path):
+def test_the_answer_is_written_to_the_frame(duet, monitor, tmp_path, server_stall):  # a timing test (conftest)
     # a long answer: enough onsets to fit the grid to, whatever the model plays (a two-bar answer of
     # three whole-beat notes came once, on a machine losing 30 ms cycles)
     proc, _ = duet("--io-process", *LONG_ANSWER)
