@@ -300,7 +300,7 @@ class Listener:
 
 
 @pytest.mark.parametrize("io_process", [(), ("--io-process",)], ids=["one process", "--io-process"])
-def test_duet_link_answers_on_the_peers_bar_lines_at_its_tempo(duet, tmp_path, peer, io_process):
+def test_duet_link_answers_on_the_peers_bar_lines_at_its_tempo(duet, tmp_path, peer, io_process, server_stall):  # a timing test (conftest)
     """With --io-process, Link is read in the engine's process and the answer is written at the
     frame of its time: heard here, polled on the wall clock, within 20 ms of the peer's bar line."""
     other = peer(90.0, 4.0)  # the session duet joins; the call is played at 120 bpm
