@@ -22,6 +22,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 # (before duet_harness, whose peer names are made when it is imported)
 from duet_harness import (  # noqa: E402
+    JackTimeWatch,
     end_spawned,
     hung_stacks,
     jackd_said,
@@ -151,6 +152,9 @@ def no_process_left(request):
 # cannot judge the timing it measures: a failure then is reported as a skip saying so (below).
 SEVERE_XRUN = 0.01  # s: a JACK cycle begun this late (quiet runs here: XRuns up to 8 ms; CI50 failed at 16.9)
 SEVERE_STEAL = 0.05  # of the CPU time while the test ran, taken by the VM's host (/proc/stat's steal)
+# ms JACK's time of a cycle moved against the machine's clock (duet_harness.JackTimeWatch; quiet
+# runs here: under 1 ms; CI53's red, XRuns up to 7.8 ms: a call stamped up to 40 ms off its beats)
+SEVERE_WANDER = 5.0
 
 
 def _cpu_times() -> tuple[int, int]:
@@ -160,8 +164,17 @@ def _cpu_times() -> tuple[int, int]:
     return values[7] if len(values) > 7 else 0, sum(values[:8])
 
 
+@pytest.fixture(scope="session")
+def jack_time_watch(jack_server):
+    """One JackTimeWatch on the session's server for every timing test (opened once: a client opened
+    and closed per test would be a change to the server's clients each time)."""
+    watch = JackTimeWatch(jack_server.name)
+    yield watch
+    watch.close()
+
+
 @pytest.fixture
-def server_stall(jack_server, request):
+def server_stall(jack_server, jack_time_watch, request):
     """How far the shared server's stalls may have moved a time a test measures, in seconds: twice
     the longest since the test began (duet_harness.longest_stall). A message in flight arrives that
     much late, and the I/O process (duet's default on JACK) stamps and places by JACK's own time of
@@ -170,23 +183,28 @@ def server_stall(jack_server, request):
     jackd kept its cycles, and the bound is as strict.
 
     Asking for it also marks the test as a timing test: when it fails after the server stalled
-    `SEVERE_XRUN` or more, or with the host stealing `SEVERE_STEAL` of the CPU meanwhile, the failure
+    `SEVERE_XRUN` or more, with the host stealing `SEVERE_STEAL` of the CPU meanwhile, or with JACK's
+    time of a cycle moved `SEVERE_WANDER` ms against the machine's clock (the clock the peer plays
+    and listens by; the I/O process stamps and places by JACK's), the failure
     is reported as a skip that says so and what failed (pytest -ra lists it). Such runs came in CI on
     a VM whose host took up to 41 % of the CPU: XRuns up to 33 ms, JACK's time of a cycle 37 ms off
     the machine's, a call read at 69 bpm; no bound a musician would accept holds there, and none
     would tell the code's faults from the host's."""
     logged, cpu = len(jack_server.log_text()), _cpu_times()
+    jack_time_watch.start()
 
     def disturbed() -> str | None:
         xrun = longest_stall(jack_server.log_text()[logged:])
         steal, total = (now - before for now, before in zip(_cpu_times(), cpu))
-        stolen = steal / total if total else 0.0
-        if xrun >= SEVERE_XRUN or stolen >= SEVERE_STEAL:
-            return f"the JACK server stalled up to {xrun * 1e3:.1f} ms and the host took {100 * stolen:.0f} % of the CPU"
+        stolen, wander = steal / total if total else 0.0, jack_time_watch.wander()
+        if xrun >= SEVERE_XRUN or stolen >= SEVERE_STEAL or wander >= SEVERE_WANDER:
+            return (f"the JACK server stalled up to {xrun * 1e3:.1f} ms, its time of a cycle moved {wander:.1f} ms "
+                    f"against the machine's clock, and the host took {100 * stolen:.0f} % of the CPU")
         return None
 
     request.node.host_disturbed = disturbed
-    return lambda: 2 * longest_stall(jack_server.log_text()[logged:])
+    yield lambda: 2 * longest_stall(jack_server.log_text()[logged:])
+    jack_time_watch.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)

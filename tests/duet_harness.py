@@ -324,3 +324,62 @@ class Lines:
                 self.lines.append(self._queue.get_nowait())
             except queue.Empty:
                 return self.lines
+
+
+class JackTimeWatch:
+    """How far JACK's time of a cycle, the I/O process's timeline (liveimpro.midi.jack_clock), moved
+    against the machine's clock while a test ran. A thread polls, every POLL s, how many frames
+    JACK's estimate says passed since the current cycle began (`frame_time - last_frame_time`): 0
+    to a period while the estimate keeps to the clock it is read by, and off that by as much as the
+    estimate has moved. A client opened, never activated: no process callback, no port, no change
+    to the graph. On the dummy driver, XRuns swing the estimate ±300 ms off for seconds on a loaded
+    VM (README, "Tests"): a call stamped by it is read off its beats, and nothing played against
+    the wall clock can judge the answer's timing then."""
+
+    POLL = 0.002  # s
+
+    def __init__(self, server_name: str):
+        import jack
+
+        from liveimpro.midi.jack_names import jack_client_name
+        self.client = jack.Client(jack_client_name("time-watch"), servername=server_name, no_start_server=True)
+        self.period_ms = 1e3 * self.client.blocksize / self.client.samplerate
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.low = self.high = 0.0  # ms since the cycle began, by JACK's estimate: extremes since `start`
+
+    def start(self) -> None:
+        self.low, self.high = float("inf"), float("-inf")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._poll, name="jack-time-watch", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        client, rate = self.client, self.client.samplerate
+        while not self._stop.wait(self.POLL):
+            try:
+                last = client.last_frame_time  # first: a cycle begun between the reads adds, never takes
+                since = 1e3 * ((client.frame_time - last) % (1 << 32)) / rate
+            except Exception:  # noqa: BLE001 - the server went away (a test that stops it): nothing to watch
+                return
+            since = since - 1e3 * (1 << 32) / rate if since > 1e3 * (1 << 31) / rate else since
+            self.low, self.high = min(self.low, since), max(self.high, since)
+
+    def wander(self) -> float:
+        """ms JACK's time moved against the machine's since `start`: the spread of the polled
+        readings beyond one period (a cycle begun between a poll's two reads adds one more)."""
+        if self.high < self.low:
+            return 0.0
+        return max(0.0, self.high - self.low - 2 * self.period_ms)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(1.0)
+
+    def close(self) -> None:
+        self.stop()
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001 - a server already gone
+            pass
