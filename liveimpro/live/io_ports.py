@@ -18,6 +18,7 @@ import os
 import time
 
 from ..errors import PortError
+from ..midi.jackwatch import midi_port_names
 from ..midi.messages import note_off
 from ..midi.ports import CLIENT_NAME as OUR_CLIENTS, AmbiguousPort, find_port
 from ..midi.reconnect import still_there
@@ -57,8 +58,12 @@ class PortKeeper:
         for kind, name in self.names.items():
             if name is None:
                 continue
-            listing = [p.name for p in self.client.get_ports(is_midi=True, is_output=kind == "input",
-                                                             is_input=kind != "input")]
+            try:
+                listing = midi_port_names(self.client, "input" if kind == "input" else "output")
+            except PortError:  # ports coming and going faster than they can be listed: the next look
+                if first:
+                    raise
+                continue
             port = self.connected[kind]
             if port is not None:
                 if still_there(port, listing, departed):

@@ -184,17 +184,8 @@ class JackWatch:
         return gone
 
     def ports(self, kind: str) -> list[str]:
-        """MIDI ports by full name, as python-rtmidi lists them: "input" the ones one can listen
-        to (JACK output ports), "output" the ones one can play to."""
-        listening = kind == "input"
-        jack = _jack_module()
-        for _ in range(LIST_TRIES):
-            try:
-                return [port.name for port in self._client.get_ports(is_midi=True, is_output=listening,
-                                                                      is_input=not listening)]
-            except jack.JackError as exc:  # a port went between JACK-Client's listing and its look-up
-                problem = exc
-        raise PortError(f"JACK: cannot list ports: {problem}")
+        """MIDI ports by full name, as python-rtmidi lists them (`midi_port_names`)."""
+        return midi_port_names(self._client, kind)
 
     def connections(self, port: str) -> list[str]:
         """Full names of the ports connected to `port` ([] when it is gone or has none)."""
@@ -212,4 +203,21 @@ class JackWatch:
             self._client = None
 
 
-__all__ = ["JackWatch", "CLIENT_QUIET", "CLIENT_QUIET_MAX"]
+def midi_port_names(client, kind: str) -> list[str]:
+    """The MIDI ports of `client`'s server by full name, as python-rtmidi lists them: "input" the
+    ones one can listen to (JACK output ports), "output" the ones one can play to. JACK-Client
+    lists the names, then looks each up: a port gone in between raises there, so the listing is
+    tried again (LIST_TRIES times, then PortError). The real-time I/O process's port keeper
+    (liveimpro.live.io_ports) lists so too: uncaught, that race ended it with a traceback as a
+    keyboard left (CI54)."""
+    listening = kind == "input"
+    jack = _jack_module()
+    for _ in range(LIST_TRIES):
+        try:
+            return [port.name for port in client.get_ports(is_midi=True, is_output=listening, is_input=not listening)]
+        except jack.JackError as exc:  # a port went between JACK-Client's listing and its look-up
+            problem = exc
+    raise PortError(f"JACK: cannot list ports: {problem}")
+
+
+__all__ = ["JackWatch", "midi_port_names", "CLIENT_QUIET", "CLIENT_QUIET_MAX"]
