@@ -5,9 +5,13 @@ then plays the answer, in the engine thread, one note at a time:
 
 - `start()` asks the responder for the answer (an iterator of `AnswerNote`) and samples its
   first note at once: it is due at the phrase end the engine decided (see DECIDE_AHEAD there);
-- `generate()`, due at `next_generate` (GENERATE_AFTER past the start of the note that sounds),
-  samples the next note and schedules its note-on, with the previous note's note-off cut where
-  the new note begins: a note's length is known only once the next one is sampled;
+- `generate()`, due at `next_generate`, samples the next note and schedules its note-on, with
+  the previous note's note-off cut where the new note begins: a note's length is known only once
+  the next one is sampled. When is the scheduler's `horizon`: the I/O process gets each note that
+  long before the one before it starts (a few notes ahead: `liveimpro.live.io_scheduler.
+  STREAM_HORIZON`), so duet's process may be held off the CPU that long and no note is late; an
+  in-process sender (horizon 0) shares the interpreter with the model, and the next note is
+  sampled GENERATE_AFTER past the start of the note that sounds, away from its send;
 - `barge_in(now)`: the player played over the answer; pending events are dropped and the
   sounding notes released at once (the player always wins);
 - `finish(now)`: the answer is over (or cut); call and answer go to the session file.
@@ -137,7 +141,9 @@ class AnswerStream:
                 self.corrected += played is not None
                 events += [(on_time, note_off(channel, p)) for p in played or ()]
                 events += [(on_time, note_on(channel, p, note.velocity)) for p in note.pitches]
-            self.next_generate = note.time + GENERATE_AFTER
+            horizon = self.scheduler.horizon  # and how far the I/O process's timeline runs ahead of this clock
+            lead = max(0.0, getattr(self.scheduler, "timeline_lead", 0.0)) if horizon else 0.0
+            self.next_generate = note.time - horizon - lead if horizon else note.time + GENERATE_AFTER
         else:
             self.next_generate = None
         self._pending = note
@@ -158,7 +164,7 @@ class AnswerStream:
         self.scheduler.cancel(ANSWER)
         if self._pending is not None and self._pending.time < now:
             self.sent.append(cut(self._pending, now))
-        self.sent = [n for n in self.sent if n.time < now]
+        self.sent = [cut(n, now) for n in self.sent if n.time < now]  # (a few may sound on: the horizon)
         self.finish(now)
 
     def finish(self, now: float) -> None:

@@ -21,6 +21,14 @@ from .io_wire import (ANSWER_TAG, CANCEL, CANCEL_ALL, RECONNECT_SETTLE, SCHEDULE
                       STANDBY_CLEAR, STANDBY_FIRE, STANDBY_UNTIL, all_notes_off, pack_event)
 
 TAGS = {ANSWER: ANSWER_TAG}  # scheduler tags on the wire (anything else: 0)
+# s before the note before it starts that the answer hands each note to the I/O process (a beat at
+# 120 bpm: two to four notes ahead), which writes it at its frame whatever duet's process does
+# meanwhile: that process may be held off the CPU this long plus a note. Sampled one note ahead (as
+# the previous note began), an answer's notes came up to 0.7 s after their frames with duet's
+# process starved (bench_e2e's flood on a host stealing 13-41 %: README, "End to end"). A MIDI
+# clock's tempo change reaches the notes after this (tests/test_engine.py's tempo-change test looks
+# from 1 s after the change on).
+STREAM_HORIZON = 0.5
 
 
 class IoLog:
@@ -44,6 +52,7 @@ class IoScheduler:
 
     realtime = True  # JACK's process thread
     realtime_problem = None
+    horizon = STREAM_HORIZON  # (liveimpro.live.answer)
 
     def __init__(self, io):  # a liveimpro.live.io_link.IoProcess
         self.io = io

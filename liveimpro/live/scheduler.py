@@ -95,6 +95,11 @@ class SendLog:
 
 
 class Scheduler:
+    # How far ahead of its time the answer hands a note over (liveimpro.live.answer): none here. The
+    # sender shares this interpreter with the model, so the next note is sampled just after the one
+    # before it is sent (GENERATE_AFTER), not while a send is near.
+    horizon = 0.0
+
     def __init__(self, sink, spin: float = 0.002, switch_interval: float | None = None,
                  realtime: bool = True, priority: int = 5, history: int = 4096):
         self.sink = sink
