@@ -1,4 +1,4 @@
-"""One answer, streamed: each note sampled while the one before it sounds, and the reaction timed.
+"""One answer, streamed: each note sampled a little ahead of its time (the scheduler's horizon), and the reaction timed.
 
 The engine (liveimpro.live.engine) decides when the player's phrase has ended; an `AnswerStream`
 then plays the answer, in the engine thread, one note at a time:
