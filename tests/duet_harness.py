@@ -359,10 +359,10 @@ class JackTimeWatch:
         while not self._stop.wait(self.POLL):
             try:
                 last = client.last_frame_time  # first: a cycle begun between the reads adds, never takes
-                since = 1e3 * ((client.frame_time - last) % (1 << 32)) / rate
+                frames = (client.frame_time - last + (1 << 31)) % (1 << 32) - (1 << 31)  # signed: the counts wrap at 2**32
             except Exception:  # noqa: BLE001 - the server went away (a test that stops it): nothing to watch
                 return
-            since = since - 1e3 * (1 << 32) / rate if since > 1e3 * (1 << 31) / rate else since
+            since = 1e3 * frames / rate
             self.low, self.high = min(self.low, since), max(self.high, since)
 
     def wander(self) -> float:
