@@ -141,9 +141,11 @@ class AnswerStream:
                 self.corrected += played is not None
                 events += [(on_time, note_off(channel, p)) for p in played or ()]
                 events += [(on_time, note_on(channel, p, note.velocity)) for p in note.pitches]
-            horizon = self.scheduler.horizon  # and how far the I/O process's timeline runs ahead of this clock
-            lead = max(0.0, getattr(self.scheduler, "timeline_lead", 0.0)) if horizon else 0.0
-            self.next_generate = note.time - horizon - lead if horizon else note.time + GENERATE_AFTER
+            horizon = self.scheduler.horizon
+            if horizon:  # less how far the I/O process's timeline runs ahead of this clock
+                self.next_generate = note.time - horizon - max(0.0, getattr(self.scheduler, "timeline_lead", 0.0))
+            else:
+                self.next_generate = note.time + GENERATE_AFTER
         else:
             self.next_generate = None
         self._pending = note
