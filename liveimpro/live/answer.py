@@ -143,7 +143,7 @@ class AnswerStream:
                 events += [(on_time, note_on(channel, p, note.velocity)) for p in note.pitches]
             horizon = self.scheduler.horizon
             if horizon:  # less how far the I/O process's timeline runs ahead of this clock
-                self.next_generate = note.time - horizon - max(0.0, getattr(self.scheduler, "timeline_lead", 0.0))
+                self.next_generate = note.time - horizon - max(0.0, self.scheduler.timeline_lead)
             else:
                 self.next_generate = note.time + GENERATE_AFTER
         else:

@@ -99,6 +99,10 @@ class Scheduler:
     # sender shares this interpreter with the model, so the next note is sampled just after the one
     # before it is sent (GENERATE_AFTER), not while a send is near.
     horizon = 0.0
+    # How far the timeline that stamps the player's notes runs ahead of perf_counter: none, the
+    # input here is stamped on perf_counter (RtMidi's deltas anchored to it: liveimpro.midi.reader);
+    # IoScheduler's is the I/O process's JACK time.
+    timeline_lead = 0.0
 
     def __init__(self, sink, spin: float = 0.002, switch_interval: float | None = None,
                  realtime: bool = True, priority: int = 5, history: int = 4096):

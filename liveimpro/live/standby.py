@@ -112,7 +112,7 @@ class Standby:
         clock for seconds after a server stall); the spans of a held key are placed on it, so the
         engine's own times are moved onto it first (else a 10 ms wander outran HELD_LEAD and the
         span that held the release was rehearsed after it: "no span held the release")."""
-        return getattr(self.scheduler, "timeline_lead", 0.0) if self.ready else 0.0
+        return self.scheduler.timeline_lead if self.ready else 0.0
 
     def wake_time(self, keys_held: int) -> float | None:
         """perf_counter s of the next held span's rehearsal, if one is due."""
