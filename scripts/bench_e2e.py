@@ -34,7 +34,9 @@ reaction's median, p99 and max (ms), and each duet's ratio to the floor of media
 p99 less the floor's (duet's own reaction, decision -> note handed to its port, from its status
 lines, in the JSON). Under an I/O process's row: its footswitch counts, and the answer's timing at
 the port from its last line (each event's frame written against the frame meant on JACK, its send
-against its time on the rtmidi loop: p99, worst, and how many came after). --json PATH
+against its time on the rtmidi loop: p99, worst, and how many came after); on a private server,
+under every row, the dummy driver's late cycles meanwhile (jackd's XRun lines: how many, how many
+over 2 ms, the worst), which delay every client's cycle, the floor's too. --json PATH
 writes every raw figure. Every process started is ended, and the private server stopped, on any
 exit (Ctrl-C or SIGTERM included). Exit status 1 when a subject failed, 2 with no JACK server,
 130 when interrupted.
@@ -44,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -115,6 +118,19 @@ def writes_line(w: dict) -> str:
     """The answer's timing at the port, as duet's I/O process measured it (written against meant)."""
     return (f"answer events at the port: {w['events']} written, late p99 {w['late_p99_ms']:.3f} ms, worst "
             f"{w['worst_ms']:.3f} ms, {w['late']} after their {w['after']}")
+
+
+def xruns(log: str) -> dict:
+    """The dummy driver's late cycles in a stretch of jackd's log ("JackTimedDriver::Process XRun =
+    N usec": its timer woke that late, and every client's cycle with it): a reaction slower than
+    the floor's in a row with a late cycle of that size was very likely JACK's, not the subject's."""
+    late = [int(m) / 1e3 for m in re.findall(r"XRun = (\d+) usec", log)]
+    return {"count": len(late), "worst_ms": max(late, default=0.0), "over_2ms": sum(x > 2.0 for x in late)}
+
+
+def xruns_line(x: dict) -> str:
+    return (f"JACK meanwhile: {x['count']} late cycles (XRuns), {x['over_2ms']} over 2 ms, worst "
+            f"{x['worst_ms']:.2f} ms")
 
 
 def interrupt(*_) -> None:
@@ -197,8 +213,12 @@ def main() -> int:
             hogs = [start_hog(env) for _ in range(args.hog_cores if condition == "hog" else 0)]
             results[condition] = {}
             for name in args.subjects:
+                mark = len(server.log_text()) if server is not None else None
                 results[condition][name] = r = run_subject(name, condition, args, env, workdir)
                 print(row(condition, name, r), flush=True)
+                if mark is not None:
+                    r["jack_xruns"] = xruns(server.log_text()[mark:])
+                    print(f"{'':22}{xruns_line(r['jack_xruns'])}", flush=True)
                 if r["footswitch"]:
                     print(f"{'':22}footswitch: {r['footswitch']}", flush=True)
                 if r["writes"]:
