@@ -67,6 +67,21 @@ def test_an_earlier_event_wakes_the_sender(scheduler, sink):
     assert sent < now + 1.5
 
 
+def test_move_retimes_the_tags_pending_events_at_that_time_only(scheduler, sink):
+    """An answer following a clock moves the notes it sent ahead (liveimpro.live.answer): the
+    events of that tag due at the old time go at the new one, in their order; others stay. (The
+    other tag's events mark the times: the order tells, not how late anything was.)"""
+    t = time.perf_counter() + 0.2
+    scheduler.schedule_many([(t, note_off(0, 60)), (t, note_on(0, 62, 90)), (t + 0.1, note_off(0, 62))], "answer")
+    scheduler.schedule_many([(t - 0.05, control_change(0, 7, 100)), (t + 0.075, control_change(0, 8, 1))], "other")
+    scheduler.move([(t, t - 0.1), (t + 0.1, t + 0.05), (t + 5.0, t)], "answer")  # the last: nothing is at it
+    wait_for(lambda: len(sink.messages) == 5)
+    assert [m for _, m in sink.messages] == [note_off(0, 60), note_on(0, 62, 90), control_change(0, 7, 100),
+                                             note_off(0, 62), control_change(0, 8, 1)]
+    sent = {m: at for at, m in sink.messages}
+    assert sent[note_on(0, 62, 90)] >= t - 0.1 and sent[note_off(0, 62)] >= t + 0.05  # never early
+
+
 def test_cancel_drops_pending_events_and_releases_sounding_notes_of_that_tag(scheduler, sink):
     now = time.perf_counter()
     scheduler.schedule_many([(now + 0.02, note_on(1, 64, 90)), (now + 30, note_off(1, 64)),

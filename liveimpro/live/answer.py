@@ -18,7 +18,10 @@ then plays the answer, in the engine thread, one note at a time:
 
 An answer that follows a MIDI clock (or Link) is placed in the clock's beats: each note, as it is
 sampled, is put at its beat on the clock's timeline as the clock reads it then (`time_of_beat`),
-so a tempo change during the answer moves the notes still to come with it.
+so a tempo change during the answer moves the notes still to come with it. The notes sent ahead
+(the horizon) are followed too: at every `tick` their beats are read on the clock again, and any
+whose time moved by more than MOVE_TOLERANCE is moved in the scheduler (`move`), so a tempo change
+reaches the next note, not the first one sampled after it.
 
 `ReactionTimer` wraps the output sink and times, in the sender thread, the first answer note-on
 after `arm()`: the reaction from the phrase-end decision to the note leaving for the port.
@@ -36,6 +39,15 @@ from ..music.responder import AnswerNote, Responder, cut
 
 ANSWER = "answer"  # scheduler tag of the answer's events
 GENERATE_AFTER = 0.004  # s after a note starts before the next is sampled: away from the send
+# Following a clock's tempo with the notes sent ahead: a note whose time on the clock's line moved by
+# more than MOVE_TOLERANCE is moved (less is the line's tick-to-tick wobble: a jittered clock's fit
+# moves a beat ahead by well under a millisecond); one due within MOVE_MARGIN is left where it is (it
+# may be on its way out), and none is moved to sooner than that.
+MOVE_TOLERANCE = 0.001  # s
+MOVE_MARGIN = 0.003  # s
+MIN_NOTE = 0.001  # s: the least a note lasts, so its note-off never goes before (or with) its note-on
+BEAT_GRAIN = 24 * 64  # a note's beat on the clock is rounded to 1/BEAT_GRAIN: a note-off and the next
+# note-on at the same beat are placed at one time, whichever way the beat was summed
 
 
 class ReactionTimer:
@@ -81,6 +93,7 @@ class AnswerStream:
         self.grid: tuple[float, float] | None = None  # the answer's start and tempo, for the session file
         self._clock = None  # the clock whose beats the answer follows (start's `clock`), else None
         self._start_beat = 0.0  # the clock's beat at the answer's start
+        self._ahead: list[tuple[float, float]] = []  # (clock beat, time scheduled) of events not yet due
 
     @property
     def active(self) -> bool:
@@ -100,7 +113,7 @@ class AnswerStream:
             self._clock, self._start_beat = clock, round((beat + (start - now) * clock_bpm / 60.0) * 24) / 24
         self._notes = self.responder.answer(call, call_end, start, clock_bpm)
         self.scheduler.begin(ANSWER)  # a new group: the I/O process's barge-in cuts one answer
-        self.call, self.sent = call, []
+        self.call, self.sent, self._ahead = call, [], []
         self.grid = (start, clock_bpm or self.responder.tempo.bpm)
         if decision is not None:
             self.timer.arm(decision)
@@ -111,6 +124,8 @@ class AnswerStream:
         return self.next_generate if self.next_generate is not None else self.end
 
     def tick(self, now: float) -> None:
+        if self._clock is not None and self._ahead:
+            self._follow(now)
         if self.next_generate is not None and now >= self.next_generate:
             self.generate()
         elif self.next_generate is None and now >= self.end:
@@ -121,10 +136,22 @@ class AnswerStream:
         (cut where this one begins)."""
         note = self._on_clock(next(self._notes, None))
         channel, previous = self.responder.settings.channel, self._pending
+        if note is not None and previous is not None and note.time < previous.time + MIN_NOTE:
+            # (a followed clock that jumped ahead put this note's beat before the note sounding)
+            note = replace(note, time=previous.time + MIN_NOTE,
+                           duration=max(0.0, note.time + note.duration - previous.time - MIN_NOTE))
         events = []
         if previous is not None:
+            if self._clock is not None:  # its end read on the clock now: the tempo may have changed since
+                end = self._clock.time_of_beat(self._beat(previous.beat + previous.beats))
+                if end is not None and end > previous.time:  # (a jump ahead may leave it already over: cut below)
+                    previous = replace(previous, duration=end - previous.time)
             previous = cut(previous, note.time if note is not None else previous.time + previous.duration)
+            if previous.duration < MIN_NOTE:  # (the next note is MIN_NOTE later at least: see above)
+                previous = replace(previous, duration=MIN_NOTE)
             events += [(previous.time + previous.duration, note_off(channel, p)) for p in previous.pitches]
+            if self._clock is not None:
+                self._ahead.append((self._beat(previous.beat + previous.beats), previous.time + previous.duration))
             self.sent.append(previous)
             self.end = previous.time + previous.duration
         if note is not None:
@@ -133,6 +160,8 @@ class AnswerStream:
             # late, it goes now (the reaction time says how late), and the lateness log then
             # measures the scheduler alone
             on_time = max(note.time, time.perf_counter())
+            if on_time != note.time:  # late: its note-off is placed from when it starts
+                note = replace(note, time=on_time, duration=max(MIN_NOTE, note.time + note.duration - on_time))
             played, self._played = self._played, None
             if played is not None and tuple(played) == tuple(note.pitches):
                 pass  # sounding since `start`: the I/O process played it at the footswitch
@@ -141,24 +170,64 @@ class AnswerStream:
                 self.corrected += played is not None
                 events += [(on_time, note_off(channel, p)) for p in played or ()]
                 events += [(on_time, note_on(channel, p, note.velocity)) for p in note.pitches]
-            horizon = self.scheduler.horizon
-            if horizon:  # less how far the I/O process's timeline runs ahead of this clock
-                self.next_generate = note.time - horizon - max(0.0, self.scheduler.timeline_lead)
-            else:
-                self.next_generate = note.time + GENERATE_AFTER
+            if self._clock is not None:
+                self._ahead.append((self._beat(note.beat), on_time))
+            self.next_generate = self._sample_next_at(note.time)
         else:
             self.next_generate = None
         self._pending = note
         self.scheduler.schedule_many(events, ANSWER)
+
+    def _sample_next_at(self, time_of_note: float) -> float:
+        """When to sample the note after the one starting at `time_of_note` (the module docstring)."""
+        horizon = self.scheduler.horizon
+        if horizon:  # less how far the I/O process's timeline runs ahead of this clock
+            return time_of_note - horizon - max(0.0, self.scheduler.timeline_lead)
+        return time_of_note + GENERATE_AFTER
+
+    def _beat(self, answer_beat: float) -> float:
+        """The clock's beat of the answer's beat `answer_beat`, on BEAT_GRAIN."""
+        return round((self._start_beat + answer_beat) * BEAT_GRAIN) / BEAT_GRAIN
 
     def _on_clock(self, note: AnswerNote | None) -> AnswerNote | None:
         """The note at its beats on the followed clock's timeline as the clock reads it now."""
         clock = self._clock
         if note is None or clock is None:
             return note
-        beat = self._start_beat + note.beat
-        on, off = clock.time_of_beat(beat), clock.time_of_beat(beat + note.beats)
+        on, off = clock.time_of_beat(self._beat(note.beat)), clock.time_of_beat(self._beat(note.beat + note.beats))
         return note if on is None or off is None else replace(note, time=on, duration=max(0.0, off - on))
+
+    def _follow(self, now: float) -> None:
+        """The events sent ahead moved to their beats' times on the clock as it reads them now. In
+        beat order, each at least MIN_NOTE after the beat before and MOVE_MARGIN from now: a jump
+        ahead that puts beats in the past plays them at once, in order, never a note-off before
+        its note-on (one beat, one time: a note-off and the next note-on stay together)."""
+        moves, kept, floor, last = {}, [], now + MOVE_MARGIN, None
+        for beat, t in sorted(self._ahead):
+            if t <= now + MOVE_MARGIN:
+                continue  # due, or as good as
+            if last is not None and beat == last[0]:
+                placed = last[1]
+            else:
+                new = self._clock.time_of_beat(beat)
+                placed = max(new if new is not None and abs(new - t) > MOVE_TOLERANCE else t, floor)
+                floor = placed + MIN_NOTE
+            if placed != t:
+                moves[t] = placed
+            kept.append(last := (beat, placed))
+        self._ahead = kept
+        if not moves:
+            return
+        self.scheduler.move(moves.items(), ANSWER)
+        for i in range(max(0, len(self.sent) - len(moves) - 1), len(self.sent)):  # the record of what sounds
+            n = self.sent[i]
+            on, off = moves.get(n.time, n.time), moves.get(n.time + n.duration, n.time + n.duration)
+            self.sent[i] = replace(n, time=on, duration=max(0.0, off - on))
+        self.end = moves.get(self.end, self.end)
+        pending = self._pending
+        if pending is not None and pending.time in moves:
+            self._pending = replace(pending, time=moves[pending.time])
+            self.next_generate = self._sample_next_at(self._pending.time)
 
     def barge_in(self, now: float) -> None:
         """The player plays: what is pending is dropped, what sounds released, and the answer
@@ -193,4 +262,4 @@ class AnswerStream:
         self.recorder.write()
 
 
-__all__ = ["AnswerStream", "ReactionTimer", "ANSWER", "GENERATE_AFTER"]
+__all__ = ["AnswerStream", "ReactionTimer", "ANSWER", "GENERATE_AFTER", "MIN_NOTE", "MOVE_MARGIN", "MOVE_TOLERANCE"]

@@ -43,9 +43,8 @@ from ..midi.jack_clock import JackClock
 from ..midi.messages import (ACTIVE_SENSING, CHANNEL_AFTERTOUCH, CONTROL_CHANGE, DATA_BYTES, NOTE_ON, PITCH_BEND,
                              POLY_AFTERTOUCH, PROGRAM_CHANGE, SYSEX, is_note_off, message_kind, note_on)
 from .io_standby import ArmedStandbys
-from .io_wire import (ANSWER_TAG, BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, MAX_MESSAGE, RELEASE_TAG,
-                      SCHEDULE, STANDBY, STANDBY_AFTER, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE, STANDBY_UNTIL, STOP,
-                      pack_event, unpack_event)
+from .io_wire import (ANSWER_TAG, BARGED, CANCEL, CANCEL_ALL, FIRED, FIRST_SENT, INPUT, MAX_MESSAGE, MOVE, MOVE_FROM,
+                      RELEASE_TAG, SCHEDULE, STANDBY_FIRE, STOP, pack_event, unpack_event)
 from .sinks import SoundingNotes
 
 LATENESS_HISTORY = 4096  # events whose lateness the stats keep
@@ -86,6 +85,7 @@ class IoCycle:
         self._latest: dict[int, int] = {}  # per tag: the highest group scheduled
         self._first_sent: set[tuple[int, int]] = set()  # (tag, group) whose first note-on went out
         self._release_now = False
+        self._move_from = 0.0  # the time of the events the next MOVE record moves (MOVE_FROM's)
         self._t0 = 0.0  # the current cycle's start
         self.played = [False] * 16  # the channels a note-on went out on (read by the port keeper)
         self.lead = float("-inf")  # the most a cycle's start ran ahead of perf_counter (reset by the stats)
@@ -268,19 +268,24 @@ class IoCycle:
             if sounding is not None:
                 for message in sounding.release():
                     heapq.heappush(self._heap, (0.0, 0, next(self._sequence), message, tag, -1))
-        elif kind == STANDBY:
-            self.standbys.receive(message)
-        elif kind in (STANDBY_AFTER, STANDBY_UNTIL):
-            self.standbys.window(*((t, None) if kind == STANDBY_AFTER else (None, t)))
-        elif kind == STANDBY_ARM:
-            self.standbys.arm(t, group, message[0] if message else 0)
-        elif kind == STANDBY_CLEAR:
-            self.standbys.clear()
+        elif kind == MOVE_FROM:
+            self._move_from = t
+        elif kind == MOVE:
+            self._move(tag, group, self._move_from, t)
+        elif self.standbys.command(kind, t, message, group):
+            pass
         elif kind == STANDBY_FIRE:
             self._fire_now(message[0] if message else 0)
         elif kind in (CANCEL_ALL, STOP):
             self._release_now, self.released = True, False
             self.stop_requested = self.stop_requested or kind == STOP
+
+    def _move(self, tag: int, group: int, old: float, new: float) -> None:
+        """The engine's events of `tag`'s `group` due at `old` are due at `new` instead (the
+        followed clock changed tempo after they were sent); gone already, nothing moves."""
+        heap = self._heap
+        heap[:] = [(new,) + e[1:] if e[0] == old and e[4] == tag and e[5] == group else e for e in heap]
+        heapq.heapify(heap)
 
     def _emit(self, record: bytes) -> None:
         try:

@@ -17,17 +17,16 @@ import time
 
 from ..midi.messages import NOTE_ON, as_message
 from .answer import ANSWER
-from .io_wire import (ANSWER_TAG, CANCEL, CANCEL_ALL, RECONNECT_SETTLE, SCHEDULE, STANDBY, STANDBY_AFTER, STANDBY_ARM,
-                      STANDBY_CLEAR, STANDBY_FIRE, STANDBY_UNTIL, all_notes_off, pack_event)
+from .io_wire import (ANSWER_TAG, CANCEL, CANCEL_ALL, MOVE, MOVE_FROM, RECONNECT_SETTLE, SCHEDULE, STANDBY,
+                      STANDBY_AFTER, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE, STANDBY_UNTIL, all_notes_off, pack_event)
 
 TAGS = {ANSWER: ANSWER_TAG}  # scheduler tags on the wire (anything else: 0)
 # s before the note before it starts that the answer hands each note to the I/O process (a beat at
 # 120 bpm: two to four notes ahead), which writes it at its frame whatever duet's process does
 # meanwhile: that process may be held off the CPU this long plus a note. Sampled one note ahead (as
 # the previous note began), an answer's notes came up to 0.7 s after their frames with duet's
-# process starved (bench_e2e's flood on a host stealing 13-41 %: README, "End to end"). A MIDI
-# clock's tempo change reaches the notes after this (tests/test_engine.py's tempo-change test looks
-# from 1 s after the change on).
+# process starved (bench_e2e's flood on a host stealing 13-41 %: README, "End to end"). When a
+# followed clock's tempo changes, the notes handed over already are moved (`move`: liveimpro.live.answer).
 STREAM_HORIZON = 0.5
 
 
@@ -93,6 +92,13 @@ class IoScheduler:
                 self._channels.add(message[0] & 0x0F)
             records.append(pack_event(SCHEDULE, float(t), message, wire, group))
         self.io.post(b"".join(records))
+
+    def move(self, moves, tag=None) -> None:
+        """(old, new) times: the tag's current group's pending events scheduled at `old` go at
+        `new` (the I/O process moves them; any gone already stay gone)."""
+        wire, group = self._tag(tag)
+        self.io.post(b"".join(pack_event(MOVE_FROM, float(old)) + pack_event(MOVE, float(new), b"", wire, group)
+                              for old, new in moves))
 
     def _release_after_restart(self) -> None:
         """What a killed I/O process left sounding, at a synth the new one is connected to again

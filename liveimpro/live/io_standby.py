@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 from ..midi.messages import CONTROL_CHANGE, NOTE_ON, RELEASING_CONTROLS, is_note_off, message_kind
+from .io_wire import STANDBY, STANDBY_AFTER, STANDBY_ARM, STANDBY_CLEAR, STANDBY_UNTIL
 
 ARMED_MAX = 4  # kept armed, newest last: the held note's current span, the next one, a rest's
 
@@ -53,6 +54,21 @@ class ArmedStandbys:
                 self.held.discard((message[0] & 15, message[1]))
             if before and not self.held:
                 self.last_release = t
+
+    def command(self, kind: int, t: float, message: bytes, group: int) -> bool:
+        """One of the engine's standby records (io_wire's STANDBY, STANDBY_AFTER, STANDBY_UNTIL,
+        STANDBY_ARM, STANDBY_CLEAR) carried out; False for any other kind."""
+        if kind == STANDBY:
+            self.receive(message)
+        elif kind in (STANDBY_AFTER, STANDBY_UNTIL):
+            self.window(*((t, None) if kind == STANDBY_AFTER else (None, t)))
+        elif kind == STANDBY_ARM:
+            self.arm(t, group, message[0] if message else 0)
+        elif kind == STANDBY_CLEAR:
+            self.clear()
+        else:
+            return False
+        return True
 
     def receive(self, note_on: bytes) -> None:
         self._next.append(note_on)

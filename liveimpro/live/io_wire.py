@@ -24,6 +24,10 @@ Engine -> I/O process:
   STANDBY_FIRE (id): write that one now, at the next cycle's first frame (the footswitch came
   before it was armed; the engine knows the press, the I/O process saw nothing to play then),
   with no FIRED record;
+- MOVE_FROM (time), then MOVE (time, tag, group): the group's pending events due at the first time
+  (exactly the time they were scheduled at) are due at the second instead: an answer that follows
+  a MIDI clock moves the notes it sent ahead when the clock's tempo changes (`liveimpro.live.
+  answer`); the two records go in one write;
 
 I/O process -> engine:
 - READY (the sample rate in `group`, the period in frames in `time`): the ports are open;
@@ -57,7 +61,7 @@ RECORD_SIZE = RECORD.size
 assert STATS_RECORD.size == RECORD_SIZE
 
 SCHEDULE, CANCEL, CANCEL_ALL, STOP, STANDBY, STANDBY_ARM, STANDBY_CLEAR, STANDBY_FIRE = 1, 2, 3, 4, 5, 6, 7, 8
-STANDBY_AFTER, STANDBY_UNTIL = 9, 10
+STANDBY_AFTER, STANDBY_UNTIL, MOVE_FROM, MOVE = 9, 10, 11, 12
 READY, INPUT, FIRST_SENT, BARGED, INPUT_LOST, STATS, FIRED, CLOCK_LEAD, INPUT_UNUSED = 16, 17, 18, 19, 20, 21, 22, 23, 24
 ANSWER_TAG = 1  # the wire's tag of the answer's events (liveimpro.live.answer.ANSWER); any other tag: 0
 RELEASE_TAG = 2  # what a port connected again is sent (`all_notes_off`, io_ports' note-offs): a tag never cancelled
@@ -121,5 +125,5 @@ class RecordReader:
 
 
 __all__ = ["RECONNECT_SETTLE", "all_notes_off", "ANSWER_TAG", "RELEASE_TAG", "RECORD", "RECORD_SIZE", "STATS_RECORD", "Stats", "RecordReader", "pack_event", "unpack_event",
-           "SCHEDULE", "CANCEL", "CANCEL_ALL", "STOP", "STANDBY", "STANDBY_ARM", "STANDBY_CLEAR", "STANDBY_FIRE", "STANDBY_AFTER", "STANDBY_UNTIL", "FIRED", "READY", "INPUT", "FIRST_SENT", "BARGED", "INPUT_LOST",
+           "SCHEDULE", "CANCEL", "CANCEL_ALL", "STOP", "STANDBY", "STANDBY_ARM", "STANDBY_CLEAR", "STANDBY_FIRE", "STANDBY_AFTER", "STANDBY_UNTIL", "MOVE_FROM", "MOVE", "FIRED", "READY", "INPUT", "FIRST_SENT", "BARGED", "INPUT_LOST",
            "STATS", "CLOCK_LEAD", "INPUT_UNUSED", "MAX_MESSAGE"]

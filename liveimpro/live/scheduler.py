@@ -160,6 +160,15 @@ class Scheduler:
             if self._heap[0] is not first:
                 self._cond.notify()
 
+    def move(self, moves, tag=None) -> None:
+        """(old, new) times: `tag`'s pending events scheduled at `old` go at `new` instead (an
+        answer following a clock whose tempo changed: liveimpro.live.answer); sent ones stay sent."""
+        moved = {float(old): float(new) for old, new in moves}
+        with self._cond:
+            self._heap[:] = [(moved[e[0]],) + e[1:] if e[4] == tag and e[0] in moved else e for e in self._heap]
+            heapq.heapify(self._heap)
+            self._cond.notify()
+
     def cancel(self, tag) -> int:
         """Drop the pending events of `tag` and release the notes it has sounding, at once.
         Returns how many pending events were dropped."""

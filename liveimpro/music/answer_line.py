@@ -116,7 +116,7 @@ def cut(note: AnswerNote, until: float) -> AnswerNote:
     if note.time + note.duration <= until:
         return note
     seconds = max(0.0, until - note.time)
-    return replace(note, duration=seconds, beats=note.beats * seconds / note.duration)
+    return replace(note, duration=seconds, beats=note.beats * seconds / note.duration if note.duration > 0 else 0.0)
 
 
 __all__ = ["AnswerNote", "LinePlan", "answer_line", "cut", "register_and_scale", "MAX_ANSWER_NOTES", "REGISTER_MARGIN"]
