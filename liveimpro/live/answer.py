@@ -219,10 +219,10 @@ class AnswerStream:
         if not moves:
             return
         self.scheduler.move(moves.items(), ANSWER)
-        for i in range(max(0, len(self.sent) - len(moves) - 1), len(self.sent)):  # the record of what sounds
-            n = self.sent[i]
+        for i, n in enumerate(self.sent):  # the record of what sounds (a moved time is the one scheduled)
             on, off = moves.get(n.time, n.time), moves.get(n.time + n.duration, n.time + n.duration)
-            self.sent[i] = replace(n, time=on, duration=max(0.0, off - on))
+            if (on, off) != (n.time, n.time + n.duration):
+                self.sent[i] = replace(n, time=on, duration=max(0.0, off - on))
         self.end = moves.get(self.end, self.end)
         pending = self._pending
         if pending is not None and pending.time in moves:
