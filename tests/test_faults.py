@@ -67,11 +67,18 @@ def test_named_ports_that_vanish_are_reconnected_when_they_come_back(async_jack,
     assert said.wait_for("input port 'keys' is back; reconnected"), said.rest()
     out, err = second.communicate(timeout=60)
     received = json.loads(out)["received"]
-    notes, stuck = notes_of(received)
-    assert notes and not stuck, f"no answer after the ports came back: {received}; {said.rest()}; {err}"
     # the answer to its call (from t 0 on): before it, the first answer's last notes may arrive too,
     # when the device is back before that answer is over
-    first_on = next(t for t, m in received if m[0] & 0xF0 == 0x90 and t >= 0)
+    first_on = next((t for t, m in received if m[0] & 0xF0 == 0x90 and t >= 0), None)
+    notes, stuck = notes_of(received)
+    jackd = async_jack.log_text()[logged:]
+    if stuck and first_on is not None and "was not finished" in jackd:
+        # This asynchronous server drops the MIDI of a client late for its cycle (see below), and
+        # the device's return is a graph change: CI63 lost one cycle of the first answer's tail there
+        # (a note-off and the next note-on; duet's barge-in then released the note it had written),
+        # the listener and duet logged late, a 26.7 ms XRun. The answer to the new call stays whole.
+        notes, stuck = notes_of([(t, m) for t, m in received if t >= first_on])
+    assert notes and not stuck, f"no answer after the ports came back: {received}; {said.rest()}; {err}"
     released = {(m[0] & 15, m[1]) for t, m in received if m[0] & 0xF0 == 0x80 and t < first_on}
     # one by one: All Notes Off would also cut the answer notes written since the device came back
     assert not [m for _, m in received if m[0] & 0xF0 == 0xB0 and m[1] == 123], received
@@ -79,7 +86,7 @@ def test_named_ports_that_vanish_are_reconnected_when_they_come_back(async_jack,
     # dropped them: this test's asynchronous server (it kills a device) loses the MIDI of a client
     # late for its cycle (liveimpro.jackserver), and jackd says so (seen once in CI, the note-off
     # lost with "client = liveimpro-out was not finished" logged)
-    missing, jackd = lost - released, async_jack.log_text()[logged:]
+    missing, jackd = lost - released, async_jack.log_text()[logged:]  # (read again: up to the device's end)
     late = f"client = {jack_client_name('liveimpro' if 'jack' in path else 'liveimpro-out')} was not finished"
     assert not missing or late in jackd, (missing, released, jackd[-1500:])
     code, _ = stop(proc)
