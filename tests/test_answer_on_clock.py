@@ -4,7 +4,8 @@ it sent ahead of their time included (liveimpro.live.answer's `move`).
 The clock is the real MidiClock fed ticks at exact times (no jitter: its line then lies on them), the
 answer the real AnswerStream and Responder; the scheduler records what the stream asks of it, with
 the I/O process's horizon (the notes handed over half a second ahead), and carries out `move` as
-the real ones do (tests/test_scheduler.py and tests/test_io_process.py run those)."""
+the real ones do (tests/test_scheduler.py runs Scheduler.move; tests/test_io_wire.py IoScheduler.move
+through the I/O process's IoCycle)."""
 from __future__ import annotations
 
 import time
@@ -15,8 +16,8 @@ import pytest
 from liveimpro.cli.options import DEFAULT_LSTM
 from liveimpro.live.answer import AnswerStream, ReactionTimer
 from liveimpro.live.io_scheduler import STREAM_HORIZON
-from liveimpro.live.sinks import MemorySink
 from liveimpro.live.input import LiveInput
+from liveimpro.live.sinks import MemorySink
 from liveimpro.lstm.improviser import Improviser
 from liveimpro.midi.clock import MidiClock
 from liveimpro.midi.messages import CLOCK, START, is_note_off
